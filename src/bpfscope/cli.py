@@ -1,0 +1,261 @@
+"""`bpfscope` command line: bpftrace's options for programs, plus subcommands for the
+inspection (`prog`, `map`, `btf`, …) and flame-graph front ends.
+
+Everything heavy is imported after the arguments are parsed, so `-V` and error paths
+stay fast; every failure ends as a plain message and a bpftrace exit status.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+USAGE = """USAGE:
+    bpfscope [options] filename
+    bpfscope [options] - <stdin input>
+    bpfscope [options] -e 'program'
+    bpfscope prog|map|btf|link|net|bpflist|reset-trace ...   (bpftool-style inspection)
+    bpfscope flamegraph|stackcollapse|difffolded ...         (flame graphs)
+
+OPTIONS:
+    -B MODE        output buffering mode ('full', 'none', 'line')
+    -f FORMAT      output format ('text', 'json')
+    -o file        redirect bpfscope output to file
+    -e 'program'   execute this program
+    -h, --help     show this help message
+    -l [search]    list kernel probes
+    -p PID         enable USDT probes on PID / filter profile probes to PID
+    -c 'CMD'       run CMD and enable USDT probes on resulting process
+    -q             keep messages quiet
+    --unsafe       allow unsafe/destructive functionality
+    --dry-run      compile and load the program, then exit without attaching
+    --info         print information about kernel BPF support
+    --no-warnings  disable warnings
+    -k             emit a warning when a bpf helper returns an error
+    -d             debug: print the AST and the generated instructions
+    -v             verbose messages (verifier logs on failure)
+    -V, --version  bpfscope version
+"""
+
+INSPECT = {"prog", "map", "btf", "link", "net", "bpflist", "reset-trace", "cgroup"}
+FLAME = {"flamegraph": "main_flamegraph", "stackcollapse": "main_stackcollapse",
+         "difffolded": "main_difffolded"}
+
+SHORT_PROVIDERS = {"t": "tracepoint", "k": "kprobe", "kr": "kretprobe", "u": "uprobe", "ur": "uretprobe",
+                   "U": "usdt", "p": "profile", "i": "interval", "s": "software", "h": "hardware",
+                   "f": "fentry", "fr": "fexit", "rt": "rawtracepoint", "kfunc": "fentry",
+                   "kretfunc": "fexit"}
+
+
+class Options:
+    def __init__(self) -> None:
+        self.program: str | None = None
+        self.filename = "stdin"
+        self.args: list[str] = []
+        self.list: str | None = None
+        self.listing = False
+        self.cmd: str | None = None
+        self.pid = -1
+        self.quiet = False
+        self.out: str | None = None
+        self.fmt = "text"
+        self.buffering: str | None = None
+        self.verbose = False
+        self.debug = False
+        self.unsafe = False
+        self.dry_run = False
+        self.info = False
+        self.version = False
+        self.no_warnings = False
+        self.helper_errors = False
+
+
+class UsageError(Exception):
+    pass
+
+
+def parse_args(argv: list[str]) -> Options:
+    o = Options()
+    i = 0
+    rest: list[str] = []
+
+    def value() -> str:
+        nonlocal i
+        if i + 1 >= len(argv):
+            raise UsageError(f"option '{argv[i]}' requires an argument")
+        i += 1
+        return argv[i]
+
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            rest.extend(argv[i + 1:])
+            break
+        if a == "-e":
+            o.program = value()
+        elif a == "-l":
+            o.listing = True
+            if i + 1 < len(argv) and not argv[i + 1].startswith("-"):
+                o.list = value()
+        elif a == "-c":
+            o.cmd = value()
+        elif a == "-p":
+            try:
+                o.pid = int(value())
+            except ValueError:
+                raise UsageError("pid must be an integer") from None
+        elif a == "-q":
+            o.quiet = True
+        elif a == "-o":
+            o.out = value()
+        elif a == "-f":
+            o.fmt = value()
+            if o.fmt not in ("text", "json"):
+                raise UsageError(f"Invalid output format \"{o.fmt}\"\nValid formats: 'text', 'json'")
+        elif a == "-B":
+            o.buffering = value()
+            if o.buffering not in ("line", "full", "none"):
+                raise UsageError(f"Invalid buffering mode: {o.buffering}")
+        elif a in ("-v", "--verbose"):
+            o.verbose = True
+        elif a in ("-d", "-dd", "--debug"):
+            o.debug = True
+        elif a == "--unsafe":
+            o.unsafe = True
+        elif a == "--dry-run":
+            o.dry_run = True
+        elif a == "--info":
+            o.info = True
+        elif a in ("-V", "--version"):
+            o.version = True
+        elif a == "--no-warnings":
+            o.no_warnings = True
+        elif a == "-k":
+            o.helper_errors = True
+        elif a in ("-h", "--help"):
+            raise UsageError("")
+        elif a.startswith("-") and a != "-" and not _is_number(a):
+            raise UsageError(f"unrecognized option '{a}'")
+        else:
+            rest.append(a)
+        i += 1
+    if o.program is None and not o.listing and rest and not (o.info or o.version):
+        o.filename = rest.pop(0)
+    o.args = rest
+    return o
+
+
+def _is_number(s: str) -> bool:
+    try:
+        int(s, 0)
+        return True
+    except ValueError:
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in INSPECT:
+        from .inspect.cli import main as inspect_main
+
+        return int(inspect_main(argv))
+    if argv and argv[0] in FLAME:
+        from .flame import cli as flame_cli
+
+        return int(getattr(flame_cli, FLAME[argv[0]])(argv[1:]))
+    try:
+        opts = parse_args(argv)
+    except UsageError as e:
+        if str(e):
+            sys.stderr.write(f"ERROR: {e}\n")
+        sys.stderr.write(USAGE)
+        return 1 if str(e) else 0
+    if opts.version:
+        from . import __version__
+
+        print(f"bpfscope v{__version__} (bpftrace v0.26 language)")
+        return 0
+    if opts.info:
+        return _info()
+    if opts.listing:
+        return _list(opts)
+    source = _read_source(opts)
+    if source is None:
+        sys.stderr.write(USAGE)
+        return 1
+    from .runtime.runner import run
+
+    return run(source, opts)
+
+
+def _read_source(opts: Options) -> str | None:
+    if opts.program is not None:
+        return opts.program
+    if opts.filename == "stdin" and not opts.args:
+        return None
+    if opts.filename == "-":
+        opts.filename = "stdin"
+        return sys.stdin.read()
+    try:
+        with open(opts.filename) as f:
+            return f.read()
+    except OSError as e:
+        sys.stderr.write(f"ERROR: failed to open file '{opts.filename}': {e.strerror}\n")
+        raise SystemExit(1) from None
+
+
+def _info() -> int:
+    from .kernel import features
+
+    print("\n".join(features.info_lines()))
+    return 0
+
+
+def _list(opts: Options) -> int:
+    from .runtime.probes import provider
+
+    pattern = opts.list or opts.program or "*"
+    pattern = pattern.strip()
+    if "{" in pattern and pattern.endswith("}"):
+        pattern = pattern[: pattern.index("{")].strip()
+    head, _, tail = pattern.partition(":")
+    if not tail and pattern != "*":
+        provs = ["tracepoint", "rawtracepoint", "software", "hardware"]
+        search = pattern
+    else:
+        prov = SHORT_PROVIDERS.get(head, head)
+        provs = [prov] if prov != "*" else ["tracepoint", "rawtracepoint", "software", "hardware"]
+        search = tail or "*"
+    from .kernel.tracefs import glob_match
+
+    out: list[str] = []
+    for p in provs:
+        mod = provider(p)
+        if mod is None or not hasattr(mod, "listing"):
+            continue
+        try:
+            items = mod.listing(search)
+        except OSError as e:
+            sys.stderr.write(f"ERROR: cannot list {p} probes: {e}\n")
+            return 1
+        except Exception as e:  # provider-specific failures become messages
+            from .lang.diagnostics import CompileError
+
+            if isinstance(e, CompileError):
+                sys.stderr.write(f"ERROR: {e.message}\n")
+                return 1
+            raise
+        full = f"{p}:{search}"
+        out.extend(x for x in items if glob_match(x, full) or glob_match(x, search) or
+                   (":" not in pattern and glob_match(x.split(":", 1)[1], "*" + search + "*")))
+    sys.stdout.write("".join(f"{x}\n" for x in out))
+    return 0
+
+
+def entry(argv: list[str] | None = None) -> Any:  # pragma: no cover - console script shim
+    raise SystemExit(main(argv))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os._exit(main())

@@ -1,0 +1,1076 @@
+"""Code generation: typed AST → eBPF instructions, one program per concrete attach point.
+
+Design points (all about per-event cost and verifier friendliness):
+- aggregations (count/sum/min/max/avg/stats/hist/lhist) live in per-CPU maps and are
+  updated in place through the pointer map_lookup_elem returns; map_update_elem is only
+  called the first time a key is seen on a CPU;
+- keys and records are built once on the stack with every byte written (the verifier
+  rejects reads of uninitialised stack), ints widened to 8 bytes;
+- user-space actions (printf, print, exit, …) are records `u64 event_id, args…` sent
+  through one ring buffer; a failed output bumps a per-CPU lost-events counter.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..kernel import insn as I
+from ..kernel import uapi
+from . import ast as A
+from .diagnostics import CompileError
+from .emitter import CTX, Emitter, IntVal, Label
+from .spec import EventSpec, MapSpec, ProbeInfo, ProgSpec
+from .typecheck import AGG_FUNCS, MapTable, ProbeTypes, key_storage_type
+from .types import INT64, UINT64, Kind, Type, tuple_type
+
+BPF_NOEXIST = 1
+BPF_F_USER_STACK = 1 << 8
+PT_REGS_ARGS = (112, 104, 96, 88, 72, 64)  # x86-64 di si dx cx r8 r9
+PT_REGS_RET = 80
+PT_REGS_IP = 128
+PT_REGS_SP = 152
+
+INT_KINDS = frozenset({Kind.INT, Kind.BOOL, Kind.ENUM, Kind.POINTER, Kind.KSYM, Kind.USERNAME,
+                       Kind.STRERROR, Kind.KSTACK})
+
+CMP_OPS = {"==": (I.JEQ, I.JEQ), "!=": (I.JNE, I.JNE), "<": (I.JLT, I.JSLT), "<=": (I.JLE, I.JSLE),
+           ">": (I.JGT, I.JSGT), ">=": (I.JGE, I.JSGE)}
+ARITH_OPS = {"+": I.ADD, "-": I.SUB, "*": I.MUL, "/": I.DIV, "%": I.MOD, "&": I.AND, "|": I.OR,
+             "^": I.XOR, "<<": I.LSH, ">>": I.RSH}
+
+
+def is_int_kind(t: Type) -> bool:
+    return t.kind in INT_KINDS
+
+
+class Shared:
+    """State shared by all programs of one script: maps, events, internal maps."""
+
+    def __init__(self, maps: MapTable, opts: dict[str, Any]) -> None:
+        self.opts = opts
+        self.table = maps
+        self.specs: list[MapSpec] = []
+        self.index: dict[str, int] = {}
+        self.events: list[EventSpec] = []
+        max_keys = int(opts.get("max_map_keys", 4096))
+        for name, info in maps.maps.items():
+            vt = info.value
+            if vt is None:
+                continue
+            kt = info.key
+            ksize = kt.size if kt is not None else 8
+            if vt.kind in (Kind.HIST, Kind.LHIST):
+                ksize += 8
+            if vt.kind in (Kind.COUNT, Kind.SUM):
+                mtype, vsize = uapi.BPF_MAP_TYPE_PERCPU_HASH, 8
+            elif vt.kind in (Kind.MIN, Kind.MAX, Kind.AVG, Kind.STATS):
+                mtype, vsize = uapi.BPF_MAP_TYPE_PERCPU_HASH, 16
+            elif vt.kind in (Kind.HIST, Kind.LHIST):
+                mtype, vsize = uapi.BPF_MAP_TYPE_PERCPU_HASH, 8
+            else:
+                mtype, vsize = uapi.BPF_MAP_TYPE_HASH, max(8, vt.size)
+            entries = max_keys if kt is not None or vt.kind in (Kind.HIST, Kind.LHIST) else 1
+            self.add(MapSpec(name, mtype, ksize, vsize, entries, kt, vt))
+        self.ringbuf = -1
+        self.lost = -1
+        self.kstack = -1
+        self.ustack = -1
+
+    def add(self, spec: MapSpec) -> int:
+        self.index[spec.name] = len(self.specs)
+        self.specs.append(spec)
+        return len(self.specs) - 1
+
+    def ringbuf_map(self) -> int:
+        if self.ringbuf < 0:
+            size = int(self.opts.get("ringbuf_size", 1 << 22))
+            self.ringbuf = self.add(MapSpec("$ringbuf", uapi.BPF_MAP_TYPE_RINGBUF, 0, 0, size, None, INT64,
+                                            internal=True))
+            self.lost = self.add(MapSpec("$lost", uapi.BPF_MAP_TYPE_PERCPU_ARRAY, 4, 8, 1, None, UINT64,
+                                         internal=True))
+        return self.ringbuf
+
+    def stack_map(self, kind: Kind) -> int:
+        attr = "kstack" if kind is Kind.KSTACK else "ustack"
+        if getattr(self, attr) < 0:
+            depth = int(self.opts.get("max_stack_depth", 127))
+            idx = self.add(MapSpec(f"${attr}", uapi.BPF_MAP_TYPE_STACK_TRACE, 4, 8 * depth,
+                                   int(self.opts.get("stack_entries", 4096)), None, UINT64, internal=True))
+            setattr(self, attr, idx)
+        return int(getattr(self, attr))
+
+    def event(self, ev: EventSpec) -> int:
+        self.events.append(ev)
+        return len(self.events) - 1
+
+
+class ProgGen:
+    """Generates one program: one probe body for one resolved attach point."""
+
+    def __init__(self, probe: A.Probe, info: ProbeInfo, types: ProbeTypes, shared: Shared, index: int) -> None:
+        self.probe = probe
+        self.info = info
+        self.types = types
+        self.shared = shared
+        self.index = index
+        self.e = Emitter()
+        self.exit_label = Label("exit")
+        self.var_slots: dict[str, tuple[int, Type]] = {}
+        self.loops: list[tuple[Label, Label]] = []
+        self.consts: list[tuple[int, str]] = []
+
+    def t(self, e: A.Expr) -> Type:
+        return self.types.of(e)
+
+    # ------------------------------------------------------------------ driver
+    def generate(self) -> ProgSpec:
+        e = self.e
+        e.emit(I.mov64_reg(CTX, I.R1))
+        for name, vt in self.types.vars.items():
+            if vt.kind is Kind.NONE:
+                continue
+            st = key_storage_type(vt) if is_int_kind(vt) else vt
+            size = 8 if is_int_kind(st) else st.size
+            off = e.alloc(size)
+            e.zero(off, size)
+            self.var_slots[name] = (off, st)
+        if self.probe.predicate is not None:
+            e.mark(self.probe.predicate.span)
+            v = self.gen_int(self.probe.predicate)
+            r = e.load(v, I.R1)
+            e.jump(I.jmp_imm(I.JEQ, r, 0), self.exit_label)
+            e.release(v)
+        self.block(self.probe.body)
+        e.place(self.exit_label)
+        e.emit(I.mov64_imm(I.R0, 0), I.exit_())
+        insns = e.finish()
+        return ProgSpec(self.info, insns, e.spans, self.index, self.consts)
+
+    # ------------------------------------------------------------------ statements
+    def block(self, b: A.Block) -> None:
+        for s in b.stmts:
+            self.stmt(s)
+
+    def stmt(self, s: A.Stmt) -> None:
+        e = self.e
+        sp = e.sp
+        e.mark(s.span)
+        if isinstance(s, A.ExprStmt):
+            self.expr_stmt(s.expr)
+        elif isinstance(s, A.Assign):
+            self.assign(s)
+        elif isinstance(s, A.Let):
+            if s.value is not None:
+                self.assign(A.Assign(s.var, s.value, span=s.span))
+        elif isinstance(s, A.Block):
+            self.block(s)
+        elif isinstance(s, A.If):
+            other = Label("else")
+            end = Label("endif")
+            v = self.gen_int(s.cond)
+            r = e.load(v, I.R1)
+            e.release(v)
+            e.jump(I.jmp_imm(I.JEQ, r, 0), other)
+            self.block(s.then)
+            if s.other is not None:
+                e.ja(end)
+            e.place(other)
+            if s.other is not None:
+                self.block(s.other)
+            e.place(end)
+        elif isinstance(s, A.Unroll):
+            n = self.types.const_int(s.count)
+            if n is None or not 1 <= n <= 100:
+                raise CompileError("unroll() count must be a literal between 1 and 100", s.count.span)
+            for _ in range(n):
+                self.block(s.body)
+        elif isinstance(s, A.While):
+            top, end = Label("while"), Label("endwhile")
+            e.place(top)
+            v = self.gen_int(s.cond)
+            r = e.load(v, I.R1)
+            e.release(v)
+            e.jump(I.jmp_imm(I.JEQ, r, 0), end)
+            self.loops.append((top, end))
+            self.block(s.body)
+            self.loops.pop()
+            e.ja(top)
+            e.place(end)
+        elif isinstance(s, A.For):
+            assert isinstance(s.iterable, A.Range)
+            off, _ = self.var_slots[s.var.name]
+            lo = self.gen_int(s.iterable.low)
+            e.set_from(IntVal(off=off), e.load(lo, I.R1))
+            e.release(lo)
+            hi_slot = e.alloc(8)
+            hi = self.gen_int(s.iterable.high)
+            e.emit(I.stx(8, I.R10, e.load(hi, I.R1), hi_slot))
+            e.release(hi)
+            top, step, end = Label("for"), Label("forstep"), Label("endfor")
+            e.place(top)
+            e.emit(I.ldx(8, I.R1, I.R10, off), I.ldx(8, I.R2, I.R10, hi_slot))
+            e.jump(I.jmp_reg(I.JSGE, I.R1, I.R2), end)
+            self.loops.append((step, end))
+            self.block(s.body)
+            self.loops.pop()
+            e.place(step)
+            e.emit(I.ldx(8, I.R1, I.R10, off), I.alu64_imm(I.ADD, I.R1, 1), I.stx(8, I.R10, I.R1, off))
+            e.ja(top)
+            e.place(end)
+        elif isinstance(s, A.Jump):
+            if s.kind == "return":
+                e.ja(self.exit_label)
+            elif not self.loops:
+                raise CompileError(f"'{s.kind}' statement is not allowed outside of a loop", s.span)
+            else:
+                top, end = self.loops[-1]
+                e.ja(end if s.kind == "break" else top)
+        else:
+            raise CompileError(f"unsupported statement {type(s).__name__}", s.span)
+        e.sp = sp
+        e.free[:] = [r for r in (I.R7, I.R8, I.R9)]
+
+    def expr_stmt(self, x: A.Expr) -> None:
+        if isinstance(x, A.Call) and self.t(x).kind is Kind.NONE:
+            self.call_stmt(x)
+            return
+        if is_int_kind(self.t(x)):
+            self.e.release(self.gen_int(x))
+        elif self.t(x).kind is not Kind.NONE:
+            self.gen_mem(x, self.t(x))
+
+    def assign(self, s: A.Assign) -> None:
+        e = self.e
+        tgt = s.target
+        if isinstance(tgt, A.Var):
+            off, vt = self.var_slots[tgt.name]
+            if s.op:
+                v = self.gen_int(A.Binop(s.op, tgt, s.value, span=s.span))
+                e.emit(I.stx(8, I.R10, e.load(v, I.R1), off))
+                e.release(v)
+            elif is_int_kind(vt):
+                v = self.gen_int(s.value)
+                e.emit(I.stx(8, I.R10, e.load(v, I.R1), off))
+                e.release(v)
+            else:
+                self.gen_mem(s.value, vt, off)
+            return
+        assert isinstance(tgt, A.Map)
+        spec = self.spec(tgt.name)
+        if isinstance(s.value, A.Call) and s.value.name in AGG_FUNCS:
+            self.aggregate(tgt, s.value, spec)
+            return
+        if s.op:
+            value: A.Expr = A.Binop(s.op, A.Map(tgt.name, tgt.keys, span=tgt.span), s.value, span=s.span)
+            self.types.types[id(value)] = INT64
+            self.types.types[id(value.left)] = self.t(tgt)  # type: ignore[attr-defined]
+        else:
+            value = s.value
+        if is_int_kind(spec.value_type):
+            v = self.gen_int(value)
+            key = self.gen_key(tgt, spec)
+            val = e.alloc(8)
+            e.emit(I.stx(8, I.R10, e.load(v, I.R1), val))
+            e.release(v)
+        else:
+            val = e.alloc(spec.value_size)
+            if spec.value_size > spec.value_type.size:
+                e.zero(val, spec.value_size)
+            self.gen_mem(value, spec.value_type, val)
+            key = self.gen_key(tgt, spec)
+        self.map_update(spec, key, val, 0)
+
+    # ------------------------------------------------------------------ maps
+    def spec(self, name: str) -> MapSpec:
+        return self.shared.specs[self.shared.index[name]]
+
+    def map_index(self, name: str) -> int:
+        return self.shared.index[name]
+
+    def gen_key(self, m: A.Map, spec: MapSpec, extra: int = 0) -> int:
+        """Build the key of `m` on the stack (plus `extra` zeroed trailing bytes); returns its offset."""
+        e = self.e
+        kt = spec.key_type
+        size = (kt.size if kt is not None else 8) + extra
+        off = e.alloc(size)
+        if kt is None:
+            e.zero(off, size)
+            return off
+        if len(m.keys) == 1 and kt.kind not in (Kind.TUPLE,) or (len(m.keys) == 1 and kt.kind is Kind.TUPLE
+                                                               and self.t(m.keys[0]).kind is Kind.TUPLE):
+            if not is_int_kind(kt):
+                e.zero(off, kt.size)
+            self.gen_into(m.keys[0], kt, off)
+        else:
+            if any(not is_int_kind(x) for x in kt.elems) or kt.size != 8 * len(kt.elems):
+                e.zero(off, kt.size)
+            for k, et, eo in zip(m.keys, kt.elems, kt.offsets, strict=True):
+                self.gen_into(k, et, off + eo)
+        if extra:
+            e.zero(off + size - extra, extra)
+        return off
+
+    def ld_map(self, reg: int, idx: int) -> None:
+        self.e.emit(I.ld_map_fd(reg, idx))
+
+    def map_update(self, spec: MapSpec, key: int, val: int, flags: int) -> None:
+        e = self.e
+        self.ld_map(I.R1, self.map_index(spec.name))
+        e.emit(I.mov64_reg(I.R2, I.R10), I.alu64_imm(I.ADD, I.R2, key),
+               I.mov64_reg(I.R3, I.R10), I.alu64_imm(I.ADD, I.R3, val), I.mov64_imm(I.R4, flags))
+        e.call("map_update_elem")
+
+    def map_lookup(self, idx: int, key: int) -> None:
+        """r0 = lookup(map idx, r10+key)."""
+        self.ld_map(I.R1, idx)
+        self.e.emit(I.mov64_reg(I.R2, I.R10), I.alu64_imm(I.ADD, I.R2, key))
+        self.e.call("map_lookup_elem")
+
+    def aggregate(self, m: A.Map, c: A.Call, spec: MapSpec) -> None:
+        e = self.e
+        kind = AGG_FUNCS[c.name]
+        arg: IntVal | None = None
+        if c.args and kind is not Kind.COUNT:
+            arg = self.gen_int(c.args[0])
+            # keep the argument in a stack slot: helper calls below clobber r1-r5
+            if arg.reg >= 0:
+                slot = IntVal(off=e.alloc(8))
+                e.set_from(slot, arg.reg)
+                e.release(arg)
+                arg = slot
+        extra = 8 if kind in (Kind.HIST, Kind.LHIST) else 0
+        key = self.gen_key(m, spec, extra)
+        if kind is Kind.HIST:
+            assert arg is not None
+            self.hist_bucket(arg, key + spec.key_size - 8, spec.value_type.params[0])
+        elif kind is Kind.LHIST:
+            assert arg is not None
+            lo, hi, step = spec.value_type.params
+            self.lhist_bucket(arg, key + spec.key_size - 8, lo, hi, step)
+        idx = self.map_index(spec.name)
+        self.map_lookup(idx, key)
+        init, done = Label("agg_init"), Label("agg_done")
+        e.jump(I.jmp_imm(I.JEQ, I.R0, 0), init)
+        # in place update through the returned pointer (per-CPU: no atomics needed)
+        if kind in (Kind.COUNT, Kind.HIST, Kind.LHIST):
+            e.emit(I.ldx(8, I.R1, I.R0, 0), I.alu64_imm(I.ADD, I.R1, 1), I.stx(8, I.R0, I.R1, 0))
+        elif kind is Kind.SUM:
+            assert arg is not None
+            e.emit(I.ldx(8, I.R1, I.R0, 0), I.ldx(8, I.R2, I.R10, arg.off), I.alu64_reg(I.ADD, I.R1, I.R2),
+                   I.stx(8, I.R0, I.R1, 0))
+        elif kind in (Kind.AVG, Kind.STATS):
+            assert arg is not None
+            e.emit(I.ldx(8, I.R1, I.R0, 0), I.alu64_imm(I.ADD, I.R1, 1), I.stx(8, I.R0, I.R1, 0),
+                   I.ldx(8, I.R1, I.R0, 8), I.ldx(8, I.R2, I.R10, arg.off), I.alu64_reg(I.ADD, I.R1, I.R2),
+                   I.stx(8, I.R0, I.R1, 8))
+        else:  # MIN / MAX: (value, is_set)
+            assert arg is not None
+            store = Label("mm_store")
+            e.emit(I.ldx(8, I.R2, I.R10, arg.off), I.ldx(8, I.R3, I.R0, 8))
+            e.jump(I.jmp_imm(I.JEQ, I.R3, 0), store)
+            e.emit(I.ldx(8, I.R1, I.R0, 0))
+            # keep current unless the new value is better
+            e.jump(I.jmp_reg(I.JSGE if kind is Kind.MIN else I.JSLE, I.R2, I.R1), done)
+            e.place(store)
+            e.emit(I.stx(8, I.R0, I.R2, 0), I.mov64_imm(I.R3, 1), I.stx(8, I.R0, I.R3, 8))
+        e.ja(done)
+        e.place(init)
+        val = e.alloc(spec.value_size)
+        if kind in (Kind.COUNT, Kind.HIST, Kind.LHIST):
+            e.emit(I.st_imm(8, I.R10, val, 1))
+        elif kind is Kind.SUM:
+            assert arg is not None
+            e.emit(I.ldx(8, I.R1, I.R10, arg.off), I.stx(8, I.R10, I.R1, val))
+        elif kind in (Kind.AVG, Kind.STATS):
+            assert arg is not None
+            e.emit(I.st_imm(8, I.R10, val, 1), I.ldx(8, I.R1, I.R10, arg.off), I.stx(8, I.R10, I.R1, val + 8))
+        else:
+            assert arg is not None
+            e.emit(I.ldx(8, I.R1, I.R10, arg.off), I.stx(8, I.R10, I.R1, val), I.st_imm(8, I.R10, val + 8, 1))
+        self.map_update(spec, key, val, BPF_NOEXIST)
+        e.place(done)
+
+    def hist_bucket(self, arg: IntVal, dst: int, bits: int) -> None:
+        """bucket index of a log2 histogram → u64 at r10+dst (scheme of runtime/output.hist_bucket_index)."""
+        e = self.e
+        done = Label("hb_done")
+        v, p, t = I.R1, I.R2, I.R3
+        e.emit(I.ldx(8, v, I.R10, arg.off), I.mov64_imm(I.R4, 0))
+        e.jump(I.jmp_imm(I.JSLT, v, 0), done)
+        n2 = 2 << bits  # values below 2N map to index v+1
+        e.emit(I.mov64_reg(I.R4, v), I.alu64_imm(I.ADD, I.R4, 1))
+        e.jump(I.jmp_imm(I.JLT, v, n2), done)
+        # p = floor(log2 v)
+        e.emit(I.mov64_imm(p, 0), I.mov64_reg(I.R5, v))
+        for s in (32, 16, 8, 4, 2, 1):
+            skip = Label()
+            e.emit(I.mov64_reg(t, I.R5), I.alu64_imm(I.RSH, t, s))
+            e.jump(I.jmp_imm(I.JEQ, t, 0), skip)
+            e.emit(I.mov64_reg(I.R5, t), I.alu64_imm(I.ADD, p, s))
+            e.place(skip)
+        # index = ((p - bits) << bits) + (v >> (p - bits)) + 1
+        e.emit(I.mov64_reg(t, p), I.alu64_imm(I.SUB, t, bits), I.mov64_reg(I.R4, v),
+               I.alu64_reg(I.RSH, I.R4, t), I.alu64_imm(I.LSH, t, bits), I.alu64_reg(I.ADD, I.R4, t),
+               I.alu64_imm(I.ADD, I.R4, 1))
+        e.place(done)
+        e.emit(I.stx(8, I.R10, I.R4, dst))
+
+    def lhist_bucket(self, arg: IntVal, dst: int, lo: int, hi: int, step: int) -> None:
+        e = self.e
+        done = Label("lh_done")
+        last = (hi - lo) // step + 1
+        e.emit(I.ldx(8, I.R1, I.R10, arg.off), I.mov64_imm(I.R4, 0))
+        e.jump(I.jmp_imm(I.JSLT, I.R1, lo), done)
+        e.emit(I.mov64_imm(I.R4, last))
+        e.jump(I.jmp_imm(I.JSGE, I.R1, hi), done)
+        e.emit(I.mov64_reg(I.R4, I.R1), I.alu64_imm(I.SUB, I.R4, lo), I.alu64_imm(I.DIV, I.R4, step),
+               I.alu64_imm(I.ADD, I.R4, 1))
+        e.place(done)
+        e.emit(I.stx(8, I.R10, I.R4, dst))
+
+    # ------------------------------------------------------------------ events
+    def send_event(self, ev: EventSpec, args: list[A.Expr], arg_types: list[Type]) -> None:
+        e = self.e
+        rb = self.shared.ringbuf_map()
+        layout = tuple_type([UINT64] + arg_types)
+        ev.layout = layout
+        ev_id = self.shared.event(ev)
+        off = e.alloc(layout.size)
+        e.zero(off, layout.size)
+        e.emit(I.st_imm(8, I.R10, off, ev_id))
+        for a, t, o in zip(args, arg_types, layout.offsets[1:], strict=True):
+            self.gen_into(a, t, off + o)
+        self.ld_map(I.R1, rb)
+        e.emit(I.mov64_reg(I.R2, I.R10), I.alu64_imm(I.ADD, I.R2, off), I.mov64_imm(I.R3, layout.size),
+               I.mov64_imm(I.R4, 0))
+        e.call("ringbuf_output")
+        ok = Label("sent")
+        e.jump(I.jmp_imm(I.JEQ, I.R0, 0), ok)
+        key = e.alloc(8)
+        e.emit(I.st_imm(4, I.R10, key, 0), I.st_imm(4, I.R10, key + 4, 0))
+        self.map_lookup(self.shared.lost, key)
+        e.jump(I.jmp_imm(I.JEQ, I.R0, 0), ok)
+        e.emit(I.ldx(8, I.R1, I.R0, 0), I.alu64_imm(I.ADD, I.R1, 1), I.stx(8, I.R0, I.R1, 0))
+        e.place(ok)
+
+    def call_stmt(self, c: A.Call) -> None:
+        n = c.name
+        e = self.e
+        if n in ("printf", "errorf", "warnf", "system", "cat", "debugf"):
+            fmt = c.args[0]
+            assert isinstance(fmt, A.Str)
+            types = [self.storage(self.t(a)) for a in c.args[1:]]
+            self.send_event(EventSpec(n, fmt=fmt.value, arg_types=types), c.args[1:], types)
+        elif n == "print":
+            a = c.args[0]
+            if isinstance(a, A.Map) and not a.keys:
+                top = self.types.const_int(c.args[1]) if len(c.args) > 1 else 0
+                div = self.types.const_int(c.args[2]) if len(c.args) > 2 else 1
+                self.send_event(EventSpec("print_map", map_name=a.name,
+                                          extra={"top": top or 0, "div": div or 1}), [], [])
+            else:
+                t = self.storage(self.t(a))
+                self.send_event(EventSpec("print_value", arg_types=[t]), [a], [t])
+        elif n in ("clear", "zero"):
+            a = c.args[0]
+            assert isinstance(a, A.Map)
+            self.send_event(EventSpec(n, map_name=a.name), [], [])
+        elif n == "delete":
+            m = c.args[0]
+            assert isinstance(m, A.Map)
+            spec = self.spec(m.name)
+            key = self.gen_key(m, spec)
+            self.ld_map(I.R1, self.map_index(m.name))
+            e.emit(I.mov64_reg(I.R2, I.R10), I.alu64_imm(I.ADD, I.R2, key))
+            e.call("map_delete_elem")
+        elif n == "exit":
+            types = [INT64] if c.args else []
+            self.send_event(EventSpec("exit"), c.args, types)
+            e.ja(self.exit_label)
+        elif n == "time":
+            fmt = c.args[0].value if c.args and isinstance(c.args[0], A.Str) else "%H:%M:%S\n"
+            self.send_event(EventSpec("time", fmt=fmt), [], [])
+        else:
+            t = self.t(c)
+            if is_int_kind(t):
+                e.release(self.gen_int(c))
+            else:
+                raise CompileError(f"{n}() is not supported yet by bpfscope", c.span)
+
+    def storage(self, t: Type) -> Type:
+        return key_storage_type(t)
+
+    # ------------------------------------------------------------------ values into memory
+    def gen_into(self, x: A.Expr, t: Type, off: int) -> None:
+        """Write x's value with layout `t` at r10+off (ints as 8 bytes)."""
+        if is_int_kind(t):
+            v = self.gen_int(x)
+            self.e.emit(I.stx(8, I.R10, self.e.load(v, I.R1), off))
+            self.e.release(v)
+        else:
+            self.gen_mem(x, t, off)
+
+    def gen_mem(self, x: A.Expr, t: Type, off: int | None = None) -> int:
+        """Materialise a non-integer value (string, tuple, stack, …) at r10+off with layout t."""
+        e = self.e
+        if off is None:
+            off = e.alloc(t.size)
+        xt = self.t(x)
+        if t.kind is Kind.STRING:
+            self.gen_string(x, xt, t.size, off)
+            return off
+        if t.kind in (Kind.TUPLE, Kind.RECORD):
+            if isinstance(x, (A.Tuple, A.Record)):
+                e.zero(off, t.size)
+                for el, et, eo in zip(x.elems, t.elems, t.offsets, strict=True):
+                    self.gen_into(el, et, off + eo)
+                return off
+            if isinstance(x, A.Var):
+                voff, vt = self.var_slots[x.name]
+                e.copy(off, voff, min(vt.size, t.size))
+                return off
+            if isinstance(x, A.Map):
+                self.map_value_copy(x, off, t.size)
+                return off
+            raise CompileError(f"cannot use a value of type {xt} here", x.span)
+        if t.kind is Kind.USTACK:
+            sm = self.shared.stack_map(Kind.USTACK)
+            self.ld_map(I.R2, sm)
+            e.emit(I.mov64_reg(I.R1, CTX), I.mov64_imm(I.R3, BPF_F_USER_STACK))
+            e.call("get_stackid")
+            e.emit(I.stx(8, I.R10, I.R0, off))
+            e.call("get_current_pid_tgid")
+            e.emit(I.alu64_imm(I.RSH, I.R0, 32), I.stx(8, I.R10, I.R0, off + 8))
+            return off
+        if t.kind is Kind.USYM:
+            v = self.gen_int(x.args[0] if isinstance(x, A.Call) else x)
+            e.emit(I.stx(8, I.R10, e.load(v, I.R1), off))
+            e.release(v)
+            e.call("get_current_pid_tgid")
+            e.emit(I.alu64_imm(I.RSH, I.R0, 32), I.stx(8, I.R10, I.R0, off + 8))
+            return off
+        raise CompileError(f"values of type {t} are not supported here yet", x.span)
+
+    def map_value_copy(self, m: A.Map, off: int, size: int) -> None:
+        e = self.e
+        spec = self.spec(m.name)
+        key = self.gen_key(m, spec)
+        self.map_lookup(self.map_index(m.name), key)
+        e.zero(off, size)
+        done = Label()
+        e.jump(I.jmp_imm(I.JEQ, I.R0, 0), done)
+        o = 0
+        while o + 8 <= size:
+            e.emit(I.ldx(8, I.R1, I.R0, o), I.stx(8, I.R10, I.R1, off + o))
+            o += 8
+        while o < size:
+            e.emit(I.ldx(1, I.R1, I.R0, o), I.stx(1, I.R10, I.R1, off + o))
+            o += 1
+        e.place(done)
+
+    def gen_string(self, x: A.Expr, xt: Type, size: int, off: int) -> None:
+        e = self.e
+        if isinstance(x, A.Str) or (isinstance(x, A.Positional) and xt.kind is Kind.STRING):
+            text = x.value if isinstance(x, A.Str) else self.types.positional[x.index - 1]
+            data = text.encode()[: size - 1]
+            e.zero(off, size)
+            e.store_bytes(off, data)
+            return
+        if isinstance(x, A.Builtin) and x.name in ("comm", "pcomm"):
+            if size > 16:
+                e.zero(off + 16, size - 16)
+            e.emit(I.mov64_reg(I.R1, I.R10), I.alu64_imm(I.ADD, I.R1, off), I.mov64_imm(I.R2, min(16, size)))
+            e.call("get_current_comm")
+            return
+        if isinstance(x, A.Builtin) and x.name == "probe":
+            data = self.info.name.encode()[: size - 1]
+            e.zero(off, size)
+            e.store_bytes(off, data)
+            return
+        if isinstance(x, A.Var):
+            voff, vt = self.var_slots[x.name]
+            n = min(vt.size, size)
+            e.copy(off, voff, n)
+            if size > n:
+                e.zero(off + n, size - n)
+            return
+        if isinstance(x, A.Map):
+            self.map_value_copy(x, off, size)
+            return
+        if isinstance(x, A.Field) and isinstance(x.base, A.Builtin) and x.base.name == "args":
+            f = self.types.arg_field(x.name, x.span)
+            e.zero(off, size)
+            if f.data_loc:
+                e.emit(I.ldx(4, I.R3, CTX, f.offset), I.alu64_imm(I.AND, I.R3, 0xFFFF),
+                       I.alu64_reg(I.ADD, I.R3, CTX))
+                e.emit(I.mov64_reg(I.R1, I.R10), I.alu64_imm(I.ADD, I.R1, off), I.mov64_imm(I.R2, size))
+                e.call("probe_read_kernel_str")
+                return
+            n = min(size - 1 if size > 1 else 1, f.type.size)
+            e.emit(I.mov64_reg(I.R1, I.R10), I.alu64_imm(I.ADD, I.R1, off), I.mov64_imm(I.R2, n),
+                   I.mov64_reg(I.R3, CTX), I.alu64_imm(I.ADD, I.R3, f.offset))
+            e.call("probe_read_kernel")
+            return
+        if isinstance(x, A.Call) and x.name == "str":
+            src = x.args[0]
+            st = self.t(src)
+            if st.kind is Kind.STRING:
+                if len(x.args) == 2:
+                    self.gen_string(src, st, min(size, xt.size), off)
+                    if size > xt.size:
+                        e.zero(off + xt.size, size - xt.size)
+                else:
+                    self.gen_string(src, st, size, off)
+                return
+            e.zero(off, size)
+            v = self.gen_int(src)
+            r = e.load(v, I.R3)
+            if r != I.R3:
+                e.emit(I.mov64_reg(I.R3, r))
+            e.release(v)
+            n = min(size, xt.size)
+            e.emit(I.mov64_reg(I.R1, I.R10), I.alu64_imm(I.ADD, I.R1, off), I.mov64_imm(I.R2, n))
+            e.call("probe_read_user_str" if self.user_ptr(src) else "probe_read_kernel_str")
+            return
+        if isinstance(x, A.Ternary):
+            other, end = Label(), Label()
+            v = self.gen_int(x.cond)
+            r = e.load(v, I.R1)
+            e.release(v)
+            e.jump(I.jmp_imm(I.JEQ, r, 0), other)
+            self.gen_string(x.then, self.t(x.then), size, off)
+            e.ja(end)
+            e.place(other)
+            self.gen_string(x.other, self.t(x.other), size, off)
+            e.place(end)
+            return
+        if isinstance(x, A.Field) or isinstance(x, A.Index):
+            # string element of a tuple held in a variable/map
+            base_t = self.t(x.base)
+            if base_t.kind in (Kind.TUPLE, Kind.RECORD):
+                tmp = self.gen_mem(x.base, base_t)
+                i = int(x.name) if isinstance(x, A.Field) and x.name.isdigit() else (
+                    base_t.names.index(x.name) if isinstance(x, A.Field) else self.types.const_int(x.index))
+                assert i is not None
+                et = base_t.elems[i]
+                n = min(et.size, size)
+                e.copy(off, tmp + base_t.offsets[i], n)
+                if size > n:
+                    e.zero(off + n, size - n)
+                return
+        raise CompileError(f"cannot produce a string from this expression ({xt})", x.span)
+
+    def user_ptr(self, x: A.Expr) -> bool:
+        """Whether a pointer value points into user memory (probe-type default, args field flag)."""
+        if isinstance(x, A.Field) and isinstance(x.base, A.Builtin) and x.base.name == "args":
+            return self.types.arg_field(x.name, x.span).user or self.info.user_space
+        return self.info.user_space
+
+    # ------------------------------------------------------------------ integers
+    def gen_int(self, x: A.Expr) -> IntVal:
+        e = self.e
+        xt = self.t(x)
+        if isinstance(x, (A.Int, A.Bool)):
+            v = e.new_int()
+            e.set_imm(v, int(x.value))
+            return v
+        if isinstance(x, A.Positional):
+            s = self.types.positional[x.index - 1] if x.index <= len(self.types.positional) else "0"
+            v = e.new_int()
+            try:
+                e.set_imm(v, int(s, 0))
+            except ValueError:
+                raise CompileError(f"${x.index} is not an integer: '{s}'", x.span) from None
+            return v
+        if isinstance(x, A.PositionalCount):
+            v = e.new_int()
+            e.set_imm(v, len(self.types.positional))
+            return v
+        if isinstance(x, A.Builtin):
+            return self.builtin_int(x)
+        if isinstance(x, A.Var):
+            off, _ = self.var_slots[x.name]
+            v = e.new_int()
+            r = v.reg if v.reg >= 0 else I.R0
+            e.emit(I.ldx(8, r, I.R10, off))
+            if v.reg < 0:
+                e.set_from(v, r)
+            return v
+        if isinstance(x, A.Map):
+            spec = self.spec(x.name)
+            key = self.gen_key(x, spec)
+            self.map_lookup(self.map_index(x.name), key)
+            v = e.new_int()
+            r = v.reg if v.reg >= 0 else I.R1
+            skip = Label()
+            e.emit(I.mov64_imm(r, 0))
+            e.jump(I.jmp_imm(I.JEQ, I.R0, 0), skip)
+            e.emit(I.ldx(8, r, I.R0, 0))
+            e.place(skip)
+            if v.reg < 0:
+                e.set_from(v, r)
+            return v
+        if isinstance(x, A.Binop):
+            return self.binop(x)
+        if isinstance(x, A.Unop):
+            return self.unop(x)
+        if isinstance(x, A.Ternary):
+            v = e.new_int()
+            other, end = Label(), Label()
+            c = self.gen_int(x.cond)
+            r = e.load(c, I.R1)
+            e.release(c)
+            e.jump(I.jmp_imm(I.JEQ, r, 0), other)
+            a = self.gen_int(x.then)
+            e.set_from(v, e.load(a, I.R1))
+            e.release(a)
+            e.ja(end)
+            e.place(other)
+            b = self.gen_int(x.other)
+            e.set_from(v, e.load(b, I.R1))
+            e.release(b)
+            e.place(end)
+            return v
+        if isinstance(x, A.IncDec):
+            return self.incdec(x)
+        if isinstance(x, A.Field):
+            if isinstance(x.base, A.Builtin) and x.base.name == "args":
+                return self.args_field(x)
+            bt = self.t(x.base)
+            if bt.kind in (Kind.TUPLE, Kind.RECORD):
+                i = int(x.name) if x.name.isdigit() else bt.names.index(x.name)
+                return self.tuple_elem(x.base, bt, i)
+        if isinstance(x, A.Index):
+            bt = self.t(x.base)
+            if bt.kind in (Kind.TUPLE, Kind.RECORD):
+                i = self.types.const_int(x.index)
+                assert i is not None
+                return self.tuple_elem(x.base, bt, i)
+        if isinstance(x, A.Cast):
+            v = self.gen_int(x.operand)
+            self.truncate(v, xt)
+            return v
+        if isinstance(x, A.Sizeof):
+            v = e.new_int()
+            if isinstance(x.target, A.Expr):
+                st = self.t(x.target)
+                e.set_imm(v, st.size)
+            else:
+                e.set_imm(v, self.types.cast_type(x.target).size)
+            return v
+        if isinstance(x, A.Call):
+            return self.call_int(x)
+        raise CompileError(f"cannot use a value of type {xt} as an integer here", x.span)
+
+    def truncate(self, v: IntVal, t: Type) -> None:
+        """Reduce v to t's width, sign- or zero-extending back to 64 bits."""
+        if not t.is_int or t.size >= 8:
+            return
+        e = self.e
+        r = e.load(v, I.R1)
+        sh = 64 - 8 * t.size
+        e.emit(I.alu64_imm(I.LSH, r, sh), I.alu64_imm(I.ARSH if t.signed else I.RSH, r, sh))
+        e.set_from(v, r)
+
+    def tuple_elem(self, base: A.Expr, bt: Type, i: int) -> IntVal:
+        e = self.e
+        sbt = key_storage_type(bt)
+        tmp = self.gen_mem(base, sbt)
+        v = e.new_int()
+        r = v.reg if v.reg >= 0 else I.R1
+        e.emit(I.ldx(8, r, I.R10, tmp + sbt.offsets[i]))
+        e.set_from(v, r)
+        return v
+
+    def args_field(self, x: A.Field) -> IntVal:
+        e = self.e
+        f = self.types.arg_field(x.name, x.span)
+        v = e.new_int()
+        r = v.reg if v.reg >= 0 else I.R1
+        size = f.type.size if f.type.size in (1, 2, 4, 8) else 8
+        if self.info.ctx == "args_array":
+            e.emit(I.ldx(8, r, CTX, f.offset))
+        else:
+            e.emit(I.ldx(size, r, CTX, f.offset))
+        if f.type.signed and size < 8:
+            sh = 64 - 8 * size
+            e.emit(I.alu64_imm(I.LSH, r, sh), I.alu64_imm(I.ARSH, r, sh))
+        e.set_from(v, r)
+        return v
+
+    def builtin_int(self, x: A.Builtin) -> IntVal:
+        e = self.e
+        n = x.name
+        v = e.new_int()
+
+        def result(reg: int = I.R0) -> IntVal:
+            e.set_from(v, reg)
+            return v
+
+        if n in ("pid", "tid"):
+            e.call("get_current_pid_tgid")
+            if n == "pid":
+                e.emit(I.alu64_imm(I.RSH, I.R0, 32))
+            else:
+                e.emit(I.Insn(I.ALU | I.MOV | I.X, I.R0, I.R0))
+            return result()
+        if n in ("uid", "gid"):
+            e.call("get_current_uid_gid")
+            if n == "gid":
+                e.emit(I.alu64_imm(I.RSH, I.R0, 32))
+            else:
+                e.emit(I.Insn(I.ALU | I.MOV | I.X, I.R0, I.R0))
+            return result()
+        if n == "nsecs":
+            e.call("ktime_get_ns")
+            return result()
+        if n == "elapsed":
+            e.call("ktime_get_ns")
+            self.consts.append((len(e.insns), "start_ns"))
+            e.emit(I.ld_imm64(I.R1, 0))
+            e.emit(I.alu64_reg(I.SUB, I.R0, I.R1))
+            return result()
+        if n == "cpu":
+            e.call("get_smp_processor_id")
+            return result()
+        if n == "numaid":
+            e.call("get_numa_node_id")
+            return result()
+        if n == "cgroup":
+            e.call("get_current_cgroup_id")
+            return result()
+        if n == "rand":
+            e.call("get_prandom_u32")
+            return result()
+        if n == "curtask":
+            e.call("get_current_task")
+            return result()
+        if n == "jiffies":
+            e.call("jiffies64")
+            return result()
+        if n == "ncpus":
+            e.set_imm(v, int(self.shared.opts.get("ncpus", 1)))
+            return v
+        if n == "cpid":
+            self.consts.append((len(e.insns), "cpid"))
+            e.emit(I.ld_imm64(I.R0, 0))
+            return result()
+        if n == "username":
+            e.call("get_current_uid_gid")
+            e.emit(I.Insn(I.ALU | I.MOV | I.X, I.R0, I.R0))
+            return result()
+        if n.startswith("arg") and n[3:].isdigit():
+            i = int(n[3:])
+            if self.info.ctx == "pt_regs":
+                if i >= len(PT_REGS_ARGS):
+                    raise CompileError(f"{n} is not available (at most {len(PT_REGS_ARGS)} register "
+                                       "arguments)", x.span)
+                e.emit(I.ldx(8, I.R0, CTX, PT_REGS_ARGS[i]))
+            else:
+                e.emit(I.ldx(8, I.R0, CTX, 8 * i))
+            return result()
+        if n == "retval":
+            if self.info.ctx == "pt_regs":
+                e.emit(I.ldx(8, I.R0, CTX, PT_REGS_RET))
+            else:
+                f = next((a for a in self.info.args if a.name == "$retval"), None)
+                if f is None:
+                    raise CompileError("retval is not available for this probe", x.span)
+                e.emit(I.ldx(8, I.R0, CTX, f.offset))
+            return result()
+        if n == "func":
+            if self.info.ctx == "pt_regs":
+                e.emit(I.ldx(8, I.R0, CTX, PT_REGS_IP))
+                return result()
+            e.call("get_func_ip")
+            return result()
+        if n == "kstack":
+            sm = self.shared.stack_map(Kind.KSTACK)
+            self.ld_map(I.R2, sm)
+            e.emit(I.mov64_reg(I.R1, CTX), I.mov64_imm(I.R3, 0))
+            e.call("get_stackid")
+            return result()
+        e.release(v)
+        raise CompileError(f"builtin {n} is not supported here", x.span)
+
+    def call_int(self, c: A.Call) -> IntVal:
+        e = self.e
+        n = c.name
+        if n == "kstack":
+            return self.builtin_int(A.Builtin("kstack", span=c.span))
+        if n == "ksym":
+            return self.gen_int(c.args[0])
+        if n == "has_key":
+            m = c.args[0]
+            assert isinstance(m, A.Map)
+            spec = self.spec(m.name)
+            key = self.gen_key(m, spec)
+            self.map_lookup(self.map_index(m.name), key)
+            v = e.new_int()
+            r = v.reg if v.reg >= 0 else I.R1
+            e.emit(I.mov64_imm(r, 1))
+            skip = Label()
+            e.jump(I.jmp_imm(I.JNE, I.R0, 0), skip)
+            e.emit(I.mov64_imm(r, 0))
+            e.place(skip)
+            e.set_from(v, r)
+            return v
+        if n == "bswap":
+            v = self.gen_int(c.args[0])
+            t = self.t(c.args[0])
+            r = e.load(v, I.R1)
+            e.emit(I.Insn(I.ALU | I.END | I.X, r, 0, 0, 8 * max(2, t.size if t.size in (2, 4, 8) else 8)))
+            e.set_from(v, r)
+            return v
+        raise CompileError(f"{n}() is not supported yet by bpfscope", c.span)
+
+    def incdec(self, x: A.IncDec) -> IntVal:
+        e = self.e
+        delta = 1 if x.op == "++" else -1
+        tgt = x.target
+        if isinstance(tgt, A.Var):
+            off, _ = self.var_slots[tgt.name]
+            v = e.new_int()
+            r = v.reg if v.reg >= 0 else I.R1
+            e.emit(I.ldx(8, r, I.R10, off))
+            if x.prefix:
+                e.emit(I.alu64_imm(I.ADD, r, delta), I.stx(8, I.R10, r, off))
+            else:
+                e.emit(I.ldx(8, I.R2, I.R10, off), I.alu64_imm(I.ADD, I.R2, delta), I.stx(8, I.R10, I.R2, off))
+            e.set_from(v, r)
+            return v
+        assert isinstance(tgt, A.Map)
+        spec = self.spec(tgt.name)
+        key = self.gen_key(tgt, spec)
+        self.map_lookup(self.map_index(tgt.name), key)
+        old = e.alloc(8)
+        new = e.alloc(8)
+        skip = Label()
+        e.emit(I.mov64_imm(I.R1, 0))
+        e.jump(I.jmp_imm(I.JEQ, I.R0, 0), skip)
+        e.emit(I.ldx(8, I.R1, I.R0, 0))
+        e.place(skip)
+        e.emit(I.stx(8, I.R10, I.R1, old), I.alu64_imm(I.ADD, I.R1, delta), I.stx(8, I.R10, I.R1, new))
+        self.map_update(spec, key, new, 0)
+        v = e.new_int()
+        r = v.reg if v.reg >= 0 else I.R1
+        e.emit(I.ldx(8, r, I.R10, new if x.prefix else old))
+        e.set_from(v, r)
+        return v
+
+    def unop(self, x: A.Unop) -> IntVal:
+        e = self.e
+        if x.op == "*":
+            v = self.gen_int(x.operand)
+            size = self.t(x).size if self.t(x).size in (1, 2, 4, 8) else 8
+            slot = e.alloc(8)
+            e.emit(I.st_imm(8, I.R10, slot, 0))
+            r = e.load(v, I.R3)
+            if r != I.R3:
+                e.emit(I.mov64_reg(I.R3, r))
+            e.emit(I.mov64_reg(I.R1, I.R10), I.alu64_imm(I.ADD, I.R1, slot), I.mov64_imm(I.R2, size))
+            e.call("probe_read_user" if self.info.user_space else "probe_read_kernel")
+            e.emit(I.ldx(8, I.R1, I.R10, slot))
+            e.set_from(v, I.R1)
+            self.truncate(v, self.t(x))
+            return v
+        v = self.gen_int(x.operand)
+        r = e.load(v, I.R1)
+        if x.op == "-":
+            e.emit(I.neg64(r))
+        elif x.op == "~":
+            e.emit(I.alu64_imm(I.XOR, r, -1))
+        elif x.op == "!":
+            one = Label()
+            e.jump(I.jmp_imm(I.JEQ, r, 0), one)
+            e.emit(I.mov64_imm(r, 0), I.ja(1))
+            e.place(one)
+            e.emit(I.mov64_imm(r, 1))
+        else:
+            raise CompileError(f"unsupported operator {x.op}", x.span)
+        e.set_from(v, r)
+        return v
+
+    def binop(self, x: A.Binop) -> IntVal:
+        e = self.e
+        op = x.op
+        lt, rt = self.t(x.left), self.t(x.right)
+        if op in ("&&", "||"):
+            v = e.new_int()
+            short = Label()
+            end = Label()
+            a = self.gen_int(x.left)
+            r = e.load(a, I.R1)
+            e.release(a)
+            e.jump(I.jmp_imm(I.JEQ if op == "&&" else I.JNE, r, 0), short)
+            b = self.gen_int(x.right)
+            r = e.load(b, I.R1)
+            e.release(b)
+            e.jump(I.jmp_imm(I.JEQ if op == "&&" else I.JNE, r, 0), short)
+            e.set_imm(v, 1 if op == "&&" else 0)
+            e.ja(end)
+            e.place(short)
+            e.set_imm(v, 0 if op == "&&" else 1)
+            e.place(end)
+            return v
+        if lt.kind is Kind.STRING and rt.kind is Kind.STRING:
+            return self.strcmp(x)
+        signed = lt.signed or rt.signed
+        a = self.gen_int(x.left)
+        b = self.gen_int(x.right)
+        ra = e.load(a, I.R1)
+        rb = e.load(b, I.R2)
+        if op in CMP_OPS:
+            jop = CMP_OPS[op][1 if signed else 0]
+            yes = Label()
+            e.emit(I.mov64_imm(I.R0, 1))
+            e.jump(I.jmp_reg(jop, ra, rb), yes)
+            e.emit(I.mov64_imm(I.R0, 0))
+            e.place(yes)
+            e.set_from(a, I.R0)
+        else:
+            aop = ARITH_OPS[op]
+            if op == ">>" and signed:
+                aop = I.ARSH
+            ins = I.alu64_reg(aop, ra, rb)
+            if op in ("/", "%") and signed:
+                ins.off = 1  # sdiv / smod
+            e.emit(ins)
+            e.set_from(a, ra)
+        e.release(b)
+        return a
+
+    def strcmp(self, x: A.Binop) -> IntVal:
+        """String ==/!= by an unrolled byte loop that stops at the first NUL."""
+        e = self.e
+        lt, rt = self.t(x.left), self.t(x.right)
+        lit: A.Str | None = x.right if isinstance(x.right, A.Str) else (
+            x.left if isinstance(x.left, A.Str) else None)
+        other = x.left if lit is x.right else x.right
+        v = e.new_int()
+        ne, eq, end = Label(), Label(), Label()
+        if lit is not None:
+            ot = self.t(other)
+            buf = self.gen_mem(other, ot)
+            data = lit.value.encode() + b"\0"
+            n = min(len(data), ot.size)
+            for i in range(n):
+                e.emit(I.ldx(1, I.R1, I.R10, buf + i))
+                e.jump(I.jmp_imm(I.JNE, I.R1, data[i]), ne)
+            e.ja(eq)
+        else:
+            a = self.gen_mem(x.left, lt)
+            b = self.gen_mem(x.right, rt)
+            n = min(lt.size, rt.size)
+            for i in range(n):
+                e.emit(I.ldx(1, I.R1, I.R10, a + i), I.ldx(1, I.R2, I.R10, b + i))
+                e.jump(I.jmp_reg(I.JNE, I.R1, I.R2), ne)
+                e.jump(I.jmp_imm(I.JEQ, I.R1, 0), eq)
+            e.ja(eq)
+        e.place(eq)
+        e.set_imm(v, 1 if x.op == "==" else 0)
+        e.ja(end)
+        e.place(ne)
+        e.set_imm(v, 0 if x.op == "==" else 1)
+        e.place(end)
+        return v

@@ -1,0 +1,72 @@
+"""The compiler driver: AST + probe resolver → CompiledProgram.
+
+Resolution of attach points is injected (`resolve`) so this layer stays free of
+syscalls: the runtime's probe providers read tracefs/BTF and hand back ProbeInfo.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from . import ast as A
+from .codegen import ProgGen, Shared
+from .diagnostics import CompileError
+from .spec import CompiledProgram, ProbeInfo
+from .typecheck import MapTable, ProbeTypes
+
+Resolver = Callable[[A.AttachPoint], list[ProbeInfo]]
+
+
+def walk(node: Any) -> Iterator[A.Node]:
+    """Every AST node below (and including) `node`, depth first."""
+    if isinstance(node, A.Node):
+        yield node
+        for f in dataclasses.fields(node):
+            if f.name in ("span", "type"):
+                continue
+            yield from walk(getattr(node, f.name))
+    elif isinstance(node, list):
+        for x in node:
+            yield from walk(x)
+
+
+def assigned_maps(program: A.Program) -> dict[str, A.Span]:
+    out: dict[str, A.Span] = {}
+    for n in walk(program.probes):
+        tgt = None
+        if isinstance(n, A.Assign):
+            tgt = n.target
+        elif isinstance(n, A.IncDec):
+            tgt = n.target
+        if isinstance(tgt, A.Map):
+            out.setdefault(tgt.name, tgt.span)
+    return out
+
+
+def compile_program(program: A.Program, resolve: Resolver, opts: dict[str, Any]) -> CompiledProgram:
+    units: list[tuple[int, A.Probe, ProbeInfo]] = []
+    for i, probe in enumerate(program.probes):
+        for ap in probe.attach_points:
+            for info in resolve(ap):
+                units.append((i, probe, info))
+    if not units:
+        raise CompileError("No probes to attach")
+    maps = MapTable()
+    for name, span in assigned_maps(program).items():
+        maps.get(name, span)
+    typed: list[ProbeTypes] = []
+    for _ in range(2):  # second pass sees every map's final type
+        typed = []
+        for _i, probe, info in units:
+            pt = ProbeTypes(info, maps, opts)
+            if probe.predicate is not None:
+                pt.expr(probe.predicate)
+            pt.block(probe.body)
+            typed.append(pt)
+    shared = Shared(maps, opts)
+    progs = [ProgGen(probe, info, pt, shared, i).generate()
+             for (i, probe, info), pt in zip(units, typed, strict=True)]
+    return CompiledProgram(shared.specs, progs, shared.events, shared.ringbuf, shared.lost,
+                           config=dict(program.config))

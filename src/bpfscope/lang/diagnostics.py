@@ -1,0 +1,68 @@
+"""bpftrace-style diagnostics: `stdin:1:20-47: ERROR: message`, the line, a `~~~` underline.
+
+Every user-facing compile problem is a `CompileError` carrying a span; the CLI turns it
+into text with `Source.render`, so no input ever reaches the user as a traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .ast import Span
+
+
+class CompileError(Exception):
+    """A located error in the user's program (exit status 1)."""
+
+    def __init__(self, message: str, span: Span | None = None, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.span = span
+        self.hint = hint
+
+
+@dataclass
+class Warning_:
+    message: str
+    span: Span | None = None
+
+
+@dataclass
+class Source:
+    """The program text and the name bpftrace shows for it ('stdin' for -e, else the path)."""
+
+    text: str
+    filename: str = "stdin"
+
+    def position(self, offset: int) -> tuple[int, int]:
+        """1-based (line, column) of a byte offset."""
+        offset = max(0, min(offset, len(self.text)))
+        line = self.text.count("\n", 0, offset) + 1
+        col = offset - (self.text.rfind("\n", 0, offset) + 1) + 1
+        return line, col
+
+    def line_text(self, line: int) -> str:
+        lines = self.text.split("\n")
+        return lines[line - 1] if 0 < line <= len(lines) else ""
+
+    def render(self, level: str, message: str, span: Span | None, hint: str | None = None) -> str:
+        if span is None or (span.start == 0 and span.end == 0 and not self.text):
+            out = f"{self.filename}: {level}: {message}\n" if span is not None else f"{level}: {message}\n"
+            return out + (f"HINT: {hint}\n" if hint else "")
+        line, col = self.position(span.start)
+        end = max(span.end, span.start + 1)
+        eline, ecol = self.position(end)
+        text = self.line_text(line)
+        if eline != line:  # underline to the end of the first line
+            ecol = len(text) + 1
+        out = f"{self.filename}:{line}:{col}-{ecol}: {level}: {message}\n{text}\n"
+        out += " " * (col - 1) + "~" * max(1, ecol - col) + "\n"
+        if hint:
+            out += f"HINT: {hint}\n"
+        return out
+
+    def error(self, err: CompileError) -> str:
+        return self.render("ERROR", err.message, err.span, err.hint)
+
+    def warning(self, message: str, span: Span | None) -> str:
+        return self.render("WARNING", message, span)

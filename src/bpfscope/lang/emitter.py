@@ -1,0 +1,168 @@
+"""Instruction buffer with labels, a stack allocator and a small register pool.
+
+Registers: r6 holds ctx for the whole program; r7–r9 hold expression temporaries
+(they survive helper calls); r0–r5 are scratch inside one emitted sequence. When the
+pool is empty a temporary lives in a stack slot instead — `IntVal` hides which.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..kernel import insn as I
+from ..kernel.uapi import HELPER_ID
+from .ast import Span
+from .diagnostics import CompileError
+
+STACK_LIMIT = 512
+CTX = I.R6
+POOL = (I.R7, I.R8, I.R9)
+
+
+class Label:
+    __slots__ = ("pos", "name")
+
+    def __init__(self, name: str = "") -> None:
+        self.pos = -1
+        self.name = name
+
+
+@dataclass
+class IntVal:
+    """An integer temporary: in a register (reg >= 0) or a stack slot (off < 0)."""
+    reg: int = -1
+    off: int = 0
+
+
+class Emitter:
+    def __init__(self) -> None:
+        self.insns: list[I.Insn] = []
+        self._fixups: list[tuple[int, Label]] = []
+        self.sp = 0                  # bytes of stack in use (grows downward from r10)
+        self.max_sp = 0
+        self.free = list(POOL)
+        self.spans: list[tuple[int, Span]] = []
+
+    # ---------------------------------------------------------- emission
+    def emit(self, *ins: I.Insn | list[I.Insn]) -> None:
+        for x in ins:
+            if isinstance(x, list):
+                self.insns.extend(x)
+            else:
+                self.insns.append(x)
+
+    def mark(self, span: Span) -> None:
+        self.spans.append((len(self.insns), span))
+
+    def label(self, name: str = "") -> Label:
+        return Label(name)
+
+    def place(self, lab: Label) -> None:
+        lab.pos = len(self.insns)
+
+    def jump(self, ins: I.Insn, lab: Label) -> None:
+        """Emit a jump whose offset is fixed up when `lab` is placed."""
+        self._fixups.append((len(self.insns), lab))
+        self.insns.append(ins)
+
+    def ja(self, lab: Label) -> None:
+        self.jump(I.ja(), lab)
+
+    def finish(self) -> list[I.Insn]:
+        for idx, lab in self._fixups:
+            if lab.pos < 0:
+                raise AssertionError(f"label {lab.name} never placed")
+            self.insns[idx].off = lab.pos - idx - 1
+        self._fixups.clear()
+        return self.insns
+
+    def call(self, helper: str) -> None:
+        self.emit(I.call(HELPER_ID[helper]))
+
+    # ---------------------------------------------------------- stack
+    def alloc(self, size: int, span: Span | None = None) -> int:
+        """Reserve `size` bytes (8-aligned); returns the (negative) offset from r10."""
+        size = (size + 7) & ~7
+        self.sp += size
+        if self.sp > STACK_LIMIT:
+            raise CompileError(
+                f"BPF stack limit exceeded: this probe needs more than {STACK_LIMIT} bytes of stack "
+                "(try a smaller max_strlen, or fewer string values in one statement)", span)
+        self.max_sp = max(self.max_sp, self.sp)
+        return -self.sp
+
+    def zero(self, off: int, size: int) -> None:
+        """Zero [r10+off, r10+off+size) with 8/4/1-byte immediate stores."""
+        end = off + size
+        o = off
+        while o + 8 <= end:
+            self.emit(I.st_imm(8, I.R10, o, 0))
+            o += 8
+        while o + 4 <= end:
+            self.emit(I.st_imm(4, I.R10, o, 0))
+            o += 4
+        while o < end:
+            self.emit(I.st_imm(1, I.R10, o, 0))
+            o += 1
+
+    def store_bytes(self, off: int, data: bytes) -> None:
+        """Write a constant byte string to the stack."""
+        o = 0
+        while o + 4 <= len(data):
+            v = int.from_bytes(data[o:o + 4], "little", signed=True)
+            self.emit(I.st_imm(4, I.R10, off + o, v))
+            o += 4
+        while o < len(data):
+            self.emit(I.st_imm(1, I.R10, off + o, data[o]))
+            o += 1
+
+    def copy(self, dst_off: int, src_off: int, size: int) -> None:
+        """Stack-to-stack copy through r0."""
+        o = 0
+        while o + 8 <= size:
+            self.emit(I.ldx(8, I.R0, I.R10, src_off + o), I.stx(8, I.R10, I.R0, dst_off + o))
+            o += 8
+        while o + 4 <= size:
+            self.emit(I.ldx(4, I.R0, I.R10, src_off + o), I.stx(4, I.R10, I.R0, dst_off + o))
+            o += 4
+        while o < size:
+            self.emit(I.ldx(1, I.R0, I.R10, src_off + o), I.stx(1, I.R10, I.R0, dst_off + o))
+            o += 1
+
+    # ---------------------------------------------------------- int temporaries
+    def new_int(self) -> IntVal:
+        if self.free:
+            return IntVal(reg=self.free.pop())
+        return IntVal(off=self.alloc(8))
+
+    def release(self, v: IntVal) -> None:
+        if v.reg >= 0 and v.reg not in self.free:
+            self.free.append(v.reg)
+
+    def load(self, v: IntVal, scratch: int) -> int:
+        """A register holding v's value (v's own register, or `scratch` loaded from the stack)."""
+        if v.reg >= 0:
+            return v.reg
+        self.emit(I.ldx(8, scratch, I.R10, v.off))
+        return scratch
+
+    def set_from(self, v: IntVal, reg: int) -> None:
+        """v := reg."""
+        if v.reg >= 0:
+            if v.reg != reg:
+                self.emit(I.mov64_reg(v.reg, reg))
+        else:
+            self.emit(I.stx(8, I.R10, reg, v.off))
+
+    def set_imm(self, v: IntVal, imm: int) -> None:
+        if -(1 << 31) <= imm < (1 << 31):
+            if v.reg >= 0:
+                self.emit(I.mov64_imm(v.reg, imm))
+            else:
+                self.emit(I.st_imm(8, I.R10, v.off, 0), I.mov64_imm(I.R0, imm),
+                          I.stx(8, I.R10, I.R0, v.off))
+        else:
+            r = v.reg if v.reg >= 0 else I.R0
+            self.emit(I.ld_imm64(r, imm))
+            if v.reg < 0:
+                self.emit(I.stx(8, I.R10, I.R0, v.off))

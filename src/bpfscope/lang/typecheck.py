@@ -1,0 +1,642 @@
+"""Type inference: give every expression of every (probe, attach point) a Type.
+
+Types are recorded per program in `ProbeTypes` (a wildcard probe's body can see
+different `args` layouts per attach point), while map key/value types are unified
+across the whole script in `MapTable`, because maps are shared by all probes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import ast as A
+from .diagnostics import CompileError
+from .spec import ArgField, ProbeInfo
+from .types import (
+    BOOL,
+    INT64,
+    NONE,
+    UINT32,
+    UINT64,
+    Kind,
+    Type,
+    int_type,
+    stack_type,
+    string_type,
+    tuple_type,
+)
+
+AGG_FUNCS = {"count": Kind.COUNT, "sum": Kind.SUM, "min": Kind.MIN, "max": Kind.MAX, "avg": Kind.AVG,
+             "stats": Kind.STATS, "hist": Kind.HIST, "lhist": Kind.LHIST}
+
+INT_BUILTINS = {
+    "pid": UINT32, "tid": UINT32, "uid": UINT32, "gid": UINT32, "cpu": UINT32, "ncpus": UINT32,
+    "nsecs": UINT64, "elapsed": UINT64, "cgroup": UINT64, "rand": UINT32, "cpid": UINT32,
+    "curtask": UINT64, "jiffies": UINT64, "numaid": UINT32, "ppid": UINT32, "usermode": UINT32,
+}
+STRING_BUILTINS = {"comm": 16, "pcomm": 16}
+
+KNOWN_FUNCS = {
+    "printf", "print", "clear", "zero", "delete", "exit", "time", "str", "count", "sum", "min", "max",
+    "avg", "stats", "hist", "lhist", "kstack", "ustack", "ksym", "usym", "kaddr", "uaddr", "has_key",
+    "len", "bswap", "strncmp", "errorf", "warnf", "debugf", "cat", "system", "signal", "join",
+    "strftime", "buf", "ntop", "pton", "macaddr", "strerror", "cgroupid", "cgroup_path", "reg", "sizeof",
+    "override", "path", "skboutput", "unwatch", "uptr", "kptr", "strcontains", "strstr", "strlen",
+    "memcmp", "signal_name", "syscall_name", "find", "assert", "static_assert", "fail", "tseries",
+    "percpu_kaddr", "socket_cookie", "nsecs",
+}
+UNSAFE_FUNCS = {"system", "signal", "override"}
+
+
+@dataclass
+class MapInfo:
+    name: str
+    key: Type | None = None          # None for scalar
+    value: Type | None = None
+    span: A.Span = field(default_factory=A.Span)
+    scalar: bool | None = None
+    used_keys: bool = False
+
+
+class MapTable:
+    def __init__(self) -> None:
+        self.maps: dict[str, MapInfo] = {}
+
+    def get(self, name: str, span: A.Span) -> MapInfo:
+        m = self.maps.get(name)
+        if m is None:
+            m = self.maps[name] = MapInfo(name, span=span)
+        return m
+
+
+def unify(old: Type | None, new: Type, what: str, span: A.Span) -> Type:
+    """Merge two types seen for one map/variable: strings grow, ints widen, kinds must agree."""
+    if old is None or old.kind is Kind.NONE:
+        return new
+    if new.kind is Kind.NONE:
+        return old
+    int_like = {Kind.INT, Kind.BOOL, Kind.ENUM, Kind.POINTER}
+    if old.kind in int_like and new.kind in int_like:
+        return Type(Kind.INT, size=8, signed=old.signed or new.signed) if old != new else old
+    if old.kind != new.kind:
+        raise CompileError(f"Type mismatch for {what}: trying to assign value of type '{new}' "
+                           f"when map already contains a value of type '{old}'", span)
+    if old.kind is Kind.STRING:
+        return old if old.size >= new.size else new
+    if old.kind in (Kind.TUPLE, Kind.RECORD):
+        if len(old.elems) != len(new.elems):
+            raise CompileError(f"Type mismatch for {what}: trying to assign value of type '{new}' "
+                               f"when map already contains a value of type '{old}'", span)
+        elems = [unify(a, b, what, span) for a, b in zip(old.elems, new.elems, strict=True)]
+        return tuple_type(elems, old.names)
+    if old.kind in (Kind.HIST, Kind.LHIST) and old.params != new.params:
+        raise CompileError(f"Different lhist bounds in a single map unsupported: {what}", span)
+    return old
+
+
+def key_storage_type(t: Type) -> Type:
+    """How a value is laid out inside a map key/value/event record: ints widened to 8 bytes."""
+    if t.kind in (Kind.INT, Kind.BOOL, Kind.ENUM, Kind.POINTER, Kind.KSYM, Kind.USERNAME,
+                  Kind.STRERROR, Kind.KSTACK):
+        return Type(t.kind, size=8, signed=t.signed, mode=t.mode, params=t.params, name=t.name,
+                    pointee=t.pointee, enum_values=t.enum_values)
+    if t.kind in (Kind.TUPLE, Kind.RECORD):
+        return tuple_type([key_storage_type(e) for e in t.elems], t.names)
+    return t
+
+
+def ctype_to_type(ctype: str, size: int, signed: bool) -> Type:
+    """A tracefs field's C spelling → our Type (char arrays are strings, pointers are ints)."""
+    c = ctype.strip()
+    if c.endswith("]"):
+        base = c[: c.index("[")].strip()
+        if base.replace("const ", "").replace("unsigned ", "").replace("signed ", "").strip() in ("char", "u8", "s8"):
+            return string_type(size if size > 4 or not c.endswith("[]") else 0)
+        n = c[c.index("[") + 1:-1]
+        count = int(n) if n.isdigit() else 0
+        esize = size // count if count else size
+        elem = int_type(esize if esize in (1, 2, 4, 8) else 8, signed)
+        return Type(Kind.ARRAY, size=size, pointee=elem, count=count)
+    if "*" in c:
+        return Type(Kind.POINTER, size=8, signed=False, name=c)
+    if c == "bool" or c == "_Bool":
+        return BOOL
+    return int_type(size if size in (1, 2, 4, 8) else 8, signed)
+
+
+class ProbeTypes:
+    """Inference for one concrete program (one ProbeInfo)."""
+
+    def __init__(self, probe: ProbeInfo, maps: MapTable, opts: dict[str, Any]) -> None:
+        self.probe = probe
+        self.maps = maps
+        self.opts = opts
+        self.types: dict[int, Type] = {}
+        self.vars: dict[str, Type] = {}
+        self.max_strlen: int = opts.get("max_strlen", 64)
+        self.positional: list[str] = opts.get("positional", [])
+
+    def of(self, e: A.Expr) -> Type:
+        return self.types[id(e)]
+
+    # ------------------------------------------------------------------ statements
+    def block(self, b: A.Block) -> None:
+        for s in b.stmts:
+            self.stmt(s)
+
+    def stmt(self, s: A.Stmt) -> None:
+        if isinstance(s, A.ExprStmt):
+            self.expr(s.expr, statement=True)
+        elif isinstance(s, A.Assign):
+            self.assign(s)
+        elif isinstance(s, A.Let):
+            if s.value is not None:
+                t = self.expr(s.value)
+                self.vars[s.var.name] = unify(self.vars.get(s.var.name), t, s.var.name, s.span)
+            elif s.var.name not in self.vars:
+                self.vars[s.var.name] = NONE
+        elif isinstance(s, A.Block):
+            self.block(s)
+        elif isinstance(s, A.If):
+            self.expr(s.cond)
+            self.block(s.then)
+            if s.other is not None:
+                self.block(s.other)
+        elif isinstance(s, A.Unroll):
+            self.expr(s.count)
+            self.block(s.body)
+        elif isinstance(s, A.While):
+            self.expr(s.cond)
+            self.block(s.body)
+        elif isinstance(s, A.For):
+            if isinstance(s.iterable, A.Range):
+                self.expr(s.iterable.low)
+                self.expr(s.iterable.high)
+                self.vars[s.var.name] = INT64
+            else:
+                raise CompileError("for-loops over maps are not supported yet", s.span)
+            self.block(s.body)
+        elif isinstance(s, A.Jump):
+            if s.value is not None:
+                self.expr(s.value)
+        else:
+            raise CompileError(f"unsupported statement: {type(s).__name__}", s.span)
+
+    def assign(self, s: A.Assign) -> None:
+        tgt = s.target
+        if s.op:
+            if not isinstance(tgt, (A.Map, A.Var)):
+                raise CompileError("compound assignment needs a map or variable", s.span)
+            rt = self.expr(s.value)
+            if not rt.is_int:
+                raise CompileError(f"Type mismatch for '{s.op}=': expected integer, got '{rt}'", s.value.span)
+            if isinstance(tgt, A.Map):
+                self.map_access(tgt, assign=INT64)
+            else:
+                self.vars[tgt.name] = unify(self.vars.get(tgt.name), INT64, tgt.name, s.span)
+                self.types[id(tgt)] = self.vars[tgt.name]
+            return
+        if isinstance(tgt, A.Map):
+            v = s.value
+            if isinstance(v, A.Call) and v.name in AGG_FUNCS:
+                t = self.aggregate(v)
+            else:
+                t = self.expr(v)
+                if t.kind is Kind.NONE:
+                    raise CompileError("Value of this expression cannot be assigned to a map", v.span)
+            self.map_access(tgt, assign=t)
+        elif isinstance(tgt, A.Var):
+            t = self.expr(s.value)
+            if t.is_aggregate:
+                raise CompileError("aggregations can only be assigned to maps", s.value.span)
+            self.vars[tgt.name] = unify(self.vars.get(tgt.name), t, tgt.name, s.span)
+            self.types[id(tgt)] = self.vars[tgt.name]
+        else:
+            raise CompileError("Assignment target must be a map or a variable", tgt.span)
+
+    def aggregate(self, c: A.Call) -> Type:
+        kind = AGG_FUNCS[c.name]
+        nargs = {Kind.COUNT: (0, 0), Kind.SUM: (1, 1), Kind.MIN: (1, 1), Kind.MAX: (1, 1), Kind.AVG: (1, 1),
+                 Kind.STATS: (1, 1), Kind.HIST: (1, 2), Kind.LHIST: (4, 4)}[kind]
+        self.check_nargs(c, *nargs)
+        for a in c.args:
+            t = self.expr(a)
+            if not t.is_int:
+                raise CompileError(f"{c.name}() expects an integer argument, got '{t}'", a.span)
+        params: tuple[int, ...] = ()
+        if kind is Kind.LHIST:
+            vals = []
+            for a, nm in zip(c.args[1:], ("min", "max", "step"), strict=True):
+                v = self.const_int(a)
+                if v is None:
+                    raise CompileError(f"lhist() {nm} must be a literal", a.span)
+                vals.append(v)
+            lo, hi, step = vals
+            if step <= 0:
+                raise CompileError("lhist() step must be >= 1", c.args[3].span)
+            if lo < 0:
+                raise CompileError("lhist() min must be non-negative", c.args[1].span)
+            if hi <= lo:
+                raise CompileError("lhist() max must be greater than min", c.args[2].span)
+            params = (lo, hi, step)
+        elif kind is Kind.HIST:
+            bits = 0
+            if len(c.args) == 2:
+                b = self.const_int(c.args[1])
+                if b is None or not 0 <= b <= 5:
+                    raise CompileError("hist() second argument must be a literal between 0 and 5", c.args[1].span)
+                bits = b
+            params = (bits,)
+        t = Type(kind, size=8, signed=True, params=params)
+        self.types[id(c)] = t
+        return t
+
+    def const_int(self, e: A.Expr) -> int | None:
+        if isinstance(e, A.Int):
+            return e.value
+        if isinstance(e, A.Unop) and e.op == "-" and isinstance(e.operand, A.Int):
+            return -e.operand.value
+        if isinstance(e, A.Positional):
+            v = self.positional[e.index - 1] if e.index <= len(self.positional) else "0"
+            try:
+                return int(v, 0)
+            except ValueError:
+                return None
+        return None
+
+    def map_access(self, m: A.Map, assign: Type | None = None) -> Type:
+        info = self.maps.get(m.name, m.span)
+        scalar = not m.keys
+        if info.scalar is None:
+            info.scalar = scalar
+        elif info.scalar != scalar:
+            if scalar:
+                raise CompileError(f"{m.name} used as a map without an explicit key (scalar map), "
+                                   "previously used with explicit keys (non-scalar map)", m.span)
+            raise CompileError(f"{m.name} used as a map with an explicit key (non-scalar map), "
+                               "previously used without an explicit key (scalar map)", m.span)
+        if m.keys:
+            kts = []
+            for k in m.keys:
+                kt = self.expr(k)
+                if kt.kind is Kind.NONE or kt.is_aggregate:
+                    raise CompileError(f"Invalid map key type: {kt}", k.span)
+                kts.append(key_storage_type(kt))
+            kt = kts[0] if len(kts) == 1 else tuple_type(kts)
+            info.key = unify(info.key, kt, m.name, m.span)
+        if assign is not None:
+            info.value = unify(info.value, key_storage_type(assign) if not assign.is_aggregate else assign,
+                               m.name, m.span)
+        t = info.value if info.value is not None else INT64
+        self.types[id(m)] = t
+        return t
+
+    def check_nargs(self, c: A.Call, lo: int, hi: int) -> None:
+        n = len(c.args)
+        if lo <= n <= hi:
+            return
+        if lo == hi:
+            word = {0: "no arguments", 1: "one argument", 2: "two arguments", 3: "three arguments",
+                    4: "four arguments"}.get(lo, f"{lo} arguments")
+            raise CompileError(f"{c.name}() requires {word} ({n} provided)", c.span)
+        raise CompileError(f"{c.name}() takes between {lo} and {hi} arguments ({n} provided)", c.span)
+
+    # ------------------------------------------------------------------ expressions
+    def expr(self, e: A.Expr, statement: bool = False) -> Type:
+        t = self._expr(e, statement)
+        self.types[id(e)] = t
+        return t
+
+    def _expr(self, e: A.Expr, statement: bool) -> Type:
+        if isinstance(e, A.Int):
+            return INT64 if e.value < (1 << 63) else UINT64
+        if isinstance(e, A.Bool):
+            return BOOL
+        if isinstance(e, A.Str):
+            return string_type(len(e.value.encode()) + 1)
+        if isinstance(e, A.Positional):
+            v = self.positional[e.index - 1] if e.index <= len(self.positional) else ""
+            try:
+                int(v, 0)
+                return INT64
+            except ValueError:
+                if e.index > len(self.positional):
+                    return INT64
+                return string_type(len(v.encode()) + 1)
+        if isinstance(e, A.PositionalCount):
+            return INT64
+        if isinstance(e, A.Builtin):
+            return self.builtin(e)
+        if isinstance(e, A.Var):
+            if e.name not in self.vars or self.vars[e.name].kind is Kind.NONE:
+                raise CompileError(f"Undefined or undeclared variable: {e.name}", e.span)
+            return self.vars[e.name]
+        if isinstance(e, A.Map):
+            if self.maps.maps.get(e.name) is None:
+                raise CompileError(f"Undefined map: {e.name}", e.span)
+            t = self.map_access(e)
+            return t
+        if isinstance(e, A.Binop):
+            lt = self.expr(e.left)
+            rt = self.expr(e.right)
+            if e.op in ("==", "!=", "<", "<=", ">", ">=") and lt.kind is Kind.STRING and rt.kind is Kind.STRING:
+                if e.op not in ("==", "!="):
+                    raise CompileError(f"Invalid operator '{e.op}' for string comparison", e.span)
+                return BOOL
+            if e.op in ("&&", "||"):
+                for t, x in ((lt, e.left), (rt, e.right)):
+                    if not t.is_int:
+                        raise CompileError(f"Invalid type for logical operator: {t}", x.span)
+                return BOOL
+            for t, x in ((lt, e.left), (rt, e.right)):
+                if not t.is_int:
+                    raise CompileError(
+                        f"Type mismatch for '{e.op}': comparing '{lt}' with '{rt}'"
+                        if e.op in ("==", "!=", "<", "<=", ">", ">=") else
+                        f"The {e.op} operator can not be used on expressions of types {lt}, {rt}", e.span)
+            if e.op in ("==", "!=", "<", "<=", ">", ">="):
+                return BOOL
+            signed = lt.signed or rt.signed
+            return INT64 if signed else UINT64
+        if isinstance(e, A.Unop):
+            t = self.expr(e.operand)
+            if e.op == "!":
+                if not t.is_int:
+                    raise CompileError(f"Invalid type for !: {t}", e.span)
+                return BOOL
+            if e.op in ("-", "~"):
+                if not t.is_int:
+                    raise CompileError(f"Invalid type for {e.op}: {t}", e.span)
+                return INT64 if e.op == "-" else (UINT64 if not t.signed else INT64)
+            if e.op == "*":
+                if t.kind is Kind.POINTER:
+                    pt = t.pointee or INT64
+                    return pt if pt.kind is not Kind.NONE else INT64
+                if t.is_int:
+                    return INT64
+                raise CompileError(f"Can not dereference type {t}", e.span)
+            raise CompileError(f"unsupported operator {e.op}", e.span)
+        if isinstance(e, A.IncDec):
+            if isinstance(e.target, A.Map):
+                self.map_access(e.target, assign=INT64)
+            elif isinstance(e.target, A.Var):
+                self.vars[e.target.name] = unify(self.vars.get(e.target.name), INT64, e.target.name, e.span)
+                self.types[id(e.target)] = self.vars[e.target.name]
+            else:
+                raise CompileError("++/-- needs a map or a variable", e.span)
+            return INT64
+        if isinstance(e, A.Ternary):
+            ct = self.expr(e.cond)
+            if not ct.is_int:
+                raise CompileError(f"Invalid condition in ternary: {ct}", e.cond.span)
+            a = self.expr(e.then)
+            b = self.expr(e.other)
+            if a.is_int and b.is_int:
+                return INT64 if a.signed or b.signed else UINT64
+            if a.kind is Kind.STRING and b.kind is Kind.STRING:
+                return string_type(max(a.size, b.size))
+            if a.kind == b.kind and a.kind is Kind.NONE:
+                return NONE
+            raise CompileError(f"Ternary operator must return the same type: have '{a}' and '{b}'", e.span)
+        if isinstance(e, A.Field):
+            return self.field(e)
+        if isinstance(e, A.Index):
+            bt = self.expr(e.base)
+            self.expr(e.index)
+            if bt.kind in (Kind.TUPLE, Kind.RECORD):
+                i = self.const_int(e.index)
+                if i is None or not 0 <= i < len(bt.elems):
+                    raise CompileError("Invalid tuple index", e.index.span)
+                return bt.elems[i]
+            if bt.kind is Kind.ARRAY and bt.pointee is not None:
+                return bt.pointee
+            if bt.kind is Kind.POINTER:
+                return bt.pointee or INT64
+            raise CompileError(f"The [] operator can not be used on type {bt}", e.span)
+        if isinstance(e, A.Cast):
+            self.expr(e.operand)
+            return self.cast_type(e.to)
+        if isinstance(e, A.Tuple):
+            return tuple_type([self.expr(x) for x in e.elems])
+        if isinstance(e, A.Record):
+            return tuple_type([self.expr(x) for x in e.elems], tuple(e.names))
+        if isinstance(e, A.Call):
+            return self.call(e, statement)
+        if isinstance(e, A.Sizeof):
+            if isinstance(e.target, A.Expr):
+                self.expr(e.target)
+            return UINT64
+        if isinstance(e, A.BlockExpr):
+            for s in e.stmts:
+                self.stmt(s)
+            return self.expr(e.value)
+        if isinstance(e, A.Identifier):
+            raise CompileError(f"Unknown identifier: '{e.name}'", e.span)
+        raise CompileError(f"unsupported expression: {type(e).__name__}", e.span)
+
+    def cast_type(self, tn: A.TypeName) -> Type:
+        names = {"int8": (1, True), "uint8": (1, False), "int16": (2, True), "uint16": (2, False),
+                 "int32": (4, True), "uint32": (4, False), "int64": (8, True), "uint64": (8, False),
+                 "int": (4, True), "unsigned int": (4, False), "char": (1, True), "short": (2, True),
+                 "long": (8, True), "unsigned long": (8, False), "u8": (1, False), "u16": (2, False),
+                 "u32": (4, False), "u64": (8, False), "s8": (1, True), "s16": (2, True), "s32": (4, True),
+                 "s64": (8, True), "bool": (1, False)}
+        if tn.pointer:
+            base = self.cast_type(A.TypeName(tn.name)) if tn.name in names else Type(Kind.STRUCT, name=tn.name)
+            return Type(Kind.POINTER, size=8, pointee=base, name=tn.name + " *")
+        if tn.name in names:
+            size, signed = names[tn.name]
+            base = BOOL if tn.name == "bool" else int_type(size, signed)
+            if tn.array:
+                if size == 1:
+                    return string_type(tn.array) if tn.name in ("char", "int8") else Type(
+                        Kind.ARRAY, size=tn.array, pointee=base, count=tn.array)
+                return Type(Kind.ARRAY, size=size * tn.array, pointee=base, count=tn.array)
+            return base
+        raise CompileError(f"Cannot resolve unknown type \"{tn.name}\"", tn.span)
+
+    def builtin(self, e: A.Builtin) -> Type:
+        n = e.name
+        if n in INT_BUILTINS:
+            return INT_BUILTINS[n]
+        if n in STRING_BUILTINS:
+            return string_type(STRING_BUILTINS[n])
+        if n == "probe":
+            return string_type(len(self.probe.name.encode()) + 1)
+        if n == "args":
+            if not self.probe.args:
+                raise CompileError(f"The args builtin can only be used with tracepoint/fentry/uprobe probes "
+                                   f"({self.probe.provider} used here)", e.span)
+            return Type(Kind.RECORD, name="args")
+        if n.startswith("arg") and n[3:].isdigit():
+            if self.probe.ctx not in ("pt_regs", "args_array"):
+                raise CompileError(f"The {n} builtin can only be used with 'kprobes', 'uprobes' and "
+                                   f"'usdt' probes", e.span)
+            return UINT64
+        if n == "retval":
+            if not self.probe.has_retval:
+                raise CompileError("The retval builtin can only be used with 'kretprobe' and 'uretprobe' "
+                                   "and 'fexit' probes", e.span)
+            return INT64
+        if n in ("kstack", "ustack"):
+            return stack_type(Kind.KSTACK if n == "kstack" else Kind.USTACK,
+                              self.opts.get("stack_mode", "bpftrace"))
+        if n == "username":
+            return Type(Kind.USERNAME, size=8)
+        if n == "func":
+            return Type(Kind.KSYM if self.probe.ctx != "pt_regs" or not self.probe.user_space else Kind.USYM,
+                        size=8 if not self.probe.user_space else 16)
+        raise CompileError(f"Unknown identifier: '{n}'", e.span)
+
+    def arg_field(self, name: str, span: A.Span) -> ArgField:
+        for f in self.probe.args:
+            if f.name == name:
+                return f
+        raise CompileError(f"Can't find a field {name} in args", span)
+
+    def field(self, e: A.Field) -> Type:
+        if isinstance(e.base, A.Builtin) and e.base.name == "args":
+            self.expr(e.base)
+            return self.arg_field(e.name, e.span).type
+        bt = self.expr(e.base)
+        if bt.kind in (Kind.TUPLE, Kind.RECORD):
+            if e.name.isdigit():
+                i = int(e.name)
+                if i >= len(bt.elems):
+                    raise CompileError(f"Invalid tuple index: {i}. Found {len(bt.elems)} elements in tuple.",
+                                       e.span)
+                return bt.elems[i]
+            if e.name in bt.names:
+                return bt.elems[bt.names.index(e.name)]
+            raise CompileError(f"Record does not contain a field named '{e.name}'", e.span)
+        raise CompileError(f"Can not access field '{e.name}' on type '{bt}'", e.span)
+
+    def call(self, c: A.Call, statement: bool) -> Type:
+        n = c.name
+        if n in AGG_FUNCS:
+            raise CompileError(f"{n}() must be assigned directly to a map", c.span)
+        if n not in KNOWN_FUNCS:
+            raise CompileError(f"Unknown function: {n}", A.Span(c.span.start, c.span.start + len(n)))
+        if n in UNSAFE_FUNCS and not self.opts.get("unsafe"):
+            raise CompileError(f"{n}() is an unsafe function being used in safe mode", c.span)
+        if n == "printf" or n in ("errorf", "warnf", "debugf", "system", "cat"):
+            if not c.args:
+                raise CompileError(f"{n}() requires at least one argument (0 provided)", c.span)
+            if not isinstance(c.args[0], A.Str):
+                raise CompileError(f"{n}() expects a string literal as its first argument", c.args[0].span)
+            for a in c.args[1:]:
+                t = self.expr(a)
+                if t.kind is Kind.NONE or t.is_aggregate:
+                    raise CompileError(f"{n}() can not take an argument of type '{t}'", a.span)
+            self.check_format(c)
+            return NONE
+        if n == "print":
+            self.check_nargs(c, 1, 3)
+            a = c.args[0]
+            if isinstance(a, A.Map) and not a.keys:
+                if a.name not in self.maps.maps:
+                    raise CompileError(f"Undefined map: {a.name}", a.span)
+                for x in c.args[1:]:
+                    self.expr(x)
+                return NONE
+            t = self.expr(a)
+            if t.kind is Kind.NONE:
+                raise CompileError("print() can not take a void argument", a.span)
+            return NONE
+        if n in ("clear", "zero"):
+            self.check_nargs(c, 1, 1)
+            a = c.args[0]
+            if not isinstance(a, A.Map) or a.keys:
+                raise CompileError(f"{n}() expects a map argument", a.span)
+            if a.name not in self.maps.maps:
+                raise CompileError(f"Undefined map: {a.name}", a.span)
+            return NONE
+        if n == "delete":
+            if len(c.args) == 1 and isinstance(c.args[0], A.Map):
+                self.map_access(c.args[0])
+                return NONE
+            if len(c.args) == 2 and isinstance(c.args[0], A.Map) and not c.args[0].keys:
+                m = A.Map(c.args[0].name, [c.args[1]], span=c.args[0].span)
+                c.args = [m]
+                self.map_access(m)
+                return NONE
+            if len(c.args) != 1:
+                raise CompileError(f"delete() requires one argument ({len(c.args)} provided)", c.span)
+            raise CompileError("delete() expects a map with a key", c.args[0].span)
+        if n == "has_key":
+            self.check_nargs(c, 2, 2)
+            if not isinstance(c.args[0], A.Map) or c.args[0].keys:
+                raise CompileError("has_key() expects a map as its first argument", c.args[0].span)
+            m = A.Map(c.args[0].name, [c.args[1]], span=c.args[0].span)
+            c.args = [m]
+            self.map_access(m)
+            return BOOL
+        if n == "exit":
+            self.check_nargs(c, 0, 1)
+            for a in c.args:
+                self.expr(a)
+            return NONE
+        if n == "time":
+            self.check_nargs(c, 0, 1)
+            if c.args and not isinstance(c.args[0], A.Str):
+                raise CompileError("time() expects a string literal", c.args[0].span)
+            return NONE
+        if n == "str":
+            self.check_nargs(c, 1, 2)
+            t = self.expr(c.args[0])
+            size = self.max_strlen
+            if len(c.args) == 2:
+                self.expr(c.args[1])
+                lim = self.const_int(c.args[1])
+                if lim is not None:
+                    size = max(1, min(size, lim + 1))
+            if t.kind is Kind.STRING:
+                return t if t.size <= size else string_type(size)
+            if not t.is_int and t.kind not in (Kind.POINTER, Kind.ARRAY):
+                raise CompileError(f"str() expects an integer or a pointer type as first argument ({t} provided)",
+                                   c.args[0].span)
+            return string_type(size)
+        if n in ("kstack", "ustack"):
+            self.check_nargs(c, 0, 2)
+            mode = self.opts.get("stack_mode", "bpftrace")
+            limit = 127
+            for a in c.args:
+                if isinstance(a, A.Identifier) and a.name in ("bpftrace", "perf", "raw"):
+                    mode = a.name
+                else:
+                    v = self.const_int(a)
+                    if v is None:
+                        raise CompileError(f"{n}: invalid argument", a.span)
+                    limit = v
+            return stack_type(Kind.KSTACK if n == "kstack" else Kind.USTACK, mode, limit)
+        if n == "ksym":
+            self.check_nargs(c, 1, 1)
+            self.expr(c.args[0])
+            return Type(Kind.KSYM, size=8)
+        if n == "usym":
+            self.check_nargs(c, 1, 1)
+            self.expr(c.args[0])
+            return Type(Kind.USYM, size=16)
+        if n == "bswap":
+            self.check_nargs(c, 1, 1)
+            t = self.expr(c.args[0])
+            return t
+        if n == "cgroupid":
+            self.check_nargs(c, 1, 1)
+            return UINT64
+        if n == "strncmp":
+            self.check_nargs(c, 3, 3)
+            for a in c.args:
+                self.expr(a)
+            return INT64
+        for a in c.args:
+            self.expr(a)
+        raise CompileError(f"{n}() is not supported yet by bpfscope", c.span)
+
+    def check_format(self, c: A.Call) -> None:
+        from .formats import check_printf
+
+        fmt = c.args[0]
+        assert isinstance(fmt, A.Str)
+        check_printf(c.name, fmt.value, [self.of(a) for a in c.args[1:]], c.span, fmt.span)

@@ -1,0 +1,146 @@
+"""Value types of the bpftrace language.
+
+One immutable `Type` describes every value the compiler moves around: how many
+bytes it takes in BPF memory, and how user space decodes and prints it. The
+printers (runtime/output) and the code generator both key off `Type.kind`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Kind(Enum):
+    NONE = "none"          # statements, void calls
+    INT = "int"            # size 1/2/4/8, signed or not
+    BOOL = "bool"
+    STRING = "string"      # NUL-padded char[size]
+    BUFFER = "buffer"      # buf(): u32 length + bytes[size-4]
+    TUPLE = "tuple"        # elems, packed at `offsets`
+    RECORD = "record"      # named tuple: names + elems
+    POINTER = "pointer"    # pointee: Type (a struct/int/...)
+    STRUCT = "struct"      # name, fields (BTF or C definition)
+    ARRAY = "array"        # elem Type, count
+    KSTACK = "kstack"      # u64 stack id (+ mode/limit in `stack_mode`/`limit`)
+    USTACK = "ustack"      # u64 stack id + u64 pid (for symbolization)
+    KSYM = "ksym"          # u64 kernel address printed as symbol
+    USYM = "usym"          # u64 address + u64 pid
+    INET = "inet"          # ntop(): u64 family + 16 bytes
+    MAC = "mac"            # macaddr(): 6 bytes
+    USERNAME = "username"  # u64 uid printed as user name
+    TIMESTAMP = "timestamp"  # strftime(): u64 ns + format id
+    CGROUP_PATH = "cgroup_path"
+    STRERROR = "strerror"  # u64 errno printed as message
+    ENUM = "enum"          # int with a symbolic name table
+    # map aggregations (only as map values)
+    COUNT = "count"
+    SUM = "sum"
+    MIN = "min"
+    MAX = "max"
+    AVG = "avg"
+    STATS = "stats"
+    HIST = "hist"
+    LHIST = "lhist"
+    TSERIES = "tseries"
+
+
+AGGREGATES = frozenset(
+    {Kind.COUNT, Kind.SUM, Kind.MIN, Kind.MAX, Kind.AVG, Kind.STATS, Kind.HIST, Kind.LHIST, Kind.TSERIES}
+)
+
+
+@dataclass(frozen=True)
+class Type:
+    kind: Kind
+    size: int = 0
+    signed: bool = False
+    elems: tuple[Type, ...] = ()
+    names: tuple[str, ...] = ()        # record field names / struct field names
+    offsets: tuple[int, ...] = ()      # byte offsets of elems (tuples, records, structs)
+    name: str = ""                     # struct/enum name, or C type spelling
+    pointee: Type | None = None        # POINTER / ARRAY element
+    count: int = 0                     # ARRAY length
+    params: tuple[int, ...] = ()       # LHIST (min, max, step); HIST (bits,); stack (limit,)
+    mode: str = ""                     # stack mode: bpftrace | perf | raw
+    enum_values: tuple[tuple[int, str], ...] = field(default=(), compare=False)
+
+    # --- predicates -------------------------------------------------------
+    @property
+    def is_int(self) -> bool:
+        return self.kind in (Kind.INT, Kind.BOOL, Kind.ENUM)
+
+    @property
+    def is_aggregate(self) -> bool:
+        return self.kind in AGGREGATES
+
+    def __str__(self) -> str:  # spelled as bpftrace's type names in messages
+        k = self.kind
+        if k is Kind.INT:
+            return f"{'int' if self.signed else 'uint'}{self.size * 8}"
+        if k is Kind.STRING:
+            return f"string[{self.size}]"
+        if k is Kind.TUPLE:
+            return "(" + ",".join(str(e) for e in self.elems) + ")"
+        if k is Kind.RECORD:
+            return "(" + ",".join(f"{n}={e}" for n, e in zip(self.names, self.elems, strict=True)) + ")"
+        if k is Kind.POINTER:
+            return f"{self.pointee}*"
+        if k is Kind.STRUCT:
+            return self.name
+        if k is Kind.ARRAY:
+            return f"{self.pointee}[{self.count}]"
+        if k is Kind.BUFFER:
+            return f"buffer[{self.size - 4}]"
+        if k in (Kind.COUNT, Kind.SUM, Kind.MIN, Kind.MAX, Kind.AVG, Kind.STATS):
+            return f"{k.value}_t"
+        return k.value
+
+
+def int_type(size: int = 8, signed: bool = True) -> Type:
+    return Type(Kind.INT, size=size, signed=signed)
+
+
+INT64 = int_type(8, True)
+UINT64 = int_type(8, False)
+UINT32 = int_type(4, False)
+INT32 = int_type(4, True)
+BOOL = Type(Kind.BOOL, size=1)
+NONE = Type(Kind.NONE)
+
+
+def string_type(size: int) -> Type:
+    return Type(Kind.STRING, size=size)
+
+
+def align8(n: int) -> int:
+    return (n + 7) & ~7
+
+
+def tuple_type(elems: list[Type] | tuple[Type, ...], names: tuple[str, ...] = ()) -> Type:
+    """Lay elements out with natural alignment, as bpftrace's packed tuples do (8-byte slots)."""
+    offs: list[int] = []
+    off = 0
+    for e in elems:
+        a = min(8, _align_of(e))
+        off = (off + a - 1) & ~(a - 1)
+        offs.append(off)
+        off += e.size
+    size = align8(off) if elems else 0
+    kind = Kind.RECORD if names else Kind.TUPLE
+    return Type(kind, size=size, elems=tuple(elems), names=names, offsets=tuple(offs))
+
+
+def _align_of(t: Type) -> int:
+    if t.kind in (Kind.INT, Kind.BOOL, Kind.ENUM, Kind.POINTER):
+        return max(1, t.size)
+    if t.kind in (Kind.STRING, Kind.BUFFER, Kind.MAC):
+        return 1
+    if t.kind is Kind.ARRAY and t.pointee is not None:
+        return _align_of(t.pointee)
+    return 8
+
+
+def stack_type(kind: Kind, mode: str = "bpftrace", limit: int = 127) -> Type:
+    """kstack: u64 stack id; ustack: u64 stack id + u64 pid (needed to symbolize later)."""
+    return Type(kind, size=8 if kind is Kind.KSTACK else 16, mode=mode, params=(limit,))

@@ -1,0 +1,465 @@
+"""`bpfscope.Program`: compile, load, attach, poll, read maps, detach.
+
+    with bpfscope.Program('tracepoint:syscalls:sys_enter_getppid { @ = count(); }') as p:
+        p.attach()
+        time.sleep(1)
+        print(p.maps()["@"])
+
+The CLI is a thin layer over this class; tools and exporters use it too.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import struct
+import sys
+import time
+from collections.abc import Callable
+from typing import IO, Any
+
+from ..kernel import insn as I
+from ..kernel import syscall as sc
+from ..kernel import uapi
+from ..kernel.maps import Map, possible_cpus
+from ..lang import ast as A
+from ..lang.diagnostics import CompileError, Source
+from ..lang.spec import CompiledProgram, EventSpec, MapSpec, ProgSpec
+from ..lang.types import Kind, Type
+from . import output
+from .decode import Decoder
+from .probes import provider
+from .probes.base import Env
+
+SPECIAL = ("begin", "end", "self", "test", "bench")
+
+
+class BpfscopeError(Exception):
+    """A failure explained in plain words (no traceback for the user); exit status 1."""
+
+
+class VerifierError(CompileError):
+    pass
+
+
+class Program:
+    def __init__(self, source: str, *, filename: str = "stdin", args: list[str] | tuple[str, ...] = (),
+                 unsafe: bool = False, pid: int = -1, json: bool = False,
+                 out: IO[str] | None = None, opts: dict[str, Any] | None = None) -> None:
+        self.source = Source(source, filename)
+        self.positional = list(args)
+        self.unsafe = unsafe
+        self.pid = pid
+        self.json = json
+        self.out = out if out is not None else sys.stdout
+        self.opts: dict[str, Any] = dict(opts or {})
+        self.ast: A.Program | None = None
+        self.compiled: CompiledProgram | None = None
+        self.maps_: list[Map] = []
+        self.prog_fds: list[int] = []
+        self.handles: list[Any] = []
+        self.ring: Any = None
+        self.exiting = False
+        self.exit_code = 0
+        self.lost_reported = 0
+        self._symbolizer: Any = None
+        self._lost_map: Map | None = None
+        self.on_output: Callable[[str], None] | None = None
+        self.attached = 0
+
+    # ------------------------------------------------------------------ compile
+    def parse(self) -> A.Program:
+        if self.ast is None:
+            from ..lang.parser import parse
+
+            self.ast = parse(self.source.text, self.source.filename)
+        return self.ast
+
+    def compile(self) -> CompiledProgram:
+        if self.compiled is not None:
+            return self.compiled
+        prog = self.parse()
+        from ..lang.compiler import compile_program
+
+        env = Env(pid=self.pid, opts=self.opts)
+        opts = {"positional": self.positional, "unsafe": self.unsafe, "ncpus": os.cpu_count() or 1,
+                **_config(prog.config), **self.opts}
+        env.opts = opts
+
+        def resolve(ap: A.AttachPoint) -> list[Any]:
+            ap = _expand_positional(ap, self.positional)
+            mod = provider(ap.provider)
+            if mod is None:
+                raise CompileError(f"{ap.provider} probes are not supported yet by bpfscope", ap.span)
+            return list(mod.resolve(ap, env))
+
+        self.compiled = compile_program(prog, resolve, opts)
+        self._env = env
+        return self.compiled
+
+    # ------------------------------------------------------------------ load
+    def load(self, cpid: int = 0) -> None:
+        cp = self.compile()
+        sc.raise_memlock()
+        for spec in cp.maps:
+            try:
+                self.maps_.append(Map.create(spec.map_type, spec.key_size, spec.value_size, spec.max_entries,
+                                             name=_map_name(spec.name)))
+            except OSError as e:
+                self.close()
+                raise BpfscopeError(f"ERROR: failed to create map {spec.name}: {e.strerror}"
+                                    + _privilege_hint(e)) from None
+        if cp.ringbuf_map >= 0:
+            from ..kernel.ringbuf import RingBuffer
+
+            m = self.maps_[cp.ringbuf_map]
+            self.ring = RingBuffer(m.fd, m.max_entries)
+            self._lost_map = self.maps_[cp.lost_map]
+        consts = {"start_ns": time.monotonic_ns(), "cpid": cpid}
+        for ps in cp.progs:
+            insns = self._relocate(ps, consts)
+            try:
+                fd, _log = sc.prog_load(ps.probe.prog_type, I.encode(insns), name=_prog_name(ps),
+                                        expected_attach_type=ps.probe.expected_attach_type,
+                                        attach_btf_id=ps.probe.attach_btf_id)
+            except sc.BpfError as e:
+                try:
+                    sc.prog_load(ps.probe.prog_type, I.encode(insns), name=_prog_name(ps),
+                                 expected_attach_type=ps.probe.expected_attach_type,
+                                 attach_btf_id=ps.probe.attach_btf_id, log_level=1, log_size=1 << 22)
+                except sc.BpfError as e2:
+                    e = e2
+                self.close()
+                raise self._verifier_error(ps, e) from None
+            self.prog_fds.append(fd)
+
+    def _relocate(self, ps: ProgSpec, consts: dict[str, int]) -> list[I.Insn]:
+        insns = [I.Insn(i.code, i.dst, i.src, i.off, i.imm) for i in ps.insns]
+        for idx, i in enumerate(insns):
+            if I.is_ld_imm64(i) and i.src == I.PSEUDO_MAP_FD:
+                i.imm = self.maps_[i.imm].fd
+        for idx, name in ps.consts:
+            v = consts[name] & 0xFFFFFFFFFFFFFFFF
+            insns[idx].imm = v & 0xFFFFFFFF
+            insns[idx + 1].imm = v >> 32
+        return insns
+
+    def _verifier_error(self, ps: ProgSpec, e: sc.BpfError) -> CompileError:
+        if e.errno in (1, 13) and os.geteuid() != 0:
+            return CompileError(f"Error loading BPF program for {ps.probe.name}: {e.strerror}. "
+                                "bpfscope must run as root (or with CAP_BPF and CAP_PERFMON).")
+        log = e.log or ""
+        lines = [ln for ln in log.splitlines() if ln.strip()]
+        idx = -1
+        for ln in lines:
+            m = re.match(r"^(\d+): \(", ln)
+            if m:
+                idx = int(m.group(1))
+        span = ps.probe.span
+        for first, sp in ps.spans:
+            if first <= idx:
+                span = sp
+        reason = ""
+        for ln in reversed(lines):
+            if not ln.startswith(("processed ", "verification time", "stack depth", "mark_precise")) \
+                    and not re.match(r"^\d+: ", ln):
+                reason = ln.strip()
+                break
+        detail = "\n".join(lines[-6:])
+        msg = f"Error loading BPF program for {ps.probe.name}: {e.strerror}"
+        if reason:
+            msg += f": the kernel verifier rejected it: {reason}"
+        return VerifierError(msg, span, hint=f"verifier log (last lines):\n{detail}" if detail else None)
+
+    # ------------------------------------------------------------------ attach / run
+    def attach(self) -> int:
+        """Attach every non-special probe; returns the number of attached probes."""
+        cp = self.compile()
+        if not self.prog_fds:
+            self.load()
+        n = 0
+        for ps, fd in zip(cp.progs, self.prog_fds, strict=True):
+            if ps.probe.provider in SPECIAL:
+                n += 1 if ps.probe.provider in ("begin", "end") else 0
+                continue
+            mod = provider(ps.probe.provider)
+            assert mod is not None
+            try:
+                self.handles.extend(mod.attach(ps.probe, fd, self._env))
+            except OSError as e:
+                self.close()
+                raise BpfscopeError(f"ERROR: Could not attach probe {ps.probe.name}: {e.strerror}"
+                                    + _privilege_hint(e)) from None
+            n += 1
+        self.attached = n
+        return n
+
+    def run_special(self, kind: str) -> None:
+        """Run begin/end probes (in script order) once, in the kernel, via BPF_PROG_TEST_RUN."""
+        cp = self.compile()
+        for ps, fd in zip(cp.progs, self.prog_fds, strict=True):
+            if ps.probe.provider == kind:
+                sc.prog_test_run(fd, ctx_in=bytes(8), repeat=0)
+                self.drain()
+                if self.exiting and kind == "begin":
+                    return
+
+    def drain(self) -> int:
+        if self.ring is None:
+            return 0
+        return int(self.ring.drain(self._on_record))
+
+    def poll(self, timeout: float | None = 0.1) -> int:
+        """Wait for events up to `timeout` seconds and handle them."""
+        if self.ring is None:
+            time.sleep(timeout or 0)
+            return 0
+        n = int(self.ring.poll(timeout, self._on_record))
+        self._report_lost()
+        return n
+
+    # ------------------------------------------------------------------ events
+    def write(self, text: str) -> None:
+        if self.on_output is not None:
+            self.on_output(text)
+        else:
+            self.out.write(text)
+
+    def _decoder(self) -> Decoder:
+        return Decoder(stack=self._stack, sym=self._sym)
+
+    def _on_record(self, data: bytes) -> None:
+        cp = self.compiled
+        assert cp is not None
+        ev_id = struct.unpack_from("<Q", data, 0)[0]
+        ev = cp.events[ev_id]
+        assert ev.layout is not None
+        dec = self._decoder()
+        args = [dec.decode(data, o, t) for t, o in zip(ev.layout.elems[1:], ev.layout.offsets[1:], strict=True)]
+        self._handle(ev, args)
+
+    def _handle(self, ev: EventSpec, args: list[Any]) -> None:
+        k = ev.kind
+        if k == "printf":
+            from .printf import format_printf
+
+            text = format_printf(ev.fmt, list(zip(args, ev.arg_types, strict=True)))
+            self.write(output.json_event("printf", text) if self.json else text)
+        elif k in ("errorf", "warnf", "debugf"):
+            from .printf import format_printf
+
+            text = format_printf(ev.fmt, list(zip(args, ev.arg_types, strict=True)))
+            level = {"errorf": "ERROR", "warnf": "WARNING", "debugf": "DEBUG"}[k]
+            sys.stderr.write(f"{level}: {text}\n")
+        elif k == "exit":
+            self.exiting = True
+            if args:
+                self.exit_code = int(args[0]) & 0xFF
+        elif k == "print_map":
+            self.print_map(ev.map_name, top=int(ev.extra.get("top", 0)), div=int(ev.extra.get("div", 1)))
+        elif k == "print_value":
+            self.write(output.format_print_value(args[0], ev.arg_types[0], json=self.json))
+        elif k == "clear":
+            self._map(ev.map_name).clear()
+        elif k == "zero":
+            self._zero(ev.map_name)
+        elif k == "time":
+            text = time.strftime(ev.fmt)
+            self.write(output.json_event("time", text) if self.json else text)
+
+    def _report_lost(self) -> None:
+        if self._lost_map is None:
+            return
+        v = self._lost_map.lookup(bytes(4))
+        if v is None:
+            return
+        total = sum(struct.unpack_from("<Q", v, i)[0] for i in range(0, len(v), 8))
+        if total > self.lost_reported:
+            text = output.lost_events(total - self.lost_reported, json=self.json)
+            self.lost_reported = total
+            if self.json:
+                self.write(text)
+            else:
+                sys.stderr.write(text)
+
+    # ------------------------------------------------------------------ maps
+    def _spec(self, name: str) -> tuple[MapSpec, Map]:
+        cp = self.compile()
+        for spec, m in zip(cp.maps, self.maps_, strict=False):
+            if spec.name == name:
+                return spec, m
+        raise KeyError(name)
+
+    def _map(self, name: str) -> Map:
+        return self._spec(name)[1]
+
+    def _zero(self, name: str) -> None:
+        _spec, m = self._spec(name)
+        zero = bytes(m.stride)
+        for k, _v in m.items():
+            m.update(k, zero)
+
+    def map_entries(self, name: str) -> list[tuple[Any, Any]]:
+        """Decoded (key, value) pairs of a map; aggregations combined over CPUs."""
+        spec, m = self._spec(name)
+        dec = self._decoder()
+        vt = spec.value_type
+        kt = spec.key_type
+        out: dict[bytes, Any] = {}
+        keyval: dict[bytes, Any] = {}
+        ksize = spec.key_size - (8 if vt.kind in (Kind.HIST, Kind.LHIST) else 0)
+        for kb, vb in m.items():
+            ukey = kb[:ksize]
+            if ukey not in keyval:
+                keyval[ukey] = dec.decode(ukey, 0, kt) if kt is not None else None
+            if m.percpu:
+                cpus = m.values_percpu(vb)
+            else:
+                cpus = [vb]
+            if vt.kind in (Kind.COUNT, Kind.SUM):
+                out[ukey] = sum(struct.unpack_from("<q", c, 0)[0] for c in cpus)
+            elif vt.kind in (Kind.AVG, Kind.STATS):
+                cnt = sum(struct.unpack_from("<q", c, 0)[0] for c in cpus)
+                tot = sum(struct.unpack_from("<q", c, 8)[0] for c in cpus)
+                out[ukey] = (cnt, tot)
+            elif vt.kind in (Kind.MIN, Kind.MAX):
+                vals = [struct.unpack_from("<q", c, 0)[0] for c in cpus if struct.unpack_from("<q", c, 8)[0]]
+                if vals:
+                    out[ukey] = min(vals) if vt.kind is Kind.MIN else max(vals)
+            elif vt.kind in (Kind.HIST, Kind.LHIST):
+                bucket = struct.unpack_from("<Q", kb, ksize)[0]
+                n = sum(struct.unpack_from("<q", c, 0)[0] for c in cpus)
+                h = out.setdefault(ukey, {})
+                h[bucket] = h.get(bucket, 0) + n
+            else:
+                out[ukey] = dec.decode(vb, 0, vt)
+        if vt.kind in (Kind.HIST, Kind.LHIST):
+            out = {k: v for k, v in out.items() if any(v.values())}
+        return [(keyval[k], v) for k, v in out.items()]
+
+    def maps(self) -> dict[str, Any]:
+        """Every user map as Python values: scalar maps as a value, keyed maps as a dict."""
+        cp = self.compile()
+        res: dict[str, Any] = {}
+        for spec in cp.maps:
+            if spec.internal:
+                continue
+            ents = self.map_entries(spec.name)
+            res[spec.name] = (ents[0][1] if ents else None) if spec.key_type is None else dict(ents)
+        return res
+
+    def print_map(self, name: str, top: int = 0, div: int = 1) -> None:
+        spec, _m = self._spec(name)
+        ents = self.map_entries(name)
+        self.write(output.format_map(name, spec.key_type, spec.value_type, ents, json=self.json,
+                                     top=top, div=div))
+
+    def print_maps_at_exit(self) -> None:
+        cp = self.compile()
+        user = sorted((s for s in cp.maps if not s.internal), key=lambda s: s.name)
+        items = [(s.name, s.key_type, s.value_type, self.map_entries(s.name)) for s in user]
+        self.write(output.print_maps_at_exit(items, json=self.json))
+
+    # ------------------------------------------------------------------ stacks
+    def symbolizer(self) -> Any:
+        if self._symbolizer is None:
+            from ..kernel.symbols import Symbolizer
+
+            self._symbolizer = Symbolizer()
+        return self._symbolizer
+
+    def _stack(self, kind: Kind, sid: int, pid: int, t: Type) -> list[str]:
+        cp = self.compiled
+        assert cp is not None
+        if sid < 0:
+            return []
+        name = "$kstack" if kind is Kind.KSTACK else "$ustack"
+        try:
+            _spec, m = self._spec(name)
+        except KeyError:
+            return []
+        raw = m.lookup(struct.pack("<I", sid))
+        if raw is None:
+            return []
+        addrs = [a for a in struct.unpack(f"<{len(raw) // 8}Q", raw) if a]
+        limit = t.params[0] if t.params else 127
+        addrs = addrs[:limit]
+        mode = t.mode or "bpftrace"
+        if mode == "raw":
+            return [f"{a:x}" for a in addrs]
+        sym = self.symbolizer()
+        perf = mode == "perf"
+        frames = sym.kstack(addrs, perf=perf) if kind is Kind.KSTACK else sym.ustack(pid, addrs, perf=perf)
+        return list(frames)
+
+    def _sym(self, kind: Kind, addr: int, pid: int) -> str:
+        sym = self.symbolizer()
+        if kind is Kind.KSYM:
+            return str(sym.ksym(addr))
+        return str(sym.usym(pid, addr))
+
+    # ------------------------------------------------------------------ teardown
+    def close(self) -> None:
+        for h in self.handles:
+            try:
+                h.close()
+            except OSError:
+                pass
+        self.handles.clear()
+        if self.ring is not None:
+            self.ring.close()
+            self.ring = None
+        for fd in self.prog_fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.prog_fds.clear()
+        for m in self.maps_:
+            m.close()
+        self.maps_.clear()
+
+    def __enter__(self) -> Program:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _expand_positional(ap: A.AttachPoint, args: list[str]) -> A.AttachPoint:
+    if "$" not in ap.raw:
+        return ap
+
+    def sub(s: str) -> str:
+        return re.sub(r"\$(\d+)", lambda m: args[int(m.group(1)) - 1] if int(m.group(1)) <= len(args) else "", s)
+
+    return A.AttachPoint(sub(ap.raw), ap.provider, [sub(p) for p in ap.parts], span=ap.span)
+
+
+def _config(cfg: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in cfg.items():
+        key = k.lower()
+        if key.startswith("bpftrace_"):
+            key = key[len("bpftrace_"):]
+        out[key] = v
+    return out
+
+
+def _map_name(name: str) -> str:
+    n = re.sub(r"[^A-Za-z0-9_]", "_", name.lstrip("@$")) or "map"
+    return ("AT_" + n)[:15] if name.startswith("@") else n[:15]
+
+
+def _prog_name(ps: ProgSpec) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", ps.probe.name)[:15]
+
+
+def _privilege_hint(e: OSError) -> str:
+    if e.errno in (1, 13):
+        return " (bpfscope needs root, or CAP_BPF with CAP_PERFMON)"
+    return ""
+
+
+# keep percpu helper importable for API users
+__all__ = ["Program", "BpfscopeError", "VerifierError", "possible_cpus", "uapi"]

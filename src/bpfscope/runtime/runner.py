@@ -1,0 +1,225 @@
+"""The CLI's run loop: compile, start `-c` child (held before exec), load, attach,
+run begin probes, release the child, pump events until exit()/signal/child exit,
+then end probes and the map dump. Every path releases all kernel objects.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import sys
+from typing import IO, Any
+
+from ..lang.diagnostics import CompileError
+from . import output
+from .program import BpfscopeError, Program
+
+NOTIFY = "__BPFTRACE_NOTIFY_PROBES_ATTACHED"
+
+
+class Child:
+    """A `-c` command forked now, held on a pipe, exec'd once probes are attached."""
+
+    def __init__(self, cmd: str) -> None:
+        import shlex
+
+        argv = shlex.split(cmd)
+        if not argv:
+            raise BpfscopeError("ERROR: -c requires a command")
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child
+            try:
+                os.close(w)
+                if os.read(r, 1) != b"g":
+                    os._exit(1)
+                os.close(r)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                os.execvp(argv[0], argv)
+            except OSError as e:
+                sys.stderr.write(f"ERROR: failed to execute '{argv[0]}': {e.strerror}\n")
+            os._exit(127)
+        os.close(r)
+        self.pid = pid
+        self._go = w
+        self.status: int | None = None
+        self.pidfd = os.pidfd_open(pid)
+
+    def start(self) -> None:
+        os.write(self._go, b"g")
+        os.close(self._go)
+        self._go = -1
+
+    def reap(self) -> bool:
+        if self.status is not None:
+            return True
+        pid, st = os.waitpid(self.pid, os.WNOHANG)
+        if pid == 0:
+            return False
+        self.status = st
+        return True
+
+    def kill(self) -> None:
+        if self._go >= 0:
+            os.close(self._go)  # child sees EOF and exits without exec
+            self._go = -1
+        if self.status is None:
+            try:
+                os.waitpid(self.pid, 0)
+            except ChildProcessError:
+                pass
+            self.status = 0
+        os.close(self.pidfd)
+
+
+def _open_out(opts: Any) -> IO[str]:
+    if opts.out:
+        try:
+            return open(opts.out, "w", buffering=1 if opts.buffering != "full" else -1)
+        except OSError as e:
+            raise BpfscopeError(f"ERROR: failed to open output file '{opts.out}': {e.strerror}") from None
+    if opts.buffering == "full":
+        return sys.stdout
+    sys.stdout.reconfigure(line_buffering=True)
+    return sys.stdout
+
+
+def run(source: str, opts: Any) -> int:
+    json = opts.fmt == "json"
+    try:
+        out = _open_out(opts)
+    except BpfscopeError as e:
+        sys.stderr.write(f"{e}\n")
+        return 1
+    prog = Program(source, filename=opts.filename, args=opts.args, unsafe=opts.unsafe, pid=opts.pid,
+                   json=json, out=out)
+    child: Child | None = None
+    try:
+        try:
+            cp = prog.compile()
+        except CompileError as e:
+            sys.stderr.write(prog.source.error(e))
+            return 1
+        if opts.debug:
+            _debug_dump(prog)
+        if opts.cmd:
+            child = Child(opts.cmd)
+        try:
+            prog.load(cpid=child.pid if child else 0)
+        except CompileError as e:
+            text = prog.source.error(e)
+            if not opts.verbose and e.hint and e.hint.startswith("verifier log"):
+                text = prog.source.render("ERROR", e.message, e.span,
+                                          "run with -v to see the verifier's log")
+            sys.stderr.write(text)
+            return 1
+        if opts.dry_run:
+            return 0
+        n = prog.attach()
+        if not opts.quiet:
+            banner = output.attached_banner(n, json=json)
+            (out if json else sys.stderr).write(banner)
+        if os.environ.get(NOTIFY) is not None:
+            sys.stdout.write(NOTIFY + "\n")
+            sys.stdout.flush()
+        return _loop(prog, child, opts, out, json, bool(cp))
+    except BpfscopeError as e:
+        sys.stderr.write(f"{e}\n")
+        return 1
+    except OSError as e:
+        sys.stderr.write(f"ERROR: {e.strerror or e}\n")
+        return 1
+    finally:
+        prog.close()
+        if child is not None:
+            child.kill()
+        if out is not sys.stdout:
+            out.close()
+
+
+def _loop(prog: Program, child: Child | None, opts: Any, out: IO[str], json: bool, _cp: bool) -> int:
+    stop = {"sig": False}
+    rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop["sig"] = True
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    old_wakeup = signal.set_wakeup_fd(wfd)
+    ep = select.epoll()
+    try:
+        ep.register(rfd, select.EPOLLIN)
+        if prog.ring is not None:
+            ep.register(prog.ring.fileno(), select.EPOLLIN)
+        if child is not None:
+            ep.register(child.pidfd, select.EPOLLIN)
+        pidfd = -1
+        if opts.pid > 0 and child is None:
+            try:
+                pidfd = os.pidfd_open(opts.pid)
+                ep.register(pidfd, select.EPOLLIN)
+            except OSError:
+                pidfd = -1
+        prog.run_special("begin")
+        if child is not None and not prog.exiting:
+            child.start()
+        while not prog.exiting and not stop["sig"]:
+            ev = ep.poll(1.0)
+            prog.drain()
+            prog._report_lost()
+            if child is not None and child.reap():
+                break
+            if pidfd >= 0 and any(fd == pidfd for fd, _ in ev):
+                break
+            if any(fd == rfd for fd, _ in ev):
+                try:
+                    os.read(rfd, 64)
+                except BlockingIOError:
+                    pass
+        # detach first so no new events race the final dump
+        for h in prog.handles:
+            h.close()
+        prog.handles.clear()
+        prog.drain()
+        prog._report_lost()
+        exiting_via_exit = prog.exiting
+        prog.exiting = False
+        prog.run_special("end")
+        prog.drain()
+        if prog.opts.get("print_maps_on_exit", True) not in (False, 0, "0", "false"):
+            prog.print_maps_at_exit()
+        else:
+            out.write(output.exit_preamble(json=json))
+        out.flush()
+        del exiting_via_exit
+        return prog.exit_code
+    finally:
+        ep.close()
+        signal.set_wakeup_fd(old_wakeup)
+        for s, h in old.items():
+            signal.signal(s, h)
+        os.close(rfd)
+        os.close(wfd)
+
+
+def _debug_dump(prog: Program) -> None:
+    from ..kernel.insn import decode, encode
+
+    cp = prog.compile()
+    try:
+        from ..inspect.disasm import disassemble  # type: ignore[attr-defined]
+    except ImportError:
+        disassemble = None
+    for ps in cp.progs:
+        sys.stderr.write(f"{ps.probe.name}:\n")
+        insns = decode(encode(ps.insns))
+        if disassemble is not None:
+            try:
+                sys.stderr.write("".join(f"{ln}\n" for ln in disassemble(insns)))
+                continue
+            except Exception:
+                pass
+        for i, ins in enumerate(insns):
+            sys.stderr.write(f"{i:4}: code={ins.code:#04x} dst=r{ins.dst} src=r{ins.src} off={ins.off} "
+                             f"imm={ins.imm}\n")
