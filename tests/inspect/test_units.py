@@ -100,8 +100,7 @@ def test_btf_value_rendering() -> None:
     import sys
     from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).parent))
-    from conftest import build_btf
+    from tests.inspect.conftest import build_btf
 
     from bpfscope.inspect.btffmt import value
     from bpfscope.kernel.btf import Btf

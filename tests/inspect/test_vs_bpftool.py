@@ -10,8 +10,8 @@ import subprocess
 import time
 
 import pytest
-from conftest import Loaded, needs_root
-from helpers import ours, same
+from tests.inspect.conftest import Loaded, needs_root
+from tests.inspect.helpers import ours, same
 
 from bpfscope.kernel import objinfo
 

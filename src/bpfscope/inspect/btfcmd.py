@@ -169,7 +169,7 @@ def _raw_json(btf: Any, tid: int) -> dict[str, object]:
 
 def dump_c(ctx: Ctx, btf: Any) -> None:
     try:
-        from ..kernel.btf import dump_c as _dump_c  # type: ignore[attr-defined]
+        from ..kernel.btf_dump import dump_c as _dump_c
     except ImportError:
         raise CmdError("format c needs kernel.btf.dump_c, which is not available") from None
     ctx.out.write(_dump_c(btf))
@@ -186,7 +186,7 @@ def cmd_dump(ctx: Ctx, args: list[str]) -> int:
         try:
             btf = btf_by_id(int(what, 0))
         except OSError as e:
-            raise CmdError(f"get btf by id ({what}): {e.strerror}") from None
+            raise CmdError(f"get btf by id ({what}): {os.strerror(e.errno or 0)}") from None
     elif src == "map":
         from .mapcmd import select_fds
 
@@ -274,7 +274,7 @@ def cmd_show(ctx: Ctx, args: list[str]) -> int:
             fd = objinfo.fd_by_id("btf", bid)
         except OSError as e:
             if not many:
-                raise CmdError(f"get btf by id ({bid}): {e.strerror}") from None
+                raise CmdError(f"get btf by id ({bid}): {os.strerror(e.errno or 0)}") from None
             continue
         try:
             info = objinfo.btf_info(fd)

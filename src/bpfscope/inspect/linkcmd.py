@@ -18,7 +18,7 @@ def select_fd(args: list[str]) -> tuple[int, list[str]]:
             return objinfo.fd_by_id("link", int(args[1], 0)), args[2:]
         return sc.obj_get(args[1]), args[2:]
     except OSError as e:
-        raise CmdError(f"failed to get link ({args[1]}): {e.strerror}") from None
+        raise CmdError(f"failed to get link ({args[1]}): {os.strerror(e.errno or 0)}") from None
 
 
 def _prog_type(prog_id: int) -> int | None:
@@ -119,7 +119,7 @@ def cmd_pin(ctx: Ctx, args: list[str]) -> int:
             raise CmdError("expected path")
         sc.obj_pin(fd, rest[0])
     except OSError as e:
-        raise CmdError(f"can't pin the object ({rest[0]}): {e.strerror}") from None
+        raise CmdError(f"can't pin the object ({rest[0]}): {os.strerror(e.errno or 0)}") from None
     finally:
         os.close(fd)
     if ctx.json:
@@ -136,7 +136,7 @@ def cmd_detach(ctx: Ctx, args: list[str]) -> int:
         struct.pack_into("I", a, 0, fd)
         sc.bpf(uapi.BPF_LINK_DETACH, a)
     except OSError as e:
-        raise CmdError(f"failed link detach: {e.strerror}") from None
+        raise CmdError(f"failed link detach: {os.strerror(e.errno or 0)}") from None
     finally:
         os.close(fd)
     if ctx.json:

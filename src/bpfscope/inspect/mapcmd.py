@@ -28,12 +28,12 @@ def select_fds(args: list[str], *, allow_many: bool = True) -> tuple[list[int], 
         try:
             return [objinfo.fd_by_id("map", int(what, 0))], rest
         except OSError as e:
-            raise CmdError(f"get map by id ({what}): {e.strerror}") from None
+            raise CmdError(f"get map by id ({what}): {os.strerror(e.errno or 0)}") from None
     if how == "pinned":
         try:
             return [sc.obj_get(what)], rest
         except OSError as e:
-            raise CmdError(f"bpf obj get ({what}): {e.strerror}") from None
+            raise CmdError(f"bpf obj get ({what}): {os.strerror(e.errno or 0)}") from None
     if how != "name":
         raise CmdError(f"expected 'id', 'name' or 'pinned', got: '{how}'?")
     fds = []
@@ -366,7 +366,7 @@ def cmd_lookup(ctx: Ctx, args: list[str]) -> int:
         else:
             _entry_plain(ctx, info, key, val)
     except OSError as e:
-        raise CmdError(f"lookup failed: {e.strerror}") from None
+        raise CmdError(f"lookup failed: {os.strerror(e.errno or 0)}") from None
     finally:
         os.close(fd)
     return 0
@@ -390,7 +390,7 @@ def cmd_update(ctx: Ctx, args: list[str]) -> int:
         try:
             sc.map_update(fd, key or b"", val, flags)
         except OSError as e:
-            raise CmdError(f"update failed: {e.strerror}") from None
+            raise CmdError(f"update failed: {os.strerror(e.errno or 0)}") from None
     finally:
         os.close(fd)
     if ctx.json:
@@ -408,7 +408,7 @@ def cmd_delete(ctx: Ctx, args: list[str]) -> int:
             if not sc.map_delete(fd, key or b""):
                 raise CmdError("delete failed: No such file or directory")
         except OSError as e:
-            raise CmdError(f"delete failed: {e.strerror}") from None
+            raise CmdError(f"delete failed: {os.strerror(e.errno or 0)}") from None
     finally:
         os.close(fd)
     if ctx.json:
@@ -444,7 +444,7 @@ def cmd_pin(ctx: Ctx, args: list[str]) -> int:
     try:
         sc.obj_pin(fds[0], rest[0])
     except OSError as e:
-        raise CmdError(f"can't pin the object ({rest[0]}): {e.strerror}") from None
+        raise CmdError(f"can't pin the object ({rest[0]}): {os.strerror(e.errno or 0)}") from None
     finally:
         os.close(fds[0])
     if ctx.json:
@@ -457,7 +457,7 @@ def cmd_freeze(ctx: Ctx, args: list[str]) -> int:
     try:
         sc.map_freeze(fds[0])
     except OSError as e:
-        raise CmdError(f"failed to freeze map: {e.strerror}") from None
+        raise CmdError(f"failed to freeze map: {os.strerror(e.errno or 0)}") from None
     finally:
         os.close(fds[0])
     if ctx.json:
@@ -487,11 +487,11 @@ def cmd_create(ctx: Ctx, args: list[str]) -> int:
         fd = sc.map_create(mtype, int(kw["key"], 0), int(kw["value"], 0), int(kw["entries"], 0),
                            int(kw.get("flags", "0"), 0), kw["name"])
     except OSError as e:
-        raise CmdError(f"map create failed: {e.strerror}") from None
+        raise CmdError(f"map create failed: {os.strerror(e.errno or 0)}") from None
     try:
         sc.obj_pin(fd, path)
     except OSError as e:
-        raise CmdError(f"can't pin the object ({path}): {e.strerror}") from None
+        raise CmdError(f"can't pin the object ({path}): {os.strerror(e.errno or 0)}") from None
     finally:
         os.close(fd)
     if ctx.json:

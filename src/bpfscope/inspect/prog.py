@@ -23,12 +23,12 @@ def select_fds(args: list[str], *, allow_many: bool = True) -> tuple[list[int], 
         try:
             return [objinfo.fd_by_id("prog", int(what, 0))], rest
         except OSError as e:
-            raise CmdError(f"get by id ({what}): {e.strerror}") from None
+            raise CmdError(f"get by id ({what}): {os.strerror(e.errno or 0)}") from None
     if how == "pinned":
         try:
             return [sc.obj_get(what)], rest
         except OSError as e:
-            raise CmdError(f"bpf obj get ({what}): {e.strerror}") from None
+            raise CmdError(f"bpf obj get ({what}): {os.strerror(e.errno or 0)}") from None
     if how not in ("name", "tag"):
         raise CmdError(f"expected 'id', 'name', 'tag' or 'pinned', got: '{how}'?")
     fds: list[int] = []
@@ -232,7 +232,7 @@ def cmd_pin(ctx: Ctx, args: list[str]) -> int:
     try:
         sc.obj_pin(fds[0], rest[0])
     except OSError as e:
-        raise CmdError(f"can't pin the object ({rest[0]}): {e.strerror}") from None
+        raise CmdError(f"can't pin the object ({rest[0]}): {os.strerror(e.errno or 0)}") from None
     finally:
         os.close(fds[0])
     if ctx.json:
@@ -262,7 +262,7 @@ def cmd_run(ctx: Ctx, args: list[str]) -> int:
     try:
         retval, duration = sc.prog_test_run(fds[0], ctx_in=ctx_in, data_in=data_in, repeat=repeat)
     except OSError as e:
-        raise CmdError(f"failed to run program: {e.strerror}") from None
+        raise CmdError(f"failed to run program: {os.strerror(e.errno or 0)}") from None
     finally:
         os.close(fds[0])
     if ctx.json:

@@ -297,7 +297,7 @@ def btf_load(data: bytes, log_size: int = 0) -> int:
     a = _attr()
     db = _buf(data)
     logb = ctypes.create_string_buffer(log_size) if log_size else None
-    struct.pack_into("QQIII", a, 0, _addr(db), _addr(logb), log_size, len(data), 1 if log_size else 0)
+    struct.pack_into("QQIII", a, 0, _addr(db), _addr(logb), len(data), log_size, 1 if log_size else 0)
     return bpf(uapi.BPF_BTF_LOAD, a)
 
 
