@@ -126,25 +126,45 @@ def test_sigint_prints_maps_and_exits_zero(workload: Path) -> None:
     assert re.search(r"^@\[wl\]: \d+$", out, re.M), out
 
 
-def test_sigterm_releases_programs() -> None:
-    def our_progs() -> int:
-        n = 0
-        for fd in os.listdir("/proc/self/fd"):
-            pass
-        return n
+def _held_prog_ids(pid: int) -> set[int]:
+    ids = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if "bpf-prog" not in os.readlink(f"/proc/{pid}/fd/{fd}"):
+                continue
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                for line in f:
+                    if line.startswith("prog_id:"):
+                        ids.add(int(line.split()[1]))
+        except OSError:
+            continue
+    return ids
 
+
+def _live_prog_ids() -> set[int]:
+    from bpfscope.kernel import objinfo
+
+    return set(objinfo.iter_ids("prog"))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_signals_release_programs(sig: signal.Signals) -> None:
     p = subprocess.Popen([sys.executable, "-m", "bpfscope", "-q", "-e",
-                          "tracepoint:syscalls:sys_enter_getppid { @ = count(); }"],
+                          "tracepoint:syscalls:sys_enter_getppid { @ = count(); } profile:hz:9 { @p = count(); }"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          env={**os.environ, "__BPFTRACE_NOTIFY_PROBES_ATTACHED": "1"})
     assert p.stdout is not None
-    p.stdout.readline()
-    held = [ln for ln in os.popen(f"ls -l /proc/{p.pid}/fd").read().splitlines() if "bpf-prog" in ln]
-    assert held, "the tracer should hold its program while running"
-    p.send_signal(signal.SIGTERM)
+    assert p.stdout.readline() == "__BPFTRACE_NOTIFY_PROBES_ATTACHED\n"
+    held = _held_prog_ids(p.pid)
+    assert len(held) == 2, "the tracer should hold its two programs while running"
+    assert held <= _live_prog_ids()
+    p.send_signal(sig)
     p.communicate(timeout=20)
-    assert p.returncode == 0
-    assert our_progs() == 0
+    assert p.returncode == (0 if sig == signal.SIGTERM else -signal.SIGKILL)
+    deadline = time.time() + 5
+    while held & _live_prog_ids() and time.time() < deadline:
+        time.sleep(0.05)
+    assert not held & _live_prog_ids(), "programs outlived the tracer"
 
 
 def test_interval_and_profile_fire() -> None:
@@ -182,7 +202,8 @@ def test_script_file_and_stdin(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("prog,msg", [
     ("BEGIN { foo(1); }", "stdin:1:9-12: ERROR: Unknown function: foo"),
-    ('BEGIN { printf("%d\\n"); }', "ERROR: printf: Not enough arguments for format string (0 supplied, 1 expected)"),
+    ('BEGIN { printf("%d\\n"); }',
+     "ERROR: printf: Not enough arguments for format string (0 supplied, 1 expected)"),
     ("BEGIN { @x = $y; }", "stdin:1:14-16: ERROR: Undefined or undeclared variable: $y"),
     ("tracepoint:foo:bar {}", "stdin:1:1-19: ERROR: tracepoint not found: foo:bar"),
     ("kprobe:vfs_read { @ = count(); }", "kprobe"),

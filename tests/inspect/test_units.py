@@ -97,13 +97,10 @@ def test_hex_bytes_groups_like_fprint_hex() -> None:
 
 
 def test_btf_value_rendering() -> None:
-    import sys
-    from pathlib import Path
-
-    from tests.inspect.conftest import build_btf
 
     from bpfscope.inspect.btffmt import value
     from bpfscope.kernel.btf import Btf
+    from tests.inspect.conftest import build_btf
 
     btf = Btf.from_bytes(build_btf())
     assert value(btf, 1, struct.pack("<i", -5)) == -5

@@ -10,10 +10,10 @@ import subprocess
 import time
 
 import pytest
-from tests.inspect.conftest import Loaded, needs_root
-from tests.inspect.helpers import ours, same
 
 from bpfscope.kernel import objinfo
+from tests.inspect.conftest import Loaded, needs_root
+from tests.inspect.helpers import ours, same
 
 pytestmark = [pytest.mark.root, needs_root]
 

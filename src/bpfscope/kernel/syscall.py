@@ -73,7 +73,9 @@ def _attr() -> ctypes.Array:  # type: ignore[type-arg]
 
 
 def _buf(data: bytes | int) -> ctypes.Array:  # type: ignore[type-arg]
-    return ctypes.create_string_buffer(data, len(data)) if isinstance(data, bytes) else ctypes.create_string_buffer(data)
+    if isinstance(data, bytes):
+        return ctypes.create_string_buffer(data, len(data))
+    return ctypes.create_string_buffer(data)
 
 
 # ------------------------------------------------------------------ maps

@@ -488,8 +488,8 @@ class ProgGen:
             self.send_event(EventSpec("exit"), c.args, types)
             e.ja(self.exit_label)
         elif n == "time":
-            fmt = c.args[0].value if c.args and isinstance(c.args[0], A.Str) else "%H:%M:%S\n"
-            self.send_event(EventSpec("time", fmt=fmt), [], [])
+            tfmt = c.args[0].value if c.args and isinstance(c.args[0], A.Str) else "%H:%M:%S\n"
+            self.send_event(EventSpec("time", fmt=tfmt), [], [])
         else:
             t = self.t(c)
             if is_int_kind(t):
@@ -743,9 +743,9 @@ class ProgGen:
         if isinstance(x, A.Index):
             bt = self.t(x.base)
             if bt.kind in (Kind.TUPLE, Kind.RECORD):
-                i = self.types.const_int(x.index)
-                assert i is not None
-                return self.tuple_elem(x.base, bt, i)
+                ci = self.types.const_int(x.index)
+                assert ci is not None
+                return self.tuple_elem(x.base, bt, ci)
         if isinstance(x, A.Cast):
             v = self.gen_int(x.operand)
             self.truncate(v, xt)

@@ -345,11 +345,11 @@ class ProbeTypes:
                     raise CompileError(f"Invalid operator '{e.op}' for string comparison", e.span)
                 return BOOL
             if e.op in ("&&", "||"):
-                for t, x in ((lt, e.left), (rt, e.right)):
+                for t, side in ((lt, e.left), (rt, e.right)):
                     if not t.is_int:
-                        raise CompileError(f"Invalid type for logical operator: {t}", x.span)
+                        raise CompileError(f"Invalid type for logical operator: {t}", side.span)
                 return BOOL
-            for t, x in ((lt, e.left), (rt, e.right)):
+            for t, _side in ((lt, e.left), (rt, e.right)):
                 if not t.is_int:
                     raise CompileError(
                         f"Type mismatch for '{e.op}': comparing '{lt}' with '{rt}'"

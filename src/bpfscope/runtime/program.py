@@ -122,20 +122,21 @@ class Program:
                 fd, _log = sc.prog_load(ps.probe.prog_type, I.encode(insns), name=_prog_name(ps),
                                         expected_attach_type=ps.probe.expected_attach_type,
                                         attach_btf_id=ps.probe.attach_btf_id)
-            except sc.BpfError as e:
-                try:
+            except sc.BpfError as first:
+                err = first
+                try:  # load again with the verifier log on, to explain the rejection
                     sc.prog_load(ps.probe.prog_type, I.encode(insns), name=_prog_name(ps),
                                  expected_attach_type=ps.probe.expected_attach_type,
                                  attach_btf_id=ps.probe.attach_btf_id, log_level=1, log_size=1 << 22)
-                except sc.BpfError as e2:
-                    e = e2
+                except sc.BpfError as second:
+                    err = second
                 self.close()
-                raise self._verifier_error(ps, e) from None
+                raise self._verifier_error(ps, err) from None
             self.prog_fds.append(fd)
 
     def _relocate(self, ps: ProgSpec, consts: dict[str, int]) -> list[I.Insn]:
         insns = [I.Insn(i.code, i.dst, i.src, i.off, i.imm) for i in ps.insns]
-        for idx, i in enumerate(insns):
+        for i in insns:
             if I.is_ld_imm64(i) and i.src == I.PSEUDO_MAP_FD:
                 i.imm = self.maps_[i.imm].fd
         for idx, name in ps.consts:

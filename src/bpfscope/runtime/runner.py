@@ -81,7 +81,7 @@ def _open_out(opts: Any) -> IO[str]:
             raise BpfscopeError(f"ERROR: failed to open output file '{opts.out}': {e.strerror}") from None
     if opts.buffering == "full":
         return sys.stdout
-    sys.stdout.reconfigure(line_buffering=True)
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     return sys.stdout
 
 
@@ -95,9 +95,10 @@ def run(source: str, opts: Any) -> int:
     prog = Program(source, filename=opts.filename, args=opts.args, unsafe=opts.unsafe, pid=opts.pid,
                    json=json, out=out)
     child: Child | None = None
+    sigs = Signals()
     try:
         try:
-            cp = prog.compile()
+            prog.compile()
         except CompileError as e:
             sys.stderr.write(prog.source.error(e))
             return 1
@@ -123,7 +124,7 @@ def run(source: str, opts: Any) -> int:
         if os.environ.get(NOTIFY) is not None:
             sys.stdout.write(NOTIFY + "\n")
             sys.stdout.flush()
-        return _loop(prog, child, opts, out, json, bool(cp))
+        return _loop(prog, child, opts, out, json, sigs)
     except BpfscopeError as e:
         sys.stderr.write(f"{e}\n")
         return 1
@@ -136,17 +137,32 @@ def run(source: str, opts: Any) -> int:
             child.kill()
         if out is not sys.stdout:
             out.close()
+        sigs.restore()
 
 
-def _loop(prog: Program, child: Child | None, opts: Any, out: IO[str], json: bool, _cp: bool) -> int:
-    stop = {"sig": False}
-    rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+class Signals:
+    """SIGINT/SIGTERM set a flag and wake the event loop through a self-pipe; installed
+    before anything is loaded so a signal at any moment ends in the orderly exit path."""
 
-    def on_signal(signum: int, frame: Any) -> None:
-        stop["sig"] = True
+    def __init__(self) -> None:
+        self.stop = False
+        self.rfd, self.wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.old = {s: signal.signal(s, self._on) for s in (signal.SIGINT, signal.SIGTERM)}
+        self.old_wakeup = signal.set_wakeup_fd(self.wfd)
 
-    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    old_wakeup = signal.set_wakeup_fd(wfd)
+    def _on(self, signum: int, frame: Any) -> None:
+        self.stop = True
+
+    def restore(self) -> None:
+        signal.set_wakeup_fd(self.old_wakeup)
+        for s, h in self.old.items():
+            signal.signal(s, h)
+        os.close(self.rfd)
+        os.close(self.wfd)
+
+
+def _loop(prog: Program, child: Child | None, opts: Any, out: IO[str], json: bool, sigs: Signals) -> int:
+    rfd = sigs.rfd
     ep = select.epoll()
     try:
         ep.register(rfd, select.EPOLLIN)
@@ -162,9 +178,9 @@ def _loop(prog: Program, child: Child | None, opts: Any, out: IO[str], json: boo
             except OSError:
                 pidfd = -1
         prog.run_special("begin")
-        if child is not None and not prog.exiting:
+        if child is not None and not prog.exiting and not sigs.stop:
             child.start()
-        while not prog.exiting and not stop["sig"]:
+        while not prog.exiting and not sigs.stop:
             ev = ep.poll(1.0)
             prog.drain()
             prog._report_lost()
@@ -196,11 +212,6 @@ def _loop(prog: Program, child: Child | None, opts: Any, out: IO[str], json: boo
         return prog.exit_code
     finally:
         ep.close()
-        signal.set_wakeup_fd(old_wakeup)
-        for s, h in old.items():
-            signal.signal(s, h)
-        os.close(rfd)
-        os.close(wfd)
 
 
 def _debug_dump(prog: Program) -> None:
