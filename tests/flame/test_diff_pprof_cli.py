@@ -76,3 +76,29 @@ def test_cli_pipeline(tmp_path: Path) -> None:
     assert empty.returncode == 2 and b"ERROR: No valid input" in empty.stdout
     bt = _run("stackcollapse", "bpftrace", stdin=b"@[\n  a+1\n  b+2\n]: 4\n")
     assert bt.stdout == b"b+2;a+1 4\n"
+
+
+def test_tracer_to_flamegraph_one_pipe() -> None:
+    """`bpfscope -e 'profile… @[kstack] = count()' | bpfscope flamegraph` draws real kernel frames."""
+    import os
+    import subprocess
+    import sys
+
+    import pytest
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run the tracer")
+    busy = subprocess.Popen(["dd", "if=/dev/zero", "of=/dev/null", "bs=1k", "count=100000000"])
+    try:
+        tracer = subprocess.run([sys.executable, "-m", "bpfscope", "-q", "-e",
+                                 "profile:hz:499 { @[kstack] = count(); } interval:ms:800 { exit(); }"],
+                                capture_output=True, text=True, timeout=60)
+    finally:
+        busy.kill()
+        busy.wait()
+    assert tracer.returncode == 0, tracer.stderr
+    svg = subprocess.run([sys.executable, "-m", "bpfscope", "flamegraph"], input=tracer.stdout,
+                         capture_output=True, text=True, timeout=60)
+    assert svg.returncode == 0, svg.stderr
+    assert "<svg" in svg.stdout
+    assert "do_syscall_64" in svg.stdout  # dd's read/write syscalls, symbolized from kallsyms

@@ -80,6 +80,11 @@ def main_flamegraph(argv: list[str]) -> int:
     except OSError as exc:
         print(f"bpfscope flamegraph: {exc}", file=sys.stderr)
         return 1
+    if any(ln.startswith("@") and "[" in ln for ln in lines[:50]):
+        # a tracer's stack-map dump piped straight in: fold it first (one-pipe flow)
+        from .collapse_bpftrace import fold_bpftrace_map_text
+
+        lines = fold_bpftrace_map_text("".join(ln if ln.endswith("\n") else ln + "\n" for ln in lines))
     try:
         svg = render_svg(lines, opts, warn=True)
     except FlameError as exc:
