@@ -222,6 +222,10 @@ def accel() -> str:
     return "kvm" if hw and os.access("/dev/kvm", os.R_OK | os.W_OK) else "tcg"
 
 
+def _quiet() -> str:
+    return "loglevel=7" if os.environ.get("BPFSCOPE_VM_VERBOSE") else "quiet loglevel=4"
+
+
 def qemu_cmd(kernel: str, initrd: str, out: str) -> list[str]:
     acc = accel()
     cpu = "host" if acc == "kvm" else "max"
@@ -232,7 +236,7 @@ def qemu_cmd(kernel: str, initrd: str, out: str) -> list[str]:
         "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
         "-serial", f"file:{out}/console.log",
         "-kernel", kernel, "-initrd", initrd,
-        "-append", f"console=ttyS0 panic=-1 quiet loglevel=4 random.trust_cpu=on bpfscope.out={out}",
+        "-append", f"console=ttyS0 panic=-1 {_quiet()} random.trust_cpu=on bpfscope.out={out}",
         "-fsdev", f"local,id=hostroot,path=/,readonly=on,{share}",
         "-device", "virtio-9p-device,fsdev=hostroot,mount_tag=hostroot",
         "-fsdev", f"local,id=out,path={out},{share}",
