@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from . import syscall as sc
 from . import uapi
+from .maps import PERCPU_TYPES, possible_cpus
 
 PROG_INFO_SIZE = 232
 MAP_INFO_SIZE = 88
@@ -184,22 +185,7 @@ def map_info(fd: int) -> MapInfo:
     return MapInfo(t, i, ks, vs, me, fl, _cstr(name), ifi, vmv, nd, ni, bid, bk, bv, bvm, extra)
 
 
-PERCPU_MAP_TYPES = frozenset({uapi.BPF_MAP_TYPE_PERCPU_HASH, uapi.BPF_MAP_TYPE_PERCPU_ARRAY,
-                              uapi.BPF_MAP_TYPE_LRU_PERCPU_HASH, uapi.BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE})
-
-
-def possible_cpus() -> int:
-    """Number of possible CPUs: per-CPU map values hold one slot per possible CPU."""
-    try:
-        with open("/sys/devices/system/cpu/possible") as f:
-            text = f.read().strip()
-    except OSError:
-        return os.cpu_count() or 1
-    n = 0
-    for part in text.split(","):
-        lo, _, hi = part.partition("-")
-        n = max(n, int(hi or lo) + 1)
-    return n
+PERCPU_MAP_TYPES = PERCPU_TYPES
 
 
 def map_entries(fd: int, info: MapInfo) -> list[tuple[bytes, bytes]]:
