@@ -244,6 +244,33 @@ def qemu_cmd(kernel: str, initrd: str, out: str) -> list[str]:
     ]
 
 
+BOOT_TIMEOUT = 90
+READY = "bpfscope-vm: running tests"
+
+
+def boot(cmd: list[str], out: str, timeout: float) -> tuple[str, bytes]:
+    """Run QEMU once: "done", "timeout", or "noboot" when init never started (a TCG boot
+    occasionally wedges; one retry is cheaper than a lost lane)."""
+    console = os.path.join(out, "console.log")
+    with open(os.path.join(out, "qemu.log"), "wb") as qlog:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=qlog, stderr=subprocess.STDOUT)
+        t0 = time.monotonic()
+        status = "done"
+        while proc.poll() is None:
+            elapsed = time.monotonic() - t0
+            if elapsed > BOOT_TIMEOUT and READY not in _read(console):
+                status = "noboot"
+            elif elapsed > timeout:
+                status = "timeout"
+                log(f"timed out after {timeout:.0f} s")
+            if status != "done":
+                proc.kill()
+                proc.wait()
+                break
+            time.sleep(0.5)
+    return status, _read(os.path.join(out, "qemu.log")).encode()
+
+
 def main(argv: list[str]) -> int:
     t0 = time.monotonic()
     if shutil.which("qemu-system-x86_64") is None:
@@ -253,6 +280,8 @@ def main(argv: list[str]) -> int:
     kernel, moddir = fetch_kernel(cache)
     initrd = build_initramfs(cache, moddir)
     os.makedirs(os.path.join(cache, "runs"), exist_ok=True)
+    for old in sorted(glob.glob(os.path.join(cache, "runs", "*")))[:-5]:   # keep a few failed runs
+        shutil.rmtree(old, ignore_errors=True)
     out = tempfile.mkdtemp(dir=os.path.join(cache, "runs"), prefix=time.strftime("%Y%m%d-%H%M%S-"))
     args = " ".join(_sh_quote(a) for a in (argv or ["-q", "-rfEs", "tests/vm"]))
     with open(os.path.join(out, "inner.sh"), "w") as f:
@@ -260,14 +289,14 @@ def main(argv: list[str]) -> int:
                              out=out, args=args))
     timeout = float(os.environ.get("BPFSCOPE_VM_TIMEOUT", "540"))
     cmd = qemu_cmd(kernel, initrd, out)
-    log(f"booting {os.path.basename(kernel)} ({accel()}), results in {out}")
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        qemu_out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        qemu_out, _ = proc.communicate()
-        log(f"timed out after {timeout:.0f} s")
+    qemu_out = b""
+    for attempt in (1, 2):
+        log(f"booting {os.path.basename(kernel)} ({accel()}), results in {out}")
+        status, qemu_out = boot(cmd, out, timeout)
+        if status != "noboot":
+            break
+        log(f"no sign of init after {BOOT_TIMEOUT} s (attempt {attempt}); console tail:\n"
+            + "\n".join(_read(os.path.join(out, "console.log")).splitlines()[-15:]))
     console = _read(os.path.join(out, "console.log"))
     if os.environ.get("BPFSCOPE_VM_VERBOSE"):
         sys.stderr.write(console)

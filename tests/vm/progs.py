@@ -83,7 +83,7 @@ def load_kprobe(insns: bytes, name: str = "vmtest", expected_attach_type: int = 
 
 def prog_ids_named(name: str) -> list[int]:
     """Ids of loaded programs whose name is `name` (BPF_PROG_GET_NEXT_ID walk)."""
-    out = []
+    out: list[int] = []
     pid = 0
     while True:
         nxt = syscall.get_next_id(uapi.BPF_PROG_GET_NEXT_ID, pid)
