@@ -29,17 +29,6 @@ def test_count_exact_for_child_workload(workload: Path) -> None:
 def test_hist_text_byte_for_byte() -> None:
     r = bpfscope("-q", "-e", "begin { @ = hist(-1); @ = hist(2); @ = hist(3); @ = hist(7); @ = hist(20); exit(); }")
     assert r.returncode == 0, r.stderr
-    bar = "@" * 52
-    expected = (
-        "\n\n@:\n"
-        f"(..., 0)               1 |{bar}|\n"
-        "[0]                    0 |                                                    |\n"
-        "[1]                    0 |                                                    |\n"
-        f"[2, 4)                 2 |{'@' * 104}|\n"
-        f"[4, 8)                 1 |{bar}|\n"
-        "[8, 16)                0 |                                                    |\n"
-        f"[16, 32)               1 |{bar}|\n\n"
-    ).replace("@" * 104, "@" * 52)
     # 2 is the max count: it gets the full bar, the 1s get half
     lines = r.stdout.split("\n")
     assert lines[:3] == ["", "", "@:"]
@@ -51,7 +40,6 @@ def test_hist_text_byte_for_byte() -> None:
     assert rows[3].endswith("|" + "@" * 52 + "|")
     assert rows[0].endswith("|" + "@" * 26 + " " * 26 + "|")
     assert r.stdout.endswith("|\n\n")
-    assert expected  # the layout above documents the shape
 
 
 def test_delete_arity_diagnostic() -> None:

@@ -216,7 +216,7 @@ class Program:
             time.sleep(timeout or 0)
             return 0
         n = int(self.ring.poll(timeout, self._on_record))
-        self._report_lost()
+        self.report_lost()
         return n
 
     # ------------------------------------------------------------------ events
@@ -268,7 +268,7 @@ class Program:
             text = time.strftime(ev.fmt)
             self.write(output.json_event("time", text) if self.json else text)
 
-    def _report_lost(self) -> None:
+    def report_lost(self) -> None:
         if self._lost_map is None:
             return
         v = self._lost_map.lookup(bytes(4))

@@ -183,7 +183,7 @@ def _loop(prog: Program, child: Child | None, opts: Any, out: IO[str], json: boo
         while not prog.exiting and not sigs.stop:
             ev = ep.poll(1.0)
             prog.drain()
-            prog._report_lost()
+            prog.report_lost()
             if child is not None and child.reap():
                 break
             if pidfd >= 0 and any(fd == pidfd for fd, _ in ev):
@@ -198,7 +198,7 @@ def _loop(prog: Program, child: Child | None, opts: Any, out: IO[str], json: boo
             h.close()
         prog.handles.clear()
         prog.drain()
-        prog._report_lost()
+        prog.report_lost()
         exiting_via_exit = prog.exiting
         prog.exiting = False
         prog.run_special("end")
