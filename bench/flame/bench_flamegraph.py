@@ -1,9 +1,12 @@
 """Benchmark: render 20,000 unique stacks (~40,000 frames) and compare with flamegraph.pl.
 
-Usage: python bench/flame/bench_flamegraph.py [--stacks N] [--flamegraph-pl PATH]
-The Perl script is optional (set FLAMEGRAPH_PL or pass its path); without it only our
-time is printed. The input is synthetic but shaped like CPU profiles: a few hot trunks
-fanning out into many distinct leaves.
+Usage: python3 bench/flame/bench_flamegraph.py [--stacks N] [--repeat R] [--scaling]
+                                               [--flamegraph-pl PATH | --no-peer]
+flamegraph.pl is a benchmark peer only: by default the copy that tests/flame/fgpeer.py
+fetches from PyPI (rv-profile wheel, pinned) into a cache dir; set FLAMEGRAPH_PL or pass
+--flamegraph-pl to use another. Without it only our time is printed. The input is
+synthetic but shaped like CPU profiles: a few hot trunks fanning out into many distinct
+leaves. The last line gives the render-time ratio and whether both drew the same frames.
 """
 
 from __future__ import annotations
@@ -11,10 +14,14 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
 import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SRC = os.path.join(ROOT, "src")
 
 
 def synth_stacks(n: int, seed: int = 7) -> list[str]:
@@ -38,41 +45,82 @@ def synth_stacks(n: int, seed: int = 7) -> list[str]:
     return lines
 
 
+def _time(cmd: list[str], path: str, repeat: int) -> tuple[float, float, bytes]:
+    """Best wall time and best CPU time (user+sys of the child) of ``cmd < path`` over
+    ``repeat`` runs, and the last output."""
+    import resource
+
+    best = cpu = float("inf")
+    out = b""
+    for _ in range(repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        with open(path, "rb") as inp:
+            out = subprocess.run(cmd, stdin=inp, stdout=subprocess.PIPE, check=True,
+                                 env={**os.environ, "PYTHONPATH": SRC}).stdout
+        best = min(best, time.perf_counter() - t0)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = min(cpu, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return best, cpu, out
+
+
+def _peer_script(arg: str) -> tuple[str, str]:
+    """flamegraph.pl to compare with: the given path, else the fetched test peer."""
+    if arg:
+        return arg, ""
+    sys.path.insert(0, ROOT)
+    try:
+        from tests.flame.fgpeer import PeerUnavailable, script
+    except ImportError as exc:
+        return "", f"cannot import tests/flame/fgpeer.py: {exc}"
+    try:
+        return str(script("flamegraph.pl")), ""
+    except PeerUnavailable as exc:
+        return "", str(exc)
+
+
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--stacks", type=int, default=20000)
-    ap.add_argument("--flamegraph-pl", default=os.environ.get("FLAMEGRAPH_PL", ""))
+    ap.add_argument("--flamegraph-pl", default=os.environ.get("FLAMEGRAPH_PL", ""),
+                    help="flamegraph.pl to compare with (default: fetch the test peer)")
+    ap.add_argument("--no-peer", action="store_true", help="time bpfscope only")
+    ap.add_argument("--scaling", action="store_true", help="also time N/2 and 2N stacks (linearity)")
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    lines = synth_stacks(args.stacks)
-    with tempfile.NamedTemporaryFile("w", suffix=".folded", delete=False) as fh:
-        fh.write("\n".join(lines) + "\n")
-        path = fh.name
-    try:
-        ours = []
-        for _ in range(args.repeat):
-            t0 = time.perf_counter()
-            with open(path, "rb") as inp:
-                res = subprocess.run([sys.executable, "-m", "bpfscope.flame.cli", "flamegraph"],
-                                     stdin=inp, stdout=subprocess.PIPE, check=True)
-            ours.append(time.perf_counter() - t0)
-        frames = res.stdout.count(b"<g >")
-        best = min(ours)
+    ours_cmd = [sys.executable, "-m", "bpfscope.flame.cli", "flamegraph"]
+    sizes = [args.stacks // 2, args.stacks, args.stacks * 2] if args.scaling else [args.stacks]
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = {}
+        for n in sizes:
+            paths[n] = os.path.join(tmp, f"s{n}.folded")
+            with open(paths[n], "w") as fh:
+                fh.write("\n".join(synth_stacks(n)) + "\n")
+        best, cpu, svg = _time(ours_cmd, paths[args.stacks], args.repeat)
+        frames = svg.count(b"<g >")
         print(f"bpfscope flamegraph: {args.stacks} stacks, {frames} frames drawn, "
-              f"best {best:.3f}s of {args.repeat}")
-        if args.flamegraph_pl:
-            perl = []
-            for _ in range(args.repeat):
-                t0 = time.perf_counter()
-                with open(path, "rb") as inp:
-                    subprocess.run(["perl", args.flamegraph_pl], stdin=inp,
-                                   stdout=subprocess.DEVNULL, check=True)
-                perl.append(time.perf_counter() - t0)
-            pbest = min(perl)
-            print(f"flamegraph.pl: best {pbest:.3f}s; ratio ours/perl = {best / pbest:.2f}")
-    finally:
-        os.unlink(path)
+              f"best {best:.3f}s wall, {cpu:.3f}s CPU of {args.repeat}")
+        if args.scaling:
+            for n in sizes:
+                t, c = _time(ours_cmd, paths[n], args.repeat)[:2] if n != args.stacks else (best, cpu)
+                print(f"  scaling: {n:6d} stacks  {t:.3f}s wall  {c:.3f}s CPU  {c / n * 1e6:.1f} us CPU/stack")
+        if args.no_peer:
+            return 0
+        pl, why = _peer_script(args.flamegraph_pl)
+        if not pl:
+            print(f"flamegraph.pl: not timed ({why})")
+            return 0
+        pbest, pcpu, psvg = _time(["perl", pl], paths[args.stacks], args.repeat)
+        same = _frames(svg) == _frames(psvg)
+        print(f"flamegraph.pl ({pl}): best {pbest:.3f}s wall, {pcpu:.3f}s CPU of {args.repeat}")
+        print(f"ratio bpfscope/flamegraph.pl: wall {best / pbest:.2f}, CPU {cpu / pcpu:.2f}; "
+              f"identical frames: {same}")
     return 0
+
+
+def _frames(svg: bytes) -> list[bytes]:
+    """The frame groups (title, rect, label) of a flame graph, sorted."""
+    return sorted(re.findall(rb"<title>.*?</title><rect [^\n]*\n<text[^\n]*", svg))
 
 
 if __name__ == "__main__":

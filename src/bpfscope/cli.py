@@ -20,7 +20,7 @@ USAGE = """USAGE:
 
 OPTIONS:
     -B MODE        output buffering mode ('full', 'none', 'line')
-    -f FORMAT      output format ('text', 'json')
+    -f FORMAT      output format ('text', 'json'; 'folded', 'pprof' export stack maps at exit)
     -o file        redirect bpfscope output to file
     -e 'program'   execute this program
     -h, --help     show this help message
@@ -69,14 +69,46 @@ class Options:
         self.version = False
         self.no_warnings = False
         self.helper_errors = False
+        self.exit_dump: Any = None  # set for -f folded/pprof: replaces the exit-time map dump
 
 
 class UsageError(Exception):
     pass
 
 
+_VALUE_FLAGS = "ecpofB"
+_BARE_FLAGS = "lqvdkhV"
+
+
+def _unbundle(argv: list[str]) -> list[str]:
+    """getopt-style short options: `-lv` is `-l -v`, `-p123` is `-p 123` (as bpftrace)."""
+    out: list[str] = []
+    for j, a in enumerate(argv):
+        if a == "--":
+            out.extend(argv[j:])
+            break
+        if len(a) > 2 and a[0] == "-" and a[1] != "-" and a != "-dd" and a[1] in _VALUE_FLAGS + _BARE_FLAGS:
+            k = 1
+            while k < len(a):
+                c = a[k]
+                if c in _VALUE_FLAGS:
+                    out.append("-" + c)
+                    if a[k + 1:]:
+                        out.append(a[k + 1:])
+                    break
+                if c not in _BARE_FLAGS:
+                    out.append(a[k:] if k > 1 else a)
+                    break
+                out.append("-" + c)
+                k += 1
+            continue
+        out.append(a)
+    return out
+
+
 def parse_args(argv: list[str]) -> Options:
     o = Options()
+    argv = _unbundle(argv)
     i = 0
     rest: list[str] = []
 
@@ -111,8 +143,9 @@ def parse_args(argv: list[str]) -> Options:
             o.out = value()
         elif a == "-f":
             o.fmt = value()
-            if o.fmt not in ("text", "json"):
-                raise UsageError(f"Invalid output format \"{o.fmt}\"\nValid formats: 'text', 'json'")
+            if o.fmt not in ("text", "json", "folded", "pprof"):
+                raise UsageError(f"Invalid output format \"{o.fmt}\"\n"
+                                 "Valid formats: 'text', 'json', 'folded', 'pprof'")
         elif a == "-B":
             o.buffering = value()
             if o.buffering not in ("line", "full", "none"):
@@ -140,6 +173,8 @@ def parse_args(argv: list[str]) -> Options:
         else:
             rest.append(a)
         i += 1
+    if o.listing and o.list is None and o.program is None and rest:
+        o.list = rest.pop(0)
     if o.program is None and not o.listing and rest and not (o.info or o.version):
         o.filename = rest.pop(0)
     o.args = rest
@@ -184,6 +219,13 @@ def main(argv: list[str] | None = None) -> int:
     if source is None:
         sys.stderr.write(USAGE)
         return 1
+    if opts.fmt in ("folded", "pprof"):
+        from .export.exit_dump import prepare
+
+        err = prepare(opts)
+        if err:
+            sys.stderr.write(f"ERROR: {err}\n")
+            return 1
     from .runtime.runner import run
 
     return run(source, opts)
@@ -235,9 +277,9 @@ def _list(opts: Options) -> int:
         if mod is None or not hasattr(mod, "listing"):
             continue
         try:
-            items = mod.listing(search)
+            items = mod.listing(search, p, opts.verbose)
         except OSError as e:
-            sys.stderr.write(f"ERROR: cannot list {p} probes: {e}\n")
+            sys.stderr.write(f"ERROR: cannot list {p} probes: {e.strerror or e}\n")
             return 1
         except Exception as e:  # provider-specific failures become messages
             from .lang.diagnostics import CompileError
@@ -247,8 +289,18 @@ def _list(opts: Options) -> int:
                 return 1
             raise
         full = f"{p}:{search}"
-        out.extend(x for x in items if glob_match(x, full) or glob_match(x, search) or
-                   (":" not in pattern and glob_match(x.split(":", 1)[1], "*" + search + "*")))
+        keep = False
+        for x in items:
+            if x.startswith(" "):  # -lv detail lines belong to the probe above them
+                if keep:
+                    out.append(x)
+                continue
+            keep = (p in ("uprobe", "uretprobe", "usdt") or glob_match(x, full) or glob_match(x, search) or
+                    (":" not in pattern and glob_match(x.split(":", 1)[1], "*" + search + "*")))
+            if p in ("fentry", "fexit") and not keep:
+                keep = glob_match(x.replace(":vmlinux:", ":", 1), full)
+            if keep:
+                out.append(x)
     sys.stdout.write("".join(f"{x}\n" for x in out))
     return 0
 

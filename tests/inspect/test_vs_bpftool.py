@@ -121,7 +121,8 @@ def test_bpftrace_program_dump_matches() -> None:
     if not shutil.which("bpftrace"):
         pytest.skip("bpftrace (reference peer) is not installed")
     before = set(objinfo.iter_ids("prog"))
-    script = "tracepoint:syscalls:sys_enter_getppid { @[comm] = count(); }"
+    # only this process counts, so the map holds still while both tools read it
+    script = f"tracepoint:syscalls:sys_enter_getppid /pid == {os.getpid()}/ {{ @[comm] = count(); }}"
     proc = subprocess.Popen(["bpftrace", "-e", script],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

@@ -8,13 +8,23 @@ bpfscope's cli.py dispatches to them. Heavy modules are imported inside the func
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Iterator
+
+# a tracer's printed map entry (``@[`` or ``@name[``), as opposed to a folded line
+_MAP_DUMP_RE = re.compile(r"^@\w*\[")
 
 
 def _read_lines(files: list[str]) -> Iterator[str]:
     """Lines of the named files (or stdin), decoded leniently as UTF-8."""
     if not files or files == ["-"]:
+        if not sys.stdin.isatty():
+            # At the end of a pipe (`bpfscope -f folded ... | bpfscope flamegraph`), Ctrl-C
+            # reaches the whole pipeline: let the tracer stop and flush, and draw what it sent.
+            import signal
+
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         yield from _split(sys.stdin.buffer.read())
         return
     for name in files:
@@ -80,7 +90,7 @@ def main_flamegraph(argv: list[str]) -> int:
     except OSError as exc:
         print(f"bpfscope flamegraph: {exc}", file=sys.stderr)
         return 1
-    if any(ln.startswith("@") and "[" in ln for ln in lines[:50]):
+    if any(_MAP_DUMP_RE.match(ln) for ln in lines[:50]):
         # a tracer's stack-map dump piped straight in: fold it first (one-pipe flow)
         from .collapse_bpftrace import fold_bpftrace_map_text
 

@@ -2,7 +2,8 @@
 
 The output feeds a differential flame graph (red = grew, blue = shrank). Same rules as
 FlameGraph's difffolded.pl: missing stacks count 0, ``-n`` scales the first profile to the
-second's total, ``-s`` replaces hex numbers so address-only differences merge.
+second's total, ``-s`` replaces hex numbers so address-only differences merge. Like the
+Perl script, a line without a count adds 0 to an empty stack (so ``" 0 0"`` appears).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ def _load(lines: Iterable[str], strip_hex: bool) -> tuple[dict[str, Number], Num
     for raw in lines:
         parsed = split_count(raw.rstrip("\n"))
         if parsed is None:
+            out.setdefault("", 0)
             continue
         stack, count_text = parsed
         if strip_hex:

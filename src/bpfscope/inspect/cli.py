@@ -10,7 +10,9 @@ from __future__ import annotations
 import sys
 
 USAGE = """Usage: bpfscope OBJECT { COMMAND | help }
-       OBJECT := { prog | map | btf | link }
+       OBJECT := { prog | map | btf | link | net | cgroup }
+       bpfscope bpflist [-v|-vv]
+       bpfscope reset-trace [-v] [-F|--force] [-q]
        OPTIONS := { {-j|--json} [{-p|--pretty}] | {-f|--bpffs} }"""
 
 
@@ -38,6 +40,14 @@ def main(argv: list[str]) -> int:
     """Run one inspection command; returns the process exit status."""
     from .common import CmdError, Ctx
 
+    if argv and argv[0] in ("bpflist", "reset-trace"):
+        if argv[0] == "bpflist":
+            from .bpflist import main as bpflist_main
+
+            return bpflist_main(argv[1:])
+        from .resettrace import main as reset_main
+
+        return reset_main(argv[1:])
     opts, args = _split_opts(argv)
     ctx = Ctx(json=opts["json"], pretty=opts["pretty"], bpffs=opts["bpffs"])
     if not args or args[0] in ("help", "-h", "--help"):
@@ -61,6 +71,14 @@ def main(argv: list[str]) -> int:
             from . import linkcmd
 
             return linkcmd.main(ctx, rest)
+        if obj == "net":
+            from . import netcmd
+
+            return netcmd.main(ctx, rest)
+        if obj == "cgroup":
+            from . import cgroupcmd
+
+            return cgroupcmd.main(ctx, rest)
         raise CmdError(f"unrecognized object '{obj}'")
     except CmdError as e:
         ctx.out.flush()

@@ -128,13 +128,9 @@ def cmd_pin(ctx: Ctx, args: list[str]) -> int:
 
 
 def cmd_detach(ctx: Ctx, args: list[str]) -> int:
-    import struct
-
     fd, _ = select_fd(args)
     try:
-        a = sc._attr()
-        struct.pack_into("I", a, 0, fd)
-        sc.bpf(uapi.BPF_LINK_DETACH, a)
+        sc.link_detach(fd)
     except OSError as e:
         raise CmdError(f"failed link detach: {os.strerror(e.errno or 0)}") from None
     finally:

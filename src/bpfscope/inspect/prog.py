@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from ..kernel import objinfo
 from ..kernel import syscall as sc
 from . import disasm
-from .common import PROG_TYPE_BY_NAME, PROG_TYPES, CmdError, Ctx, boot_time_wall, bpffs_pins, format_boot_time
+from .common import PROG_TYPES, CmdError, Ctx, boot_time_wall, bpffs_pins, format_boot_time
 
 OBJ_NAME_LEN = 16
 
@@ -192,18 +192,24 @@ def cmd_dump(ctx: Ctx, args: list[str]) -> int:
     kind = args[0]
     fds, rest = select_fds(args[1:], allow_many=False)
     fd = fds[0]
-    try:
-        info = objinfo.prog_info(fd, detail=True)
-    finally:
-        os.close(fd)
     opts = set(rest)
     file_out = None
     if "file" in rest:
         file_out = rest[rest.index("file") + 1]
-    if kind == "jited":
-        from .jited import dump_jited
+    try:
+        info = objinfo.prog_info(fd, detail=True)
+        if kind == "jited":
+            if file_out:
+                if not info.jited:
+                    raise CmdError("no instructions returned")
+                with open(file_out, "wb") as f:
+                    f.write(info.jited)
+                return 0
+            from .jited import dump_jited
 
-        return dump_jited(ctx, info, "opcodes" in opts, "linum" in opts)
+            return dump_jited(ctx, info, "opcodes" in opts, "linum" in opts, fd)
+    finally:
+        os.close(fd)
     if not info.xlated:
         raise CmdError("no instructions returned")
     if file_out:
@@ -212,8 +218,15 @@ def cmd_dump(ctx: Ctx, args: list[str]) -> int:
         return 0
     dctx = disasm.DumpContext(disasm.KernelSyms(), info.jited_ksyms)
     ann = _annotations(info)
-    if "visual" in opts:
-        raise CmdError("'visual' (DOT control-flow graph) output is not implemented yet")
+    if "visual" in opts:  # DOT graph (bpftool prints `null` for it under -j)
+        if ctx.json:
+            ctx.p("null")
+            return 0
+        from .visual import render
+
+        ctx.p(render(info.xlated, disasm.DumpContext(dctx.ksyms), ann, "opcodes" in opts, "linum" in opts),
+              end="")
+        return 0
     if ctx.json:
         w = ctx.writer()
         w.value(disasm.dump_json(info.xlated, dctx, "opcodes" in opts, "linum" in opts, ann))
@@ -240,95 +253,106 @@ def cmd_pin(ctx: Ctx, args: list[str]) -> int:
     return 0
 
 
-def cmd_run(ctx: Ctx, args: list[str]) -> int:
-    """prog run PROG [data_in FILE] [ctx_in FILE] [repeat N]: BPF_PROG_TEST_RUN."""
-    fds, rest = select_fds(args, allow_many=False)
-    data_in = b""
-    ctx_in = b""
-    repeat = 1
-    it = iter(rest)
-    for word in it:
-        val = next(it, None)
-        if val is None:
-            raise CmdError(f"missing value for {word}")
-        if word == "data_in":
-            data_in = open(val, "rb").read() if val != "-" else os.read(0, 1 << 20)
-        elif word == "ctx_in":
-            ctx_in = open(val, "rb").read()
-        elif word == "repeat":
-            repeat = int(val, 0)
-        else:
-            raise CmdError(f"unknown keyword {word}")
+_RUN_WORDS = ("data_in", "data_out", "data_size_out", "ctx_in", "ctx_out", "ctx_size_out", "repeat")
+
+
+def _run_input(name: str | None) -> bytes:
+    if name is None:
+        return b""
+    if name == "-":
+        import sys
+
+        return sys.stdin.buffer.read()
     try:
-        retval, duration = sc.prog_test_run(fds[0], ctx_in=ctx_in, data_in=data_in, repeat=repeat)
+        with open(name, "rb") as f:
+            return f.read()
     except OSError as e:
-        raise CmdError(f"failed to run program: {os.strerror(e.errno or 0)}") from None
+        raise CmdError(f"failed to open {name}: {e.strerror}") from None
+
+
+def hex_print(data: bytes) -> list[str]:
+    """bpftool's run-output dump: offset, 8 byte pairs, then the printable characters."""
+    out = []
+    for i in range(0, len(data), 16):
+        row = data[i:i + 16]
+        line = f"{i:07x}\t"
+        for j in range(16):
+            if j < len(row):
+                line += f"{row[j]:02x}" + (" " if j % 2 else "")
+            else:
+                line += "  " + (" " if j % 2 else "")
+        line += "| "
+        for j, b in enumerate(row):
+            line += (chr(b) if 32 <= b <= 126 else ".") + (" " if j == 7 else "")
+        out.append(line)
+    return out
+
+
+def cmd_run(ctx: Ctx, args: list[str]) -> int:
+    """prog run PROG [data_in F] [data_out F] [data_size_out N] [ctx_in F] [ctx_out F]
+    [ctx_size_out N] [repeat N]: BPF_PROG_TEST_RUN, printed as bpftool does."""
+    if len(args) < 4:
+        raise CmdError("'prog run' needs PROG and at least one of data_in/ctx_in")
+    fds, rest = select_fds(args, allow_many=False)
+    try:
+        opt: dict[str, str] = {}
+        while rest:
+            word = rest.pop(0)
+            if word not in _RUN_WORDS:
+                raise CmdError("expected no more arguments, 'data_in', 'data_out', 'data_size_out', 'ctx_in', "
+                               f"'ctx_out', 'ctx_size_out' or 'repeat', got: '{word}'?")
+            if not rest:
+                raise CmdError(f"'{word}' needs a value")
+            opt[word] = rest.pop(0)
+        if opt.get("data_in") == "-" and opt.get("ctx_in") == "-":
+            raise CmdError("cannot use standard input for both data_in and ctx_in")
+        nums = {}
+        for k, what in (("data_size_out", "output data size"), ("ctx_size_out", "output context size"),
+                        ("repeat", "repeat number")):
+            try:
+                nums[k] = int(opt[k], 0) if k in opt else (1 if k == "repeat" else 0)
+            except ValueError:
+                raise CmdError(f"can't parse {opt[k]} as {what}") from None
+        data_in, ctx_in = _run_input(opt.get("data_in")), _run_input(opt.get("ctx_in"))
+        dsize = nums["data_size_out"] or (32768 if data_in else 0)
+        csize = nums["ctx_size_out"] or (32768 if ctx_in else 0)
+        try:
+            retval, duration, dout, cout = sc.prog_test_run_io(fds[0], data_in, dsize, ctx_in, csize,
+                                                               nums["repeat"])
+        except OSError as e:
+            raise CmdError(f"failed to run program: {os.strerror(e.errno or 0)}") from None
     finally:
         os.close(fds[0])
-    if ctx.json:
-        w = ctx.writer()
-        w.value({"retval": retval, "duration": duration})
+    w = ctx.writer() if ctx.json else None
+    if w:
+        w.start_object()
+    for data, key in ((dout, "data_out"), (cout, "ctx_out")):
+        dest = opt.get(key)
+        if not data or dest is None:
+            continue
+        if dest != "-":
+            with open(dest, "wb") as f:
+                f.write(data)
+        elif w:
+            w.field(key, list(data))
+        else:
+            for line in hex_print(data):
+                ctx.p(line)
+    if w:
+        w.field("retval", retval)
+        w.field("duration", duration)
+        w.end_object()
         w.finish()
     else:
-        ctx.p(f"Return value: {retval}, duration{' (average)' if repeat > 1 else ''}: {duration}ns")
+        ctx.p(f"Return value: {retval}, duration{' (average)' if nums['repeat'] > 1 else ''}: {duration}ns")
     return 0
 
 
-def cmd_load(ctx: Ctx, args: list[str], autoattach_default: bool = False) -> int:
-    """prog load OBJ PATH [type T] [pinmaps DIR] [autoattach]: load a clang-built object."""
-    if len(args) < 2:
-        raise CmdError("expected OBJ and PATH")
-    obj_path, pin_path, rest = args[0], args[1], args[2:]
-    prog_type: int | None = None
-    pinmaps: str | None = None
-    autoattach = autoattach_default
-    it = iter(rest)
-    for word in it:
-        if word == "type":
-            t = next(it, "")
-            if t not in PROG_TYPE_BY_NAME:
-                raise CmdError(f"unrecognized program type: {t}")
-            prog_type = PROG_TYPE_BY_NAME[t]
-        elif word == "pinmaps":
-            pinmaps = next(it, None)
-        elif word == "autoattach":
-            autoattach = True
-        else:
-            raise CmdError(f"expected no more arguments, 'type', 'pinmaps' or 'autoattach', got: '{word}'?")
-    try:
-        from ..kernel.bpfobj import BpfObject  # type: ignore[import-not-found]
-    except ImportError:
-        raise CmdError("loading object files is not supported yet") from None
+def cmd_load(ctx: Ctx, args: list[str], first_only: bool = True) -> int:
+    """prog load|loadall OBJ PATH ...: see inspect.progload."""
+    from .progload import cmd_load as load
 
-    obj = BpfObject.open(obj_path)
-    if prog_type is not None:
-        for p in obj.programs:
-            p.prog_type = prog_type
-    try:
-        obj.load()
-    except OSError as e:
-        log = getattr(e, "log", "")
-        raise CmdError(f"failed to load object file: {e}\n{log}".rstrip()) from None
-    try:
-        if autoattach:
-            os.makedirs(pin_path, exist_ok=True)
-            for p in obj.programs:
-                link_fd = obj.attach(p)
-                sc.obj_pin(link_fd, os.path.join(pin_path, p.name))
-        else:
-            first = obj.programs[0]
-            sc.obj_pin(first.fd, pin_path)
-        if pinmaps:
-            os.makedirs(pinmaps, exist_ok=True)
-            for m in obj.maps:
-                sc.obj_pin(m.fd, os.path.join(pinmaps, m.name))
-    except OSError as e:
-        raise CmdError(f"failed to pin: {e}") from None
-    finally:
-        obj.close()
-    if ctx.json:
-        ctx.p("null")
-    return 0
+    return load(ctx, args, first_only)
 
 
 def main(ctx: Ctx, args: list[str]) -> int:
@@ -342,14 +366,16 @@ def main(ctx: Ctx, args: list[str]) -> int:
     if cmd == "run":
         return cmd_run(ctx, rest)
     if cmd in ("load", "loadall"):
-        return cmd_load(ctx, rest)
+        return cmd_load(ctx, rest, cmd == "load")
     if cmd == "help":
         ctx.p("Usage: bpfscope prog { show | list } [PROG]\n"
               "       bpfscope prog dump xlated PROG [{ file FILE | opcodes | visual | linum }]\n"
               "       bpfscope prog dump jited  PROG [{ file FILE | opcodes | linum }]\n"
               "       bpfscope prog pin   PROG FILE\n"
               "       bpfscope prog run   PROG [data_in FILE] [ctx_in FILE] [repeat N]\n"
-              "       bpfscope prog load  OBJ  PATH [type TYPE] [pinmaps DIR] [autoattach]\n"
+              "       bpfscope prog { load | loadall } OBJ  PATH \\\n"
+              "                         [type TYPE] [map {idx IDX | name NAME} MAP]\\\n"
+              "                         [pinmaps MAP_DIR] [autoattach]\n"
               "       PROG := { id PROG_ID | pinned FILE | tag PROG_TAG | name PROG_NAME }")
         return 0
     raise CmdError(f"unknown command '{cmd}'")

@@ -14,6 +14,8 @@ from collections.abc import Callable
 BUSY = 1 << 31
 DISCARD = 1 << 30
 PAGE = mmap.PAGESIZE
+LEN_MASK = ~(BUSY | DISCARD) & 0xFFFFFFFF
+RELEASE = 1 << 16  # bytes consumed between consumer-position stores
 
 
 class RingBuffer:
@@ -41,25 +43,38 @@ class RingBuffer:
             pass
         return self.drain(callback)
 
-    def drain(self, callback: Callable[[bytes], None]) -> int:
-        cons = struct.unpack_from("<Q", self._cons, 0)[0]
-        prod = struct.unpack_from("<Q", self._prod, 0)[0]
+    def drain(self, callback: Callable[[bytes], None], limit: int = 1 << 16) -> int:
+        """Hand every committed record (at most `limit`) to `callback`, in order.
+
+        The consumer position is published every RELEASE bytes, not only at the end, so a
+        producer running while a long batch is handled finds the space already freed; the
+        limit returns control to the caller's loop (signals, child exit) under sustained load.
+        """
+        unpack = struct.unpack_from
+        cons = unpack("<Q", self._cons, 0)[0]
+        prod = unpack("<Q", self._prod, 0)[0]
         n = 0
-        data = self._data
+        raw = self._prod  # slicing the mmap itself gives bytes in one step
         mask = self.mask
-        while cons < prod:
-            hdr = struct.unpack_from("<I", data, cons & mask)[0]
-            if hdr & BUSY:
-                break
-            length = hdr & ~(BUSY | DISCARD)
-            start = (cons & mask) + 8
-            if not hdr & DISCARD:
-                callback(bytes(data[start:start + length]))
-                n += 1
-            cons += (length + 8 + 7) & ~7
-            if cons >= prod:  # re-read: more may have been committed meanwhile
-                prod = struct.unpack_from("<Q", self._prod, 0)[0]
-        struct.pack_into("<Q", self._cons, 0, cons)
+        released = cons
+        try:
+            while cons < prod and n < limit:
+                off = (cons & mask) + PAGE
+                hdr = unpack("<I", raw, off)[0]
+                if hdr & BUSY:
+                    break
+                length = hdr & LEN_MASK
+                if not hdr & DISCARD:
+                    callback(raw[off + 8:off + 8 + length])
+                    n += 1
+                cons += (length + 15) & ~7
+                if cons - released >= RELEASE:
+                    struct.pack_into("<Q", self._cons, 0, cons)
+                    released = cons
+                if cons >= prod:  # re-read: more may have been committed meanwhile
+                    prod = unpack("<Q", self._prod, 0)[0]
+        finally:
+            struct.pack_into("<Q", self._cons, 0, cons)
         return n
 
     def close(self) -> None:

@@ -260,6 +260,8 @@ class Symbolizer:
             snap = ProcessMaps.capture(pid)
         except OSError:
             return None
+        if not snap.entries:
+            return None   # a zombie's maps are empty: keep looking elsewhere (runtime's recorded maps)
         self._maps[pid] = snap
         self._captured_at[pid] = time.monotonic()
         return snap

@@ -229,6 +229,24 @@ def prog_test_run(fd: int, ctx_in: bytes = b"", data_in: bytes = b"", repeat: in
     return retval, duration
 
 
+def prog_test_run_io(fd: int, data_in: bytes = b"", data_size_out: int = 0, ctx_in: bytes = b"",
+                     ctx_size_out: int = 0, repeat: int = 1) -> tuple[int, int, bytes, bytes]:
+    """BPF_PROG_TEST_RUN with output buffers: (retval, duration ns, data_out, ctx_out)."""
+    a = _attr()
+    db = _buf(data_in) if data_in else None
+    cb = _buf(ctx_in) if ctx_in else None
+    dout = ctypes.create_string_buffer(data_size_out) if data_size_out else None
+    cout = ctypes.create_string_buffer(ctx_size_out) if ctx_size_out else None
+    struct.pack_into("IIIIQQII", a, 0, fd, 0, len(data_in), data_size_out, _addr(db), _addr(dout), repeat, 0)
+    struct.pack_into("IIQQ", a, 40, len(ctx_in), ctx_size_out, _addr(cb), _addr(cout))
+    bpf(uapi.BPF_PROG_TEST_RUN, a)
+    retval, dsize = struct.unpack_from("II", a, 4)
+    duration, = struct.unpack_from("I", a, 36)
+    csize, = struct.unpack_from("I", a, 44)
+    return (retval, duration, dout.raw[:dsize] if dout is not None else b"",
+            cout.raw[:csize] if cout is not None else b"")
+
+
 def raw_tracepoint_open(name: str | None, prog_fd: int) -> int:
     a = _attr()
     nb = _buf(name.encode() + b"\0") if name else None
@@ -248,6 +266,42 @@ def link_create(prog_fd: int, target_fd: int, attach_type: int, flags: int = 0,
         ctypes.memmove(ctypes.addressof(a) + 16, extra, len(extra))
     del keep
     return bpf(uapi.BPF_LINK_CREATE, a)
+
+
+def link_detach(link_fd: int) -> None:
+    """BPF_LINK_DETACH: the attachment ends now; the link fd stays valid (and defunct)."""
+    a = _attr()
+    struct.pack_into("I", a, 0, link_fd)
+    bpf(uapi.BPF_LINK_DETACH, a)
+
+
+def prog_query(target_fd: int, attach_type: int, max_progs: int = 64,
+               query_flags: int = 0) -> tuple[list[int], int, list[int]]:
+    """BPF_PROG_QUERY of a cgroup/netns target: (program ids, attach flags, per-program flags)."""
+    a = _attr()
+    ids = ctypes.create_string_buffer(4 * max_progs)
+    pflags = ctypes.create_string_buffer(4 * max_progs)
+    struct.pack_into("IIIIQI", a, 0, target_fd, attach_type, query_flags, 0, _addr(ids), max_progs)
+    if not query_flags & 1:  # per-program flags are refused with BPF_F_QUERY_EFFECTIVE
+        struct.pack_into("Q", a, 32, _addr(pflags))
+    bpf(uapi.BPF_PROG_QUERY, a)
+    flags, = struct.unpack_from("I", a, 12)
+    cnt = min(struct.unpack_from("I", a, 24)[0], max_progs)
+    return (list(struct.unpack_from(f"{cnt}I", ids)), flags,
+            list(struct.unpack_from(f"{cnt}I", pflags)))
+
+
+def prog_attach(prog_fd: int, target_fd: int, attach_type: int, flags: int = 0) -> None:
+    """BPF_PROG_ATTACH (cgroups, flow dissector, sockmaps): no link, detach by type."""
+    a = _attr()
+    struct.pack_into("IIII", a, 0, target_fd, prog_fd, attach_type, flags)
+    bpf(uapi.BPF_PROG_ATTACH, a)
+
+
+def prog_detach(prog_fd: int, target_fd: int, attach_type: int) -> None:
+    a = _attr()
+    struct.pack_into("IIII", a, 0, target_fd, prog_fd, attach_type, 0)
+    bpf(uapi.BPF_PROG_DETACH, a)
 
 
 def obj_pin(fd: int, path: str) -> None:

@@ -306,3 +306,4 @@ class Program(Node):
     functions: list[Function] = field(default_factory=list)
     imports: list[str] = field(default_factory=list)
     c_definitions: str = ""  # preprocessor lines and struct/union/enum/typedef text, raw
+    c_spans: list[Span] = field(default_factory=list)  # where each joined chunk sits in the source

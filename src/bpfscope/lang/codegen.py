@@ -17,9 +17,12 @@ from typing import Any
 from ..kernel import insn as I
 from ..kernel import uapi
 from . import ast as A
+from .codegen_stdlib import StdlibGen
 from .diagnostics import CompileError
 from .emitter import CTX, Emitter, IntVal, Label
-from .spec import EventSpec, MapSpec, ProbeInfo, ProgSpec
+from .loopgen import LoopGen
+from .memgen import MemGen, declared_map
+from .spec import EventSpec, LocArg, MapSpec, ProbeInfo, ProgSpec
 from .typecheck import AGG_FUNCS, MapTable, ProbeTypes, key_storage_type
 from .types import INT64, UINT64, Kind, Type, tuple_type
 
@@ -53,6 +56,7 @@ class Shared:
         self.index: dict[str, int] = {}
         self.events: list[EventSpec] = []
         max_keys = int(opts.get("max_map_keys", 4096))
+        decls = opts.get("map_decls", {})
         for name, info in maps.maps.items():
             vt = info.value
             if vt is None:
@@ -70,6 +74,8 @@ class Shared:
             else:
                 mtype, vsize = uapi.BPF_MAP_TYPE_HASH, max(8, vt.size)
             entries = max_keys if kt is not None or vt.kind in (Kind.HIST, Kind.LHIST) else 1
+            if name in decls:
+                mtype, entries = declared_map(decls[name], mtype)
             self.add(MapSpec(name, mtype, ksize, vsize, entries, kt, vt))
         self.ringbuf = -1
         self.lost = -1
@@ -99,13 +105,19 @@ class Shared:
             setattr(self, attr, idx)
         return int(getattr(self, attr))
 
+    def seen_map(self) -> int:
+        """pids whose first user stack/symbol was reported (LRU: bounded, old pids fall out)."""
+        if "$seen" not in self.index:
+            self.add(MapSpec("$seen", uapi.BPF_MAP_TYPE_LRU_HASH, 4, 8, 16384, None, UINT64, internal=True))
+        return self.index["$seen"]
+
     def event(self, ev: EventSpec) -> int:
         self.events.append(ev)
         return len(self.events) - 1
 
 
-class ProgGen:
-    """Generates one program: one probe body for one resolved attach point."""
+class ProgGen(MemGen, LoopGen, StdlibGen):
+    """Generates one program: one probe body for one resolved attach point (memory reads: MemGen)."""
 
     def __init__(self, probe: A.Probe, info: ProbeInfo, types: ProbeTypes, shared: Shared, index: int) -> None:
         self.probe = probe
@@ -134,6 +146,7 @@ class ProgGen:
             off = e.alloc(size)
             e.zero(off, size)
             self.var_slots[name] = (off, st)
+        self.setup_loops()
         if self.probe.predicate is not None:
             e.mark(self.probe.predicate.span)
             v = self.gen_int(self.probe.predicate)
@@ -143,13 +156,15 @@ class ProgGen:
         self.block(self.probe.body)
         e.place(self.exit_label)
         e.emit(I.mov64_imm(I.R0, 0), I.exit_())
-        insns = e.finish()
-        return ProgSpec(self.info, insns, e.spans, self.index, self.consts)
+        insns, spans = self.link(e.finish(), e.spans)
+        return ProgSpec(self.info, insns, spans, self.index, self.consts, self.subprogs)
 
     # ------------------------------------------------------------------ statements
     def block(self, b: A.Block) -> None:
         for s in b.stmts:
             self.stmt(s)
+            if _ends_flow(s):
+                break   # what follows exit()/return/break/continue can never run (the verifier rejects it)
 
     def stmt(self, s: A.Stmt) -> None:
         e = self.e
@@ -162,8 +177,15 @@ class ProgGen:
         elif isinstance(s, A.Let):
             if s.value is not None:
                 self.assign(A.Assign(s.var, s.value, span=s.span))
+            elif s.var.name in self.var_slots:
+                voff, vt = self.var_slots[s.var.name]
+                e.zero(voff, 8 if is_int_kind(vt) else vt.size)
         elif isinstance(s, A.Block):
             self.block(s)
+        elif isinstance(s, A.If) and self.std_const_cond(s.cond) is not None:
+            taken = s.then if self.std_const_cond(s.cond) else s.other  # only the live branch
+            if taken is not None:
+                self.block(taken)
         elif isinstance(s, A.If):
             other = Label("else")
             end = Label("endif")
@@ -196,27 +218,10 @@ class ProgGen:
             self.loops.pop()
             e.ja(top)
             e.place(end)
+        elif isinstance(s, A.For) and not isinstance(s.iterable, A.Range):
+            self.for_map(s)
         elif isinstance(s, A.For):
-            assert isinstance(s.iterable, A.Range)
-            off, _ = self.var_slots[s.var.name]
-            lo = self.gen_int(s.iterable.low)
-            e.set_from(IntVal(off=off), e.load(lo, I.R1))
-            e.release(lo)
-            hi_slot = e.alloc(8)
-            hi = self.gen_int(s.iterable.high)
-            e.emit(I.stx(8, I.R10, e.load(hi, I.R1), hi_slot))
-            e.release(hi)
-            top, step, end = Label("for"), Label("forstep"), Label("endfor")
-            e.place(top)
-            e.emit(I.ldx(8, I.R1, I.R10, off), I.ldx(8, I.R2, I.R10, hi_slot))
-            e.jump(I.jmp_reg(I.JSGE, I.R1, I.R2), end)
-            self.loops.append((step, end))
-            self.block(s.body)
-            self.loops.pop()
-            e.place(step)
-            e.emit(I.ldx(8, I.R1, I.R10, off), I.alu64_imm(I.ADD, I.R1, 1), I.stx(8, I.R10, I.R1, off))
-            e.ja(top)
-            e.place(end)
+            self.for_range(s)
         elif isinstance(s, A.Jump):
             if s.kind == "return":
                 e.ja(self.exit_label)
@@ -230,7 +235,19 @@ class ProgGen:
         e.sp = sp
         e.free[:] = [r for r in (I.R7, I.R8, I.R9)]
 
+    def nested_stmts(self, stmts: list[A.Stmt]) -> None:
+        """Statements inside an expression (block expressions): live temporaries stay reserved."""
+        e = self.e
+        saved = list(e.free)
+        for st in stmts:
+            self.stmt(st)
+            e.free[:] = saved
+
     def expr_stmt(self, x: A.Expr) -> None:
+        if isinstance(x, A.BlockExpr):
+            self.nested_stmts(x.stmts)
+            self.expr_stmt(x.value)
+            return
         if isinstance(x, A.Call) and self.t(x).kind is Kind.NONE:
             self.call_stmt(x)
             return
@@ -245,7 +262,10 @@ class ProgGen:
         if isinstance(tgt, A.Var):
             off, vt = self.var_slots[tgt.name]
             if s.op:
-                v = self.gen_int(A.Binop(s.op, tgt, s.value, span=s.span))
+                op = A.Binop(s.op, tgt, s.value, span=s.span)
+                self.types.types[id(op)] = vt if vt.kind is Kind.POINTER else INT64
+                self.types.types.setdefault(id(tgt), vt)
+                v = self.gen_int(op)
                 e.emit(I.stx(8, I.R10, e.load(v, I.R1), off))
                 e.release(v)
             elif is_int_kind(vt):
@@ -319,6 +339,7 @@ class ProgGen:
         e.emit(I.mov64_reg(I.R2, I.R10), I.alu64_imm(I.ADD, I.R2, key),
                I.mov64_reg(I.R3, I.R10), I.alu64_imm(I.ADD, I.R3, val), I.mov64_imm(I.R4, flags))
         e.call("map_update_elem")
+        self.warn_map_full(spec)
 
     def map_lookup(self, idx: int, key: int) -> None:
         """r0 = lookup(map idx, r10+key)."""
@@ -429,6 +450,30 @@ class ProgGen:
         e.emit(I.stx(8, I.R10, I.R4, dst))
 
     # ------------------------------------------------------------------ events
+    _synthetic: list[A.Node] = []
+
+    def first_sight(self, pid_off: int) -> None:
+        """The first time a pid's user stack/symbol is taken, tell user space, which snapshots
+        its mappings while it lives (stacks are symbolized later, maybe after it exited)."""
+        e = self.e
+        seen = self.shared.seen_map()
+        self.ld_map(I.R1, seen)
+        e.emit(I.mov64_reg(I.R2, I.R10), I.alu64_imm(I.ADD, I.R2, pid_off))
+        e.call("map_lookup_elem")
+        done = Label("seen")
+        e.jump(I.jmp_imm(I.JNE, I.R0, 0), done)
+        one = e.alloc(8)
+        e.emit(I.st_imm(8, I.R10, one, 1))
+        self.ld_map(I.R1, seen)
+        e.emit(I.mov64_reg(I.R2, I.R10), I.alu64_imm(I.ADD, I.R2, pid_off), I.mov64_reg(I.R3, I.R10),
+               I.alu64_imm(I.ADD, I.R3, one), I.mov64_imm(I.R4, 0))
+        e.call("map_update_elem")
+        pid = A.Builtin("pid", span=A.Span())
+        self.types.types[id(pid)] = UINT64
+        self._synthetic.append(pid)   # keep it alive: types are keyed by id()
+        self.send_event(EventSpec("seen_pid"), [pid], [UINT64])
+        e.place(done)
+
     def send_event(self, ev: EventSpec, args: list[A.Expr], arg_types: list[Type]) -> None:
         e = self.e
         rb = self.shared.ringbuf_map()
@@ -456,6 +501,8 @@ class ProgGen:
     def call_stmt(self, c: A.Call) -> None:
         n = c.name
         e = self.e
+        if self.std_call_stmt(c):
+            return
         if n in ("printf", "errorf", "warnf", "system", "cat", "debugf"):
             fmt = c.args[0]
             assert isinstance(fmt, A.Str)
@@ -516,13 +563,18 @@ class ProgGen:
         if off is None:
             off = e.alloc(t.size)
         xt = self.t(x)
+        if self.std_gen_mem(x, t, off):
+            return off
         if t.kind is Kind.STRING:
             self.gen_string(x, xt, t.size, off)
             return off
         if t.kind in (Kind.TUPLE, Kind.RECORD):
             if isinstance(x, (A.Tuple, A.Record)):
                 e.zero(off, t.size)
-                for el, et, eo in zip(x.elems, t.elems, t.offsets, strict=True):
+                slots = list(zip(t.elems, t.offsets, strict=True))
+                if isinstance(x, A.Record) and t.names and tuple(x.names) != t.names:
+                    slots = [slots[t.names.index(n)] for n in x.names]  # fields by name, evaluated in order
+                for el, (et, eo) in zip(x.elems, slots, strict=True):
                     self.gen_into(el, et, off + eo)
                 return off
             if isinstance(x, A.Var):
@@ -531,6 +583,24 @@ class ProgGen:
                 return off
             if isinstance(x, A.Map):
                 self.map_value_copy(x, off, t.size)
+                return off
+            if isinstance(x, (A.Field, A.Index)) and self.t(x.base).kind in (Kind.TUPLE, Kind.RECORD):
+                self.tuple_elem_mem(x, t, off)
+                return off
+            if isinstance(x, A.BlockExpr):
+                self.nested_stmts(x.stmts)
+                return self.gen_mem(x.value, t, off)
+            if isinstance(x, A.Ternary):
+                other, end = Label(), Label()
+                c = self.gen_int(x.cond)
+                r = e.load(c, I.R1)
+                e.release(c)
+                e.jump(I.jmp_imm(I.JEQ, r, 0), other)
+                self.gen_mem(x.then, t, off)
+                e.ja(end)
+                e.place(other)
+                self.gen_mem(x.other, t, off)
+                e.place(end)
                 return off
             raise CompileError(f"cannot use a value of type {xt} here", x.span)
         if t.kind is Kind.USTACK:
@@ -541,6 +611,7 @@ class ProgGen:
             e.emit(I.stx(8, I.R10, I.R0, off))
             e.call("get_current_pid_tgid")
             e.emit(I.alu64_imm(I.RSH, I.R0, 32), I.stx(8, I.R10, I.R0, off + 8))
+            self.first_sight(off + 8)
             return off
         if t.kind is Kind.USYM:
             v = self.gen_int(x.args[0] if isinstance(x, A.Call) else x)
@@ -548,7 +619,30 @@ class ProgGen:
             e.release(v)
             e.call("get_current_pid_tgid")
             e.emit(I.alu64_imm(I.RSH, I.R0, 32), I.stx(8, I.R10, I.R0, off + 8))
+            self.first_sight(off + 8)
             return off
+        if self.is_mem_expr(x):
+            self.mem_copy(x, t, off)
+            return off
+        if isinstance(x, A.BlockExpr):
+            self.nested_stmts(x.stmts)
+            return self.gen_mem(x.value, t, off)
+        if isinstance(x, (A.Field, A.Index)) and self.t(x.base).kind in (Kind.TUPLE, Kind.RECORD):
+            self.tuple_elem_mem(x, t, off)
+            return off
+        if t.kind is Kind.ARRAY and isinstance(x, A.Cast) and self.t(x.operand).kind is not Kind.ARRAY:
+            self.array_from_int(x, t, off)
+            return off
+        if t.kind in (Kind.STRUCT, Kind.ARRAY):
+            if isinstance(x, A.Var):
+                voff, vt = self.var_slots[x.name]
+                e.copy(off, voff, min(vt.size, t.size))
+                return off
+            if isinstance(x, A.Map):
+                self.map_value_copy(x, off, t.size)
+                return off
+            if isinstance(x, A.Cast):
+                return self.gen_mem(x.operand, t, off)
         raise CompileError(f"values of type {t} are not supported here yet", x.span)
 
     def map_value_copy(self, m: A.Map, off: int, size: int) -> None:
@@ -572,9 +666,11 @@ class ProgGen:
         e = self.e
         if isinstance(x, A.Str) or (isinstance(x, A.Positional) and xt.kind is Kind.STRING):
             text = x.value if isinstance(x, A.Str) else self.types.positional[x.index - 1]
-            data = text.encode()[: size - 1]
+            data = text.encode("utf-8", "surrogateescape")[: size - 1]
             e.zero(off, size)
             e.store_bytes(off, data)
+            return
+        if self.std_gen_string(x, size, off):
             return
         if isinstance(x, A.Builtin) and x.name in ("comm", "pcomm"):
             if size > 16:
@@ -629,8 +725,20 @@ class ProgGen:
                 e.emit(I.mov64_reg(I.R3, r))
             e.release(v)
             n = min(size, xt.size)
+            either = (not self.user_ptr(src) and self.info.ctx == "pt_regs" and isinstance(src, A.Builtin)
+                      and src.name.startswith("arg"))
+            if either:  # a raw kprobe argument may point to user memory (syscall arguments)
+                saved = e.alloc(8)
+                e.emit(I.stx(8, I.R10, I.R3, saved))
             e.emit(I.mov64_reg(I.R1, I.R10), I.alu64_imm(I.ADD, I.R1, off), I.mov64_imm(I.R2, n))
             e.call("probe_read_user_str" if self.user_ptr(src) else "probe_read_kernel_str")
+            if either:
+                done = Label()
+                e.jump(I.jmp_imm(I.JSGE, I.R0, 0), done)
+                e.emit(I.ldx(8, I.R3, I.R10, saved), I.mov64_reg(I.R1, I.R10), I.alu64_imm(I.ADD, I.R1, off),
+                       I.mov64_imm(I.R2, n))
+                e.call("probe_read_user_str")
+                e.place(done)
             return
         if isinstance(x, A.Ternary):
             other, end = Label(), Label()
@@ -658,10 +766,19 @@ class ProgGen:
                 if size > n:
                     e.zero(off + n, size - n)
                 return
+        if self.is_mem_expr(x):
+            self.mem_copy(x, Type(Kind.STRING, size=size), off)
+            return
+        if isinstance(x, A.BlockExpr):
+            self.nested_stmts(x.stmts)
+            self.gen_string(x.value, self.t(x.value), size, off)
+            return
         raise CompileError(f"cannot produce a string from this expression ({xt})", x.span)
 
     def user_ptr(self, x: A.Expr) -> bool:
         """Whether a pointer value points into user memory (probe-type default, args field flag)."""
+        if isinstance(x, A.Call) and x.name in ("kptr", "uptr"):
+            return x.name == "uptr"
         if isinstance(x, A.Field) and isinstance(x.base, A.Builtin) and x.base.name == "args":
             return self.types.arg_field(x.name, x.span).user or self.info.user_space
         return self.info.user_space
@@ -696,6 +813,8 @@ class ProgGen:
             if v.reg < 0:
                 e.set_from(v, r)
             return v
+        if isinstance(x, A.Map) and self.spec(x.name).value_type.is_aggregate:
+            return self.std_map_read(x)  # per-CPU count/sum/min/max/avg, combined over CPUs
         if isinstance(x, A.Map):
             spec = self.spec(x.name)
             key = self.gen_key(x, spec)
@@ -733,6 +852,15 @@ class ProgGen:
             return v
         if isinstance(x, A.IncDec):
             return self.incdec(x)
+        if self.is_mem_expr(x):
+            return self.mem_int(x)
+        if isinstance(x, A.BlockExpr):
+            self.nested_stmts(x.stmts)
+            return self.gen_int(x.value)
+        if isinstance(x, A.Identifier) and id(x) in self.types.sizes:
+            v = e.new_int()
+            e.set_imm(v, self.types.sizes[id(x)])
+            return v
         if isinstance(x, A.Field):
             if isinstance(x.base, A.Builtin) and x.base.name == "args":
                 return self.args_field(x)
@@ -747,16 +875,14 @@ class ProgGen:
                 assert ci is not None
                 return self.tuple_elem(x.base, bt, ci)
         if isinstance(x, A.Cast):
+            if self.t(x.operand).kind is Kind.ARRAY:
+                return self.int_from_array(x)
             v = self.gen_int(x.operand)
             self.truncate(v, xt)
             return v
-        if isinstance(x, A.Sizeof):
+        if isinstance(x, (A.Sizeof, A.Offsetof)):
             v = e.new_int()
-            if isinstance(x.target, A.Expr):
-                st = self.t(x.target)
-                e.set_imm(v, st.size)
-            else:
-                e.set_imm(v, self.types.cast_type(x.target).size)
+            e.set_imm(v, self.types.sizes[id(x)])
             return v
         if isinstance(x, A.Call):
             return self.call_int(x)
@@ -859,6 +985,12 @@ class ProgGen:
             e.call("get_current_uid_gid")
             e.emit(I.Insn(I.ALU | I.MOV | I.X, I.R0, I.R0))
             return result()
+        if n.startswith("arg") and n[3:].isdigit() and self.info.loc_args is not None:
+            i = int(n[3:])
+            if i >= len(self.info.loc_args):
+                raise CompileError(f"{n}: this USDT probe has {len(self.info.loc_args)} argument(s)", x.span)
+            self.loc_arg(self.info.loc_args[i])
+            return result()
         if n.startswith("arg") and n[3:].isdigit():
             i = int(n[3:])
             if self.info.ctx == "pt_regs":
@@ -879,10 +1011,13 @@ class ProgGen:
                 e.emit(I.ldx(8, I.R0, CTX, f.offset))
             return result()
         if n == "func":
-            if self.info.ctx == "pt_regs":
+            if self.info.func_addr:
+                e.emit(I.ld_imm64(I.R0, self.info.func_addr))
+            elif self.info.func_helper or self.info.ctx != "pt_regs":
+                e.emit(I.mov64_reg(I.R1, CTX))
+                e.call("get_func_ip")
+            else:
                 e.emit(I.ldx(8, I.R0, CTX, PT_REGS_IP))
-                return result()
-            e.call("get_func_ip")
             return result()
         if n == "kstack":
             sm = self.shared.stack_map(Kind.KSTACK)
@@ -891,11 +1026,56 @@ class ProgGen:
             e.call("get_stackid")
             return result()
         e.release(v)
+        std = self.std_builtin_int(x)
+        if std is not None:
+            return std
         raise CompileError(f"builtin {n} is not supported here", x.span)
+
+    def loc_arg(self, a: LocArg) -> None:
+        """r0 = a USDT argument, read from registers/user memory as its note describes."""
+        e = self.e
+        if a.kind == "const":
+            e.emit(I.ld_imm64(I.R0, a.value & 0xFFFFFFFFFFFFFFFF))
+            return
+        if a.kind == "reg":
+            width = a.width if a.width in (1, 2, 4, 8) else 8
+            e.emit(I.ldx(width, I.R0, CTX, a.reg))
+            self.extend(I.R0, min(width, a.size), a.signed)
+            return
+        # memory: address into r3, then probe_read_user(size) into a stack slot
+        e.emit(I.mov64_imm(I.R3, 0))
+        if a.ip_relative:
+            e.emit(I.ldx(8, I.R3, CTX, PT_REGS_IP))
+        elif a.base >= 0:
+            e.emit(I.ldx(8, I.R3, CTX, a.base))
+        if a.index >= 0:
+            e.emit(I.ldx(8, I.R1, CTX, a.index))
+            if a.scale > 1:
+                e.emit(I.alu64_imm(I.MUL, I.R1, a.scale))
+            e.emit(I.alu64_reg(I.ADD, I.R3, I.R1))
+        if a.disp:
+            e.emit(I.ld_imm64(I.R1, a.disp & 0xFFFFFFFFFFFFFFFF), I.alu64_reg(I.ADD, I.R3, I.R1))
+        size = a.size if a.size in (1, 2, 4, 8) else 8
+        tmp = e.alloc(8)
+        e.emit(I.st_imm(8, I.R10, tmp, 0))
+        e.emit(I.mov64_reg(I.R1, I.R10), I.alu64_imm(I.ADD, I.R1, tmp), I.mov64_imm(I.R2, size))
+        e.call("probe_read_user")
+        e.emit(I.ldx(size, I.R0, I.R10, tmp))
+        self.extend(I.R0, size, a.signed)
+
+    def extend(self, r: int, size: int, signed: bool) -> None:
+        """Truncate (or sign-extend) register r to `size` bytes."""
+        if size >= 8:
+            return
+        sh = 64 - 8 * size
+        self.e.emit(I.alu64_imm(I.LSH, r, sh), I.alu64_imm(I.ARSH if signed else I.RSH, r, sh))
 
     def call_int(self, c: A.Call) -> IntVal:
         e = self.e
         n = c.name
+        std = self.std_call_int(c)
+        if std is not None:
+            return std
         if n == "kstack":
             return self.builtin_int(A.Builtin("kstack", span=c.span))
         if n == "ksym":
@@ -914,6 +1094,42 @@ class ProgGen:
             e.emit(I.mov64_imm(r, 0))
             e.place(skip)
             e.set_from(v, r)
+            return v
+        if n == "reg":
+            from .regs import pt_regs_offset
+
+            arg = c.args[0]
+            assert isinstance(arg, A.Str)
+            off = pt_regs_offset(arg.value)
+            assert off is not None
+            v = e.new_int()
+            r = v.reg if v.reg >= 0 else I.R1
+            e.emit(I.ldx(8, r, CTX, off))
+            e.set_from(v, r)
+            return v
+        if n == "kaddr":
+            arg = c.args[0]
+            assert isinstance(arg, A.Str)
+            v = e.new_int()
+            e.set_imm(v, int(self.shared.opts["kaddr"](arg.value)))
+            return v
+        if n == "uaddr":
+            arg = c.args[0]
+            assert isinstance(arg, A.Str) and self.info.user_symbol is not None
+            vaddr = self.info.user_symbol(arg.value)[0]
+            v = e.new_int()
+            if not self.info.pie:
+                e.set_imm(v, vaddr)
+                return v
+            # runtime address = (probe's runtime address - its link-time address) + symbol's vaddr
+            if self.info.has_retval:
+                e.emit(I.mov64_reg(I.R1, CTX))
+                e.call("get_func_ip")
+            else:
+                e.emit(I.ldx(8, I.R0, CTX, PT_REGS_IP))
+            e.emit(I.ld_imm64(I.R1, (vaddr - self.info.loc_vaddr) & 0xFFFFFFFFFFFFFFFF),
+                   I.alu64_reg(I.ADD, I.R0, I.R1))
+            e.set_from(v, I.R0)
             return v
         if n == "bswap":
             v = self.gen_int(c.args[0])
@@ -961,19 +1177,7 @@ class ProgGen:
     def unop(self, x: A.Unop) -> IntVal:
         e = self.e
         if x.op == "*":
-            v = self.gen_int(x.operand)
-            size = self.t(x).size if self.t(x).size in (1, 2, 4, 8) else 8
-            slot = e.alloc(8)
-            e.emit(I.st_imm(8, I.R10, slot, 0))
-            r = e.load(v, I.R3)
-            if r != I.R3:
-                e.emit(I.mov64_reg(I.R3, r))
-            e.emit(I.mov64_reg(I.R1, I.R10), I.alu64_imm(I.ADD, I.R1, slot), I.mov64_imm(I.R2, size))
-            e.call("probe_read_user" if self.info.user_space else "probe_read_kernel")
-            e.emit(I.ldx(8, I.R1, I.R10, slot))
-            e.set_from(v, I.R1)
-            self.truncate(v, self.t(x))
-            return v
+            return self.mem_int(x)
         v = self.gen_int(x.operand)
         r = e.load(v, I.R1)
         if x.op == "-":
@@ -1015,6 +1219,9 @@ class ProgGen:
             return v
         if lt.kind is Kind.STRING and rt.kind is Kind.STRING:
             return self.strcmp(x)
+        pa = self.ptr_arith(x)
+        if pa is not None:
+            return pa
         signed = lt.signed or rt.signed
         a = self.gen_int(x.left)
         b = self.gen_int(x.right)
@@ -1052,7 +1259,7 @@ class ProgGen:
         if lit is not None:
             ot = self.t(other)
             buf = self.gen_mem(other, ot)
-            data = lit.value.encode() + b"\0"
+            data = lit.value.encode("utf-8", "surrogateescape") + b"\0"
             n = min(len(data), ot.size)
             for i in range(n):
                 e.emit(I.ldx(1, I.R1, I.R10, buf + i))
@@ -1074,3 +1281,10 @@ class ProgGen:
         e.set_imm(v, 0 if x.op == "==" else 1)
         e.place(end)
         return v
+
+
+def _ends_flow(s: A.Stmt) -> bool:
+    """A statement after which the rest of its block is unreachable."""
+    if isinstance(s, A.ExprStmt) and isinstance(s.expr, A.Call) and s.expr.name == "exit":
+        return True
+    return type(s).__name__ in ("Return", "Break", "Continue", "Jump")

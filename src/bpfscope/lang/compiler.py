@@ -53,14 +53,30 @@ def compile_program(program: A.Program, resolve: Resolver, opts: dict[str, Any])
                 units.append((i, probe, info))
     if not units:
         raise CompileError("No probes to attach")
+    if "typedb" not in opts:
+        from .typedb import typedb_for
+
+        opts["typedb"] = typedb_for(program, opts)
+        from .desugar import desugar
+
+        desugar(program, opts["typedb"].c.macros)
+    from .config import check_map_decls, unstable_features
+
+    opts["map_decls"] = decls = check_map_decls(program)
     maps = MapTable()
     for name, span in assigned_maps(program).items():
         maps.get(name, span)
+    warnings: list[tuple[str, A.Span | None]] = [(f"Unused map: {name}", d[2]) for name, d in decls.items()
+                                                 if name not in maps.maps]
+    warnings += unstable_features(program, opts)
     typed: list[ProbeTypes] = []
     for _ in range(2):  # second pass sees every map's final type
+        prior = typed
         typed = []
-        for _i, probe, info in units:
+        for k, (_i, probe, info) in enumerate(units):
             pt = ProbeTypes(info, maps, opts)
+            if prior:  # variables declared with a bare `let` take the type of a later assignment
+                pt.prior_vars = prior[k].vars
             if probe.predicate is not None:
                 pt.expr(probe.predicate)
             pt.block(probe.body)
@@ -69,4 +85,7 @@ def compile_program(program: A.Program, resolve: Resolver, opts: dict[str, Any])
     progs = [ProgGen(probe, info, pt, shared, i).generate()
              for (i, probe, info), pt in zip(units, typed, strict=True)]
     return CompiledProgram(shared.specs, progs, shared.events, shared.ringbuf, shared.lost,
-                           config=dict(program.config))
+                           warnings=warnings, config=dict(program.config),
+                           var_types=[(info.name, dict(pt.vars)) for (_i, _p, info), pt in zip(units, typed,
+                                                                                               strict=True)],
+                           expr_types={k: v for pt in reversed(typed) for k, v in pt.types.items()})

@@ -85,6 +85,8 @@ class Emitter:
         size = (size + 7) & ~7
         self.sp += size
         if self.sp > STACK_LIMIT:
+            if span is None and self.spans:
+                span = self.spans[-1][1]  # the statement being generated
             raise CompileError(
                 f"BPF stack limit exceeded: this probe needs more than {STACK_LIMIT} bytes of stack "
                 "(try a smaller max_strlen, or fewer string values in one statement)", span)
@@ -92,42 +94,31 @@ class Emitter:
         return -self.sp
 
     def zero(self, off: int, size: int) -> None:
-        """Zero [r10+off, r10+off+size) with 8/4/1-byte immediate stores."""
+        """Zero [r10+off, r10+off+size) with naturally aligned 8/4/2/1-byte immediate stores
+        (the verifier rejects misaligned stack access; strings pack at odd offsets)."""
         end = off + size
         o = off
-        while o + 8 <= end:
-            self.emit(I.st_imm(8, I.R10, o, 0))
-            o += 8
-        while o + 4 <= end:
-            self.emit(I.st_imm(4, I.R10, o, 0))
-            o += 4
         while o < end:
-            self.emit(I.st_imm(1, I.R10, o, 0))
-            o += 1
+            n = _chunk(o, end)
+            self.emit(I.st_imm(n, I.R10, o, 0))
+            o += n
 
     def store_bytes(self, off: int, data: bytes) -> None:
         """Write a constant byte string to the stack."""
         o = 0
-        while o + 4 <= len(data):
-            v = int.from_bytes(data[o:o + 4], "little", signed=True)
-            self.emit(I.st_imm(4, I.R10, off + o, v))
-            o += 4
         while o < len(data):
-            self.emit(I.st_imm(1, I.R10, off + o, data[o]))
-            o += 1
+            n = min(4, _chunk(off + o, off + len(data)))
+            v = int.from_bytes(data[o:o + n], "little", signed=True)
+            self.emit(I.st_imm(n, I.R10, off + o, v))
+            o += n
 
     def copy(self, dst_off: int, src_off: int, size: int) -> None:
-        """Stack-to-stack copy through r0."""
+        """Stack-to-stack copy through r0 (chunks aligned at both ends)."""
         o = 0
-        while o + 8 <= size:
-            self.emit(I.ldx(8, I.R0, I.R10, src_off + o), I.stx(8, I.R10, I.R0, dst_off + o))
-            o += 8
-        while o + 4 <= size:
-            self.emit(I.ldx(4, I.R0, I.R10, src_off + o), I.stx(4, I.R10, I.R0, dst_off + o))
-            o += 4
         while o < size:
-            self.emit(I.ldx(1, I.R0, I.R10, src_off + o), I.stx(1, I.R10, I.R0, dst_off + o))
-            o += 1
+            n = min(_chunk(src_off + o, src_off + size), _chunk(dst_off + o, dst_off + size))
+            self.emit(I.ldx(n, I.R0, I.R10, src_off + o), I.stx(n, I.R10, I.R0, dst_off + o))
+            o += n
 
     # ---------------------------------------------------------- int temporaries
     def new_int(self) -> IntVal:
@@ -166,3 +157,11 @@ class Emitter:
             self.emit(I.ld_imm64(r, imm))
             if v.reg < 0:
                 self.emit(I.stx(8, I.R10, I.R0, v.off))
+
+
+def _chunk(o: int, end: int) -> int:
+    """The largest access size (8, 4, 2, 1) that is aligned at offset o and fits before end."""
+    for n in (8, 4, 2, 1):
+        if o % n == 0 and o + n <= end:
+            return n
+    return 1

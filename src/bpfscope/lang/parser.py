@@ -39,7 +39,7 @@ BUILTINS = frozenset(
     {
         "pid", "tid", "uid", "gid", "nsecs", "elapsed", "numaid", "cpu", "ncpus", "comm",
         "kstack", "ustack", "args", "retval", "func", "probe", "curtask", "rand", "cgroup",
-        "cpid", "username", "ppid", "pcomm", "jiffies", "usermode", "ctx",
+        "cpid", "username", "ppid", "pcomm", "jiffies", "usermode", "ctx", "probetype",
     }
 )
 _BUILTIN_RE = re.compile(r"(?:s?arg[0-9]+|__builtin_\w+)\Z")
@@ -175,6 +175,7 @@ class _Parser:
                 end = self.preproc_end(pos)
                 line = text[pos:end]
                 cdefs.append(line)
+                prog.c_spans.append(Span(pos, end))
                 dm = _DEFINE_INT_RE.match(line.rstrip())
                 if dm:
                     self.int_macros[dm.group(1)] = _c_int(dm.group(2))
@@ -183,6 +184,7 @@ class _Parser:
             if word in ("struct", "union", "enum", "typedef") and self.is_c_definition(pos, word):
                 end = self.c_definition_end(pos, word)
                 cdefs.append(text[pos:end])
+                prog.c_spans.append(Span(pos, end))
                 pos = end
                 continue
             self.reset(pos)

@@ -25,6 +25,28 @@ class ArgField:
     user: bool = False   # pointer into user memory (syscall arguments)
 
 
+@dataclass(frozen=True)
+class LocArg:
+    """Where a USDT argument lives at the probe: a register, memory, or a constant.
+
+    reg:   pt_regs[reg] (`width` bytes at that offset), then cast to size/signed
+    mem:   *(size bytes, user memory)(regs[base] + regs[index]*scale + disp); with
+           `ip_relative` the base is the probe's instruction pointer
+    const: value
+    """
+    kind: str
+    size: int = 8
+    signed: bool = False
+    reg: int = -1
+    width: int = 8
+    base: int = -1
+    index: int = -1
+    scale: int = 1
+    disp: int = 0
+    ip_relative: bool = False
+    value: int = 0
+
+
 @dataclass
 class ProbeInfo:
     """A resolved attach point. `ctx` says how the program's context is laid out:
@@ -44,6 +66,12 @@ class ProbeInfo:
     attach_btf_id: int = 0
     user_space: bool = False     # pointers default to user memory (uprobe, usdt, syscalls)
     has_retval: bool = False
+    func_addr: int = 0           # `func` is this constant address (single-function probes)
+    func_helper: bool = False    # `func` through bpf_get_func_ip (trampolines, multi-kprobes)
+    loc_args: list[LocArg] | None = None   # USDT: argN from these locations, not the ABI registers
+    user_symbol: Any = None      # uaddr(): name -> (link-time vaddr, size) | None, in the probed object
+    loc_vaddr: int = -1          # link-time vaddr of the (single) probed location, for PIE uaddr()
+    pie: bool = False            # the probed object is position independent (ET_DYN)
     attach: Any = None           # provider-private attach data
     span: Span = field(default_factory=Span)
 
@@ -79,6 +107,7 @@ class ProgSpec:
     spans: list[tuple[int, Span]] # (first insn index, statement span) for verifier messages
     index: int                   # probe index within the script (for ordering/printing)
     consts: list[tuple[int, str]] = field(default_factory=list)  # ld_imm64 slots patched at load
+    subprogs: list[int] = field(default_factory=list)  # starts of callback subprograms (need func BTF)
 
 
 @dataclass
@@ -89,5 +118,7 @@ class CompiledProgram:
     ringbuf_map: int = -1        # index in maps, -1 if no user-space events
     lost_map: int = -1
     warnings: list[tuple[str, Span | None]] = field(default_factory=list)
+    var_types: list[tuple[str, dict[str, Type]]] = field(default_factory=list)  # per program, for -d
+    expr_types: dict[int, Type] = field(default_factory=dict)  # id(expr) -> type (first program), for -d
     needs_start_time: bool = False
     config: dict[str, Any] = field(default_factory=dict)

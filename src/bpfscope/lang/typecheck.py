@@ -12,7 +12,9 @@ from typing import Any
 
 from . import ast as A
 from .diagnostics import CompileError
+from .memtypes import MemTypes
 from .spec import ArgField, ProbeInfo
+from .stdlib_types import probetype_name
 from .types import (
     BOOL,
     INT64,
@@ -26,6 +28,7 @@ from .types import (
     string_type,
     tuple_type,
 )
+from .vartypes import VarTypes
 
 AGG_FUNCS = {"count": Kind.COUNT, "sum": Kind.SUM, "min": Kind.MIN, "max": Kind.MAX, "avg": Kind.AVG,
              "stats": Kind.STATS, "hist": Kind.HIST, "lhist": Kind.LHIST}
@@ -84,8 +87,11 @@ def unify(old: Type | None, new: Type, what: str, span: A.Span) -> Type:
                            f"when map already contains a value of type '{old}'", span)
     if old.kind is Kind.STRING:
         return old if old.size >= new.size else new
+    if old.kind is Kind.RECORD and set(old.names) == set(new.names) and old.names != new.names:
+        by_name = dict(zip(new.names, new.elems, strict=True))
+        new = tuple_type([by_name[n] for n in old.names], old.names)  # records match fields by name
     if old.kind in (Kind.TUPLE, Kind.RECORD):
-        if len(old.elems) != len(new.elems):
+        if len(old.elems) != len(new.elems) or (old.kind is Kind.RECORD and old.names != new.names):
             raise CompileError(f"Type mismatch for {what}: trying to assign value of type '{new}' "
                                f"when map already contains a value of type '{old}'", span)
         elems = [unify(a, b, what, span) for a, b in zip(old.elems, new.elems, strict=True)]
@@ -125,8 +131,8 @@ def ctype_to_type(ctype: str, size: int, signed: bool) -> Type:
     return int_type(size if size in (1, 2, 4, 8) else 8, signed)
 
 
-class ProbeTypes:
-    """Inference for one concrete program (one ProbeInfo)."""
+class ProbeTypes(MemTypes, VarTypes):
+    """Inference for one concrete program (one ProbeInfo); memory/struct typing in MemTypes."""
 
     def __init__(self, probe: ProbeInfo, maps: MapTable, opts: dict[str, Any]) -> None:
         self.probe = probe
@@ -151,11 +157,7 @@ class ProbeTypes:
         elif isinstance(s, A.Assign):
             self.assign(s)
         elif isinstance(s, A.Let):
-            if s.value is not None:
-                t = self.expr(s.value)
-                self.vars[s.var.name] = unify(self.vars.get(s.var.name), t, s.var.name, s.span)
-            elif s.var.name not in self.vars:
-                self.vars[s.var.name] = NONE
+            self.let(s)
         elif isinstance(s, A.Block):
             self.block(s)
         elif isinstance(s, A.If):
@@ -175,7 +177,8 @@ class ProbeTypes:
                 self.expr(s.iterable.high)
                 self.vars[s.var.name] = INT64
             else:
-                raise CompileError("for-loops over maps are not supported yet", s.span)
+                self.vars[s.var.name] = self.for_map_var(s)
+            self.types[id(s.var)] = self.vars[s.var.name]
             self.block(s.body)
         elif isinstance(s, A.Jump):
             if s.value is not None:
@@ -210,6 +213,10 @@ class ProbeTypes:
             t = self.expr(s.value)
             if t.is_aggregate:
                 raise CompileError("aggregations can only be assigned to maps", s.value.span)
+            if tgt.name in self.fixed_vars:
+                self.check_fixed(tgt.name, t, s)
+                self.types[id(tgt)] = self.vars[tgt.name]
+                return
             self.vars[tgt.name] = unify(self.vars.get(tgt.name), t, tgt.name, s.span)
             self.types[id(tgt)] = self.vars[tgt.name]
         else:
@@ -263,6 +270,10 @@ class ProbeTypes:
                 return int(v, 0)
             except ValueError:
                 return None
+        if isinstance(e, A.Binop):
+            from .memtypes import fold_binop
+
+            return fold_binop(e.op, self.const_int(e.left), self.const_int(e.right))
         return None
 
     def map_access(self, m: A.Map, assign: Type | None = None) -> Type:
@@ -296,11 +307,14 @@ class ProbeTypes:
         n = len(c.args)
         if lo <= n <= hi:
             return
+        def words(k: int) -> str:  # bpftrace spells 0 and 1, digits above
+            return {0: "no arguments", 1: "one argument"}.get(k, f"{k} arguments")
+
         if lo == hi:
-            word = {0: "no arguments", 1: "one argument", 2: "two arguments", 3: "three arguments",
-                    4: "four arguments"}.get(lo, f"{lo} arguments")
-            raise CompileError(f"{c.name}() requires {word} ({n} provided)", c.span)
-        raise CompileError(f"{c.name}() takes between {lo} and {hi} arguments ({n} provided)", c.span)
+            raise CompileError(f"{c.name}() requires {words(lo)} ({n} provided)", c.span)
+        if n < lo:
+            raise CompileError(f"{c.name}() requires at least {words(lo)} ({n} provided)", c.span)
+        raise CompileError(f"{c.name}() takes up to {hi} arguments ({n} provided)", c.span)
 
     # ------------------------------------------------------------------ expressions
     def expr(self, e: A.Expr, statement: bool = False) -> Type:
@@ -314,7 +328,7 @@ class ProbeTypes:
         if isinstance(e, A.Bool):
             return BOOL
         if isinstance(e, A.Str):
-            return string_type(len(e.value.encode()) + 1)
+            return string_type(len(e.value.encode("utf-8", "surrogateescape")) + 1)
         if isinstance(e, A.Positional):
             v = self.positional[e.index - 1] if e.index <= len(self.positional) else ""
             try:
@@ -329,14 +343,14 @@ class ProbeTypes:
         if isinstance(e, A.Builtin):
             return self.builtin(e)
         if isinstance(e, A.Var):
-            if e.name not in self.vars or self.vars[e.name].kind is Kind.NONE:
-                raise CompileError(f"Undefined or undeclared variable: {e.name}", e.span)
-            return self.vars[e.name]
+            return self.var_use(e)
         if isinstance(e, A.Map):
             if self.maps.maps.get(e.name) is None:
                 raise CompileError(f"Undefined map: {e.name}", e.span)
             t = self.map_access(e)
-            return t
+            from .stdlib_types import map_read_type  # count/sum/... read as ints summed over CPUs
+
+            return map_read_type(t, e.span)
         if isinstance(e, A.Binop):
             lt = self.expr(e.left)
             rt = self.expr(e.right)
@@ -344,6 +358,9 @@ class ProbeTypes:
                 if e.op not in ("==", "!="):
                     raise CompileError(f"Invalid operator '{e.op}' for string comparison", e.span)
                 return BOOL
+            ptr_t = self.pointer_binop(e, lt, rt)
+            if ptr_t is not None:
+                return ptr_t
             if e.op in ("&&", "||"):
                 for t, side in ((lt, e.left), (rt, e.right)):
                     if not t.is_int:
@@ -362,7 +379,7 @@ class ProbeTypes:
         if isinstance(e, A.Unop):
             t = self.expr(e.operand)
             if e.op == "!":
-                if not t.is_int:
+                if not t.is_int and t.kind is not Kind.POINTER:
                     raise CompileError(f"Invalid type for !: {t}", e.span)
                 return BOOL
             if e.op in ("-", "~"):
@@ -370,12 +387,7 @@ class ProbeTypes:
                     raise CompileError(f"Invalid type for {e.op}: {t}", e.span)
                 return INT64 if e.op == "-" else (UINT64 if not t.signed else INT64)
             if e.op == "*":
-                if t.kind is Kind.POINTER:
-                    pt = t.pointee or INT64
-                    return pt if pt.kind is not Kind.NONE else INT64
-                if t.is_int:
-                    return INT64
-                raise CompileError(f"Can not dereference type {t}", e.span)
+                return self.deref(e, t)
             raise CompileError(f"unsupported operator {e.op}", e.span)
         if isinstance(e, A.IncDec):
             if isinstance(e.target, A.Map):
@@ -388,12 +400,16 @@ class ProbeTypes:
             return INT64
         if isinstance(e, A.Ternary):
             ct = self.expr(e.cond)
-            if not ct.is_int:
+            if not ct.is_int and ct.kind is not Kind.POINTER:
                 raise CompileError(f"Invalid condition in ternary: {ct}", e.cond.span)
             a = self.expr(e.then)
             b = self.expr(e.other)
             if a.is_int and b.is_int:
                 return INT64 if a.signed or b.signed else UINT64
+            if a.kind is Kind.POINTER and (b.kind is Kind.POINTER or b.is_int):
+                return a
+            if b.kind is Kind.POINTER and a.is_int:
+                return b
             if a.kind is Kind.STRING and b.kind is Kind.STRING:
                 return string_type(max(a.size, b.size))
             if a.kind == b.kind and a.kind is Kind.NONE:
@@ -409,14 +425,9 @@ class ProbeTypes:
                 if i is None or not 0 <= i < len(bt.elems):
                     raise CompileError("Invalid tuple index", e.index.span)
                 return bt.elems[i]
-            if bt.kind is Kind.ARRAY and bt.pointee is not None:
-                return bt.pointee
-            if bt.kind is Kind.POINTER:
-                return bt.pointee or INT64
-            raise CompileError(f"The [] operator can not be used on type {bt}", e.span)
+            return self.index_mem(e, bt)
         if isinstance(e, A.Cast):
-            self.expr(e.operand)
-            return self.cast_type(e.to)
+            return self.cast_to(e, self.expr(e.operand))
         if isinstance(e, A.Tuple):
             return tuple_type([self.expr(x) for x in e.elems])
         if isinstance(e, A.Record):
@@ -424,44 +435,29 @@ class ProbeTypes:
         if isinstance(e, A.Call):
             return self.call(e, statement)
         if isinstance(e, A.Sizeof):
-            if isinstance(e.target, A.Expr):
-                self.expr(e.target)
-            return UINT64
+            return self.sizeof(e)
+        if isinstance(e, A.Offsetof):
+            return self.offsetof(e)
         if isinstance(e, A.BlockExpr):
             for s in e.stmts:
                 self.stmt(s)
             return self.expr(e.value)
         if isinstance(e, A.Identifier):
-            raise CompileError(f"Unknown identifier: '{e.name}'", e.span)
+            return self.identifier(e)
         raise CompileError(f"unsupported expression: {type(e).__name__}", e.span)
 
     def cast_type(self, tn: A.TypeName) -> Type:
-        names = {"int8": (1, True), "uint8": (1, False), "int16": (2, True), "uint16": (2, False),
-                 "int32": (4, True), "uint32": (4, False), "int64": (8, True), "uint64": (8, False),
-                 "int": (4, True), "unsigned int": (4, False), "char": (1, True), "short": (2, True),
-                 "long": (8, True), "unsigned long": (8, False), "u8": (1, False), "u16": (2, False),
-                 "u32": (4, False), "u64": (8, False), "s8": (1, True), "s16": (2, True), "s32": (4, True),
-                 "s64": (8, True), "bool": (1, False)}
-        if tn.pointer:
-            base = self.cast_type(A.TypeName(tn.name)) if tn.name in names else Type(Kind.STRUCT, name=tn.name)
-            return Type(Kind.POINTER, size=8, pointee=base, name=tn.name + " *")
-        if tn.name in names:
-            size, signed = names[tn.name]
-            base = BOOL if tn.name == "bool" else int_type(size, signed)
-            if tn.array:
-                if size == 1:
-                    return string_type(tn.array) if tn.name in ("char", "int8") else Type(
-                        Kind.ARRAY, size=tn.array, pointee=base, count=tn.array)
-                return Type(Kind.ARRAY, size=size * tn.array, pointee=base, count=tn.array)
-            return base
-        raise CompileError(f"Cannot resolve unknown type \"{tn.name}\"", tn.span)
+        """A type spelled in the program (cast, sizeof, let): ints, C/BTF types, pointers, arrays."""
+        return self.typename(tn)
 
     def builtin(self, e: A.Builtin) -> Type:
         n = e.name
         if n in INT_BUILTINS:
-            return INT_BUILTINS[n]
+            return self.curtask_type() if n == "curtask" else INT_BUILTINS[n]
         if n in STRING_BUILTINS:
             return string_type(STRING_BUILTINS[n])
+        if n == "probetype":
+            return string_type(len(probetype_name(self.probe.provider)) + 1)
         if n == "probe":
             return string_type(len(self.probe.name.encode()) + 1)
         if n == "args":
@@ -498,7 +494,13 @@ class ProbeTypes:
     def field(self, e: A.Field) -> Type:
         if isinstance(e.base, A.Builtin) and e.base.name == "args":
             self.expr(e.base)
-            return self.arg_field(e.name, e.span).type
+            f = self.arg_field(e.name, e.span)
+            if f.type.kind is Kind.POINTER:
+                space = "user" if f.user else ("kernel" if self.probe.ctx != "pt_regs" else "")
+                return self.with_pointee(f.type, space)
+            if f.data_loc and f.type.kind is Kind.STRING:
+                return string_type(self.max_strlen)
+            return f.type
         bt = self.expr(e.base)
         if bt.kind in (Kind.TUPLE, Kind.RECORD):
             if e.name.isdigit():
@@ -510,16 +512,24 @@ class ProbeTypes:
             if e.name in bt.names:
                 return bt.elems[bt.names.index(e.name)]
             raise CompileError(f"Record does not contain a field named '{e.name}'", e.span)
-        raise CompileError(f"Can not access field '{e.name}' on type '{bt}'", e.span)
+        return self.struct_field(e, bt)
 
     def call(self, c: A.Call, statement: bool) -> Type:
         n = c.name
         if n in AGG_FUNCS:
             raise CompileError(f"{n}() must be assigned directly to a map", c.span)
-        if n not in KNOWN_FUNCS:
+        from .stdlib_types import CALLABLE_BUILTINS, STDLIB_FUNCS, call_type
+
+        if n not in KNOWN_FUNCS and n not in STDLIB_FUNCS and n not in CALLABLE_BUILTINS:
             raise CompileError(f"Unknown function: {n}", A.Span(c.span.start, c.span.start + len(n)))
         if n in UNSAFE_FUNCS and not self.opts.get("unsafe"):
             raise CompileError(f"{n}() is an unsafe function being used in safe mode", c.span)
+        if n in STDLIB_FUNCS:
+            return call_type(self, c, statement)
+        if n in CALLABLE_BUILTINS and (n not in KNOWN_FUNCS or n == "nsecs"):
+            from .stdlib_types import builtin_call_type
+
+            return builtin_call_type(self, c)
         if n == "printf" or n in ("errorf", "warnf", "debugf", "system", "cat"):
             if not c.args:
                 raise CompileError(f"{n}() requires at least one argument (0 provided)", c.span)
@@ -565,12 +575,15 @@ class ProbeTypes:
                 raise CompileError(f"delete() requires one argument ({len(c.args)} provided)", c.span)
             raise CompileError("delete() expects a map with a key", c.args[0].span)
         if n == "has_key":
-            self.check_nargs(c, 2, 2)
-            if not isinstance(c.args[0], A.Map) or c.args[0].keys:
-                raise CompileError("has_key() expects a map as its first argument", c.args[0].span)
-            m = A.Map(c.args[0].name, [c.args[1]], span=c.args[0].span)
-            c.args = [m]
-            self.map_access(m)
+            if not getattr(c, "rewritten", False):  # (the map, key) pair becomes @map[key] once
+                self.check_nargs(c, 2, 2)
+                if not isinstance(c.args[0], A.Map) or c.args[0].keys:
+                    raise CompileError("has_key() expects a map as its first argument", c.args[0].span)
+                c.args = [A.Map(c.args[0].name, [c.args[1]], span=c.args[0].span)]
+                c.rewritten = True  # type: ignore[attr-defined]
+            hk = c.args[0]
+            assert isinstance(hk, A.Map)
+            self.map_access(hk)
             return BOOL
         if n == "exit":
             self.check_nargs(c, 0, 1)
@@ -622,6 +635,43 @@ class ProbeTypes:
             self.check_nargs(c, 1, 1)
             t = self.expr(c.args[0])
             return t
+        if n == "reg":
+            self.check_nargs(c, 1, 1)
+            a = c.args[0]
+            if not isinstance(a, A.Str):
+                raise CompileError("reg() expects a string literal", a.span)
+            if self.probe.ctx != "pt_regs":
+                raise CompileError(f"reg() can not be used with \"{self.probe.provider}\" probes", c.span)
+            from .regs import pt_regs_offset
+
+            if pt_regs_offset(a.value) is None:
+                raise CompileError(f"'{a.value}' is not a valid register", a.span)
+            return UINT64
+        if n == "kaddr":
+            self.check_nargs(c, 1, 1)
+            a = c.args[0]
+            if not isinstance(a, A.Str):
+                raise CompileError("kaddr() expects a string literal", a.span)
+            lookup = self.opts.get("kaddr")
+            if lookup is None or lookup(a.value) is None:
+                raise CompileError(f"Failed to resolve kernel symbol: {a.value}", a.span)
+            return UINT64
+        if n == "uaddr":
+            self.check_nargs(c, 1, 1)
+            a = c.args[0]
+            if not isinstance(a, A.Str):
+                raise CompileError("uaddr() expects a string literal", a.span)
+            if self.probe.provider not in ("uprobe", "uretprobe", "usdt") or self.probe.user_symbol is None:
+                raise CompileError("uaddr can only be used with uprobes and usdt probes", c.span)
+            hit = self.probe.user_symbol(a.value)
+            if hit is None:
+                raise CompileError(f"Could not resolve symbol: {a.value}", a.span)
+            if self.probe.pie and self.probe.loc_vaddr < 0:
+                raise CompileError("uaddr() in a position-independent binary needs a probe on one location",
+                                   c.span)
+            size = hit[1] if hit[1] in (1, 2, 4, 8) else 8
+            pointee = int_type(size, False)
+            return Type(Kind.POINTER, size=8, pointee=pointee, name=f"uint{8 * size}_t *")
         if n == "cgroupid":
             self.check_nargs(c, 1, 1)
             return UINT64

@@ -85,8 +85,10 @@ class Type:
         if k is Kind.RECORD:
             return "(" + ",".join(f"{n}={e}" for n, e in zip(self.names, self.elems, strict=True)) + ")"
         if k is Kind.POINTER:
-            return f"{self.pointee}*"
-        if k is Kind.STRUCT:
+            if self.name:
+                return self.name
+            return f"{self.pointee} *" if self.pointee is not None else "void *"
+        if k in (Kind.STRUCT, Kind.ENUM) and self.name:
             return self.name
         if k is Kind.ARRAY:
             return f"{self.pointee}[{self.count}]"
@@ -144,3 +146,16 @@ def _align_of(t: Type) -> int:
 def stack_type(kind: Kind, mode: str = "bpftrace", limit: int = 127) -> Type:
     """kstack: u64 stack id; ustack: u64 stack id + u64 pid (needed to symbolize later)."""
     return Type(kind, size=8 if kind is Kind.KSTACK else 16, mode=mode, params=(limit,))
+
+
+def pointer_type(pointee: Type | None, name: str = "", space: str = "") -> Type:
+    """A pointer; `name` is its C spelling, `space` is "user", "kernel" or "" (the probe's default)."""
+    if not name:
+        name = (str(pointee) if pointee is not None else "void") + " *"
+        name = name.replace("* *", "**")
+    return Type(Kind.POINTER, size=8, pointee=pointee, name=name, mode=space)
+
+
+def struct_ref(name: str, size: int) -> Type:
+    """A struct/union by name only (members are looked up on demand through the TypeDB)."""
+    return Type(Kind.STRUCT, size=size, name=name)

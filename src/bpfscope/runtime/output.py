@@ -230,11 +230,19 @@ def format_stack(frames: list[str], mode: str = "bpftrace") -> str:
     return "\n" + "".join(line + "\n" for line in lines)
 
 
+_SETTINGS = {"str_trunc_trailer": ".."}
+
+
+def configure(*, str_trunc_trailer: str = "..") -> None:
+    """Output settings that come from config variables (str_trunc_trailer)."""
+    _SETTINGS["str_trunc_trailer"] = str_trunc_trailer
+
+
 def _string_text(value: str, t: Type) -> str:
     # types_format.cpp: a string that fills its whole buffer (no NUL) was
     # truncated, so the trailer (config str_trunc_trailer, default "..") is added.
     if t.size and len(value.encode("utf-8", "surrogateescape")) >= t.size:
-        return value + ".."
+        return value + _SETTINGS["str_trunc_trailer"]
     return value
 
 
@@ -352,7 +360,11 @@ def format_value(value: Any, t: Type, *, json: bool = False) -> str:
 
 
 def format_print_value(value: Any, t: Type, *, json: bool = False) -> str:
-    """Full output of ``print(expr)`` for a non-map value (TextOutput::value / JsonOutput::value)."""
+    """Full output of ``print(expr)`` for a non-map value (TextOutput::value / JsonOutput::value).
+
+    A bare enum prints as its number (only keys and tuple members are symbolized, PR #3539)."""
+    if t.kind is Kind.ENUM:
+        t = Type(Kind.INT, size=t.size, signed=t.signed)
     if json:
         return f'{{"type": "value", "data": {_json(value, t)}}}\n'
     return _text(value, t) + "\n"
@@ -446,6 +458,8 @@ def _scaled(value: Any, vt: Type, div: int) -> Any:
 
 
 def _value_text(value: Any, vt: Type, div: int) -> str:
+    if vt.kind is Kind.ENUM:  # map values are not symbolized (bpftrace PR #3539: keys only)
+        vt = Type(Kind.INT, size=vt.size, signed=vt.signed)
     if vt.kind in (Kind.AVG, Kind.STATS) and div != 1:
         cnt, total = value
         avg = _cdiv(_cdiv(total, cnt) if cnt else 0, div)
@@ -456,6 +470,8 @@ def _value_text(value: Any, vt: Type, div: int) -> str:
 
 
 def _value_json(value: Any, vt: Type, div: int) -> str:
+    if vt.kind is Kind.ENUM:
+        vt = Type(Kind.INT, size=vt.size, signed=vt.signed)
     if vt.kind in (Kind.AVG, Kind.STATS) and div != 1:
         cnt, total = value
         avg = _cdiv(_cdiv(total, cnt) if cnt else 0, div)

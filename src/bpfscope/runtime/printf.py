@@ -17,7 +17,9 @@ uses); ``%r`` prints a buffer with printable ASCII kept and other bytes as
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bpfscope.lang.types import Kind, Type
@@ -75,6 +77,10 @@ def _parse(fmt: str) -> tuple[list[str], list[FormatSpec]]:
     cur.append(fmt[pos:])
     frags.append("".join(cur))
     return frags, specs
+
+
+# Run-time rendering parses each format once (the event hot path), not once per event.
+_parsed = functools.lru_cache(maxsize=512)(_parse)
 
 
 def printf_specifiers(fmt: str) -> list[str]:
@@ -183,7 +189,7 @@ def format_printf(fmt: str, args: list[tuple[object, Type]]) -> str:
     """Render printf(fmt, args...) as bpftrace prints it; args are (decoded value, Type)."""
     from bpfscope.runtime.output import format_value
 
-    frags, specs = _parse(fmt)
+    frags, specs = _parsed(fmt)
     out = [frags[0]]
     for i, spec in enumerate(specs):
         if i >= len(args):
@@ -210,3 +216,65 @@ def format_printf(fmt: str, args: list[tuple[object, Type]]) -> str:
         out.append(piece)
         out.append(frags[i + 1])
     return "".join(out)
+
+
+def _int_conv(bits: int, signed: bool) -> Callable[[object], int]:
+    mask = (1 << bits) - 1
+    if signed:
+        half = 1 << (bits - 1)
+        return lambda v: ((int(v) & mask) ^ half) - half  # type: ignore[call-overload]
+    return lambda v: int(v) & mask  # type: ignore[call-overload]
+
+
+def _str_conv(t: Type) -> Callable[[object], str]:
+    from bpfscope.runtime.output import format_value
+
+    size = t.size
+
+    def conv(v: object) -> str:
+        s = str(v)
+        # an ASCII string shorter than its buffer has no truncation trailer: skip the general path
+        return s if len(s) < size and s.isascii() else format_value(s, t)
+
+    return conv
+
+
+def compile_printf(fmt: str, arg_types: Sequence[Type]) -> Callable[[Sequence[object]], str]:
+    """A renderer for one printf() call site, for the event hot path: the format is parsed once
+    and, when every conversion is a plain one (``%d %u %x %o %s`` and length modifiers, no
+    flags, width or precision) on integers or strings, a line costs one Python %-format.
+    Anything else falls back to format_printf; both render identically."""
+    frags, specs = _parsed(fmt)
+    types = list(arg_types)
+
+    def slow(vals: Sequence[object]) -> str:
+        return format_printf(fmt, list(zip(vals, types, strict=True)))
+
+    if len(specs) != len(types):
+        return slow
+    pieces = [frags[0].replace("%", "%%")]
+    convs: list[Callable[[object], object] | None] = []
+    for spec, t, frag in zip(specs, types, frags[1:], strict=True):
+        if spec.flags or spec.width is not None or spec.precision is not None:
+            return slow
+        if spec.conv in ("d", "i", "u", "o", "x", "X") and t.kind in (Kind.INT, Kind.BOOL, Kind.POINTER):
+            pieces.append("%" + ("d" if spec.conv in "iu" else spec.conv))
+            convs.append(_int_conv(_BITS.get(spec.length, 64), spec.conv in "di"))
+        elif spec.conv == "s" and t.kind is Kind.STRING:
+            pieces.append("%s")
+            convs.append(_str_conv(t))
+        elif spec.conv == "s" and t.kind is Kind.INT:
+            pieces.append("%d")
+            convs.append(None)
+        else:
+            return slow
+        pieces.append(frag.replace("%", "%%"))
+    template = "".join(pieces)
+    if not any(convs):
+        return lambda vals: template % tuple(vals)
+    fns = [c if c is not None else _identity for c in convs]
+    return lambda vals: template % tuple([f(v) for f, v in zip(fns, vals)])  # noqa: B905
+
+
+def _identity(v: object) -> object:
+    return v

@@ -63,9 +63,15 @@ class Program:
         self.exit_code = 0
         self.lost_reported = 0
         self._symbolizer: Any = None
+        self._mmaps: Any = None
+        self._stopped = False
+        self.lost_stacks = 0
+        self._maps_synced: dict[int, int] = {}
         self._lost_map: Map | None = None
         self.on_output: Callable[[str], None] | None = None
         self.attached = 0
+        self._handlers: dict[int, Callable[[bytes], None]] = {}
+        self._batch: list[str] | None = None
 
     # ------------------------------------------------------------------ compile
     def parse(self) -> A.Program:
@@ -81,12 +87,20 @@ class Program:
         prog = self.parse()
         from ..lang.compiler import compile_program
 
+        if prog.imports:
+            self._resolve_imports(prog)
+        self.opts = {**_script_config(prog), **self.opts}
         env = Env(pid=self.pid, opts=self.opts)
         opts = {"positional": self.positional, "unsafe": self.unsafe, "ncpus": os.cpu_count() or 1,
-                **_config(prog.config), **self.opts}
+                "kaddr": _kaddr,
+                "btf": _vmlinux_btf, "have_btf": os.path.exists(_VMLINUX),
+                **self.opts}
         env.opts = opts
 
+        probe_users = _probe_builtin_users(prog)
+
         def resolve(ap: A.AttachPoint) -> list[Any]:
+            env.opts["wants_probe_name"] = id(ap) in probe_users
             ap = _expand_positional(ap, self.positional)
             mod = provider(ap.provider)
             if mod is None:
@@ -96,6 +110,15 @@ class Program:
         self.compiled = compile_program(prog, resolve, opts)
         self._env = env
         return self.compiled
+
+    def _resolve_imports(self, prog: A.Program) -> None:
+        """`import "x.bt"`: files are read here (relative to the importing script), merged in lang."""
+        from ..lang.imports import MultiSource, resolve_imports
+
+        src = MultiSource(self.source.text, self.source.filename)
+        self.source = src
+        resolve_imports(prog, src, _read_import, self.source.filename)
+        self.opts.setdefault("imported", True)
 
     # ------------------------------------------------------------------ load
     def load(self, cpid: int = 0) -> None:
@@ -118,20 +141,35 @@ class Program:
         consts = {"start_ns": time.monotonic_ns(), "cpid": cpid}
         for ps in cp.progs:
             insns = self._relocate(ps, consts)
+            mod = provider(ps.probe.provider)
+            extra: dict[str, Any] = {}
             try:
+                if mod is not None and hasattr(mod, "load_attrs"):
+                    extra = mod.load_attrs(ps.probe)
+                if ps.subprogs:
+                    extra.update(_func_info(ps.subprogs))
                 fd, _log = sc.prog_load(ps.probe.prog_type, I.encode(insns), name=_prog_name(ps),
                                         expected_attach_type=ps.probe.expected_attach_type,
-                                        attach_btf_id=ps.probe.attach_btf_id)
+                                        attach_btf_id=ps.probe.attach_btf_id, **extra)
             except sc.BpfError as first:
                 err = first
                 try:  # load again with the verifier log on, to explain the rejection
                     sc.prog_load(ps.probe.prog_type, I.encode(insns), name=_prog_name(ps),
                                  expected_attach_type=ps.probe.expected_attach_type,
-                                 attach_btf_id=ps.probe.attach_btf_id, log_level=1, log_size=1 << 22)
+                                 attach_btf_id=ps.probe.attach_btf_id, log_level=1, log_size=1 << 22,
+                                 **extra)
                 except sc.BpfError as second:
                     err = second
                 self.close()
                 raise self._verifier_error(ps, err) from None
+            except Exception as e:
+                self.close()
+                raise BpfscopeError(f"ERROR: cannot load {ps.probe.name}: {e}") from None
+            finally:
+                if extra.get("attach_btf_obj_fd"):
+                    os.close(extra["attach_btf_obj_fd"])
+                if extra.get("prog_btf_fd"):
+                    os.close(extra["prog_btf_fd"])
             self.prog_fds.append(fd)
 
     def _relocate(self, ps: ProgSpec, consts: dict[str, int]) -> list[I.Insn]:
@@ -140,10 +178,19 @@ class Program:
             if I.is_ld_imm64(i) and i.src == I.PSEUDO_MAP_FD:
                 i.imm = self.maps_[i.imm].fd
         for idx, name in ps.consts:
-            v = consts[name] & 0xFFFFFFFFFFFFFFFF
+            v = (consts[name] if name in consts else self._stdlib_const(name)) & 0xFFFFFFFFFFFFFFFF
             insns[idx].imm = v & 0xFFFFFFFF
             insns[idx + 1].imm = v >> 32
         return insns
+
+    def _stdlib_const(self, name: str) -> int:
+        from .stdlib_actions import ConstError, resolve_const
+
+        try:
+            return resolve_const(name)
+        except ConstError as e:
+            self.close()
+            raise BpfscopeError(str(e)) from None
 
     def _verifier_error(self, ps: ProgSpec, e: sc.BpfError) -> CompileError:
         if e.errno in (1, 13) and os.geteuid() != 0:
@@ -178,6 +225,7 @@ class Program:
         cp = self.compile()
         if not self.prog_fds:
             self.load()
+        self._track_mappings(cp)
         n = 0
         for ps, fd in zip(cp.progs, self.prog_fds, strict=True):
             if ps.probe.provider in SPECIAL:
@@ -198,6 +246,8 @@ class Program:
     def run_special(self, kind: str) -> None:
         """Run begin/end probes (in script order) once, in the kernel, via BPF_PROG_TEST_RUN."""
         cp = self.compile()
+        if kind == "end":
+            self._stopped = False
         for ps, fd in zip(cp.progs, self.prog_fds, strict=True):
             if ps.probe.provider == kind:
                 sc.prog_test_run(fd, ctx_in=bytes(8), repeat=0)
@@ -208,15 +258,25 @@ class Program:
     def drain(self) -> int:
         if self.ring is None:
             return 0
-        return int(self.ring.drain(self._on_record))
+        self._batch = []
+        try:
+            return int(self.ring.drain(self._on_record))
+        finally:
+            self._flush_batch(stop=True)
 
     def poll(self, timeout: float | None = 0.1) -> int:
         """Wait for events up to `timeout` seconds and handle them."""
         if self.ring is None:
             time.sleep(timeout or 0)
             return 0
-        n = int(self.ring.poll(timeout, self._on_record))
+        self._batch = []
+        try:
+            n = int(self.ring.poll(timeout, self._on_record))
+        finally:
+            self._flush_batch(stop=True)
         self.report_lost()
+        if self._mmaps is not None:
+            self._mmaps.drain()
         return n
 
     # ------------------------------------------------------------------ events
@@ -226,21 +286,72 @@ class Program:
         else:
             self.out.write(text)
 
+    def _flush_batch(self, stop: bool = False) -> None:
+        """printf lines of one drained batch go out in one write (one syscall when line-buffered)."""
+        batch = self._batch
+        if batch:
+            self.write("".join(batch))
+            batch.clear()
+        if stop:
+            self._batch = None
+
     def _decoder(self) -> Decoder:
         return Decoder(stack=self._stack, sym=self._sym)
 
     def _on_record(self, data: bytes) -> None:
+        ev_id = struct.unpack_from("<Q", data, 0)[0]
+        handler = self._handlers.get(ev_id)
+        if handler is None:
+            handler = self._handlers[ev_id] = self._make_handler(ev_id)
+        handler(data)
+
+    def _make_handler(self, ev_id: int) -> Callable[[bytes], None]:
+        """The record handler of one event id, built on its first record: printf of plain
+        integers and strings gets one struct unpack and one %-format per record, its line
+        batched; everything else flushes the batch (keeping output order) and decodes field
+        by field."""
         cp = self.compiled
         assert cp is not None
-        ev_id = struct.unpack_from("<Q", data, 0)[0]
         ev = cp.events[ev_id]
         assert ev.layout is not None
+        elems, offsets = ev.layout.elems[1:], ev.layout.offsets[1:]
+        if ev.kind == "printf" and self.on_output is None:
+            from .decode import record_unpacker
+            from .printf import compile_printf
+
+            unpack = record_unpacker(elems, offsets)
+            if unpack is not None:
+                render = compile_printf(ev.fmt, ev.arg_types)
+                json_event = output.json_event if self.json else None
+
+                def printf(data: bytes) -> None:
+                    text = render(unpack(data))
+                    if json_event is not None:
+                        text = json_event("printf", text)
+                    if self._batch is not None:
+                        self._batch.append(text)
+                    else:
+                        self.write(text)
+
+                return printf
         dec = self._decoder()
-        args = [dec.decode(data, o, t) for t, o in zip(ev.layout.elems[1:], ev.layout.offsets[1:], strict=True)]
-        self._handle(ev, args)
+
+        def generic(data: bytes) -> None:
+            if self._batch:
+                self._flush_batch()
+            self._handle(ev, [dec.decode(data, o, t) for t, o in zip(elems, offsets, strict=True)])
+
+        return generic
 
     def _handle(self, ev: EventSpec, args: list[Any]) -> None:
         k = ev.kind
+        if self._stopped and k != "seen_pid":
+            return   # as bpftrace: events behind an exit() in the buffer are not acted upon
+        from . import stdlib_actions
+
+        if k in stdlib_actions.EVENTS:
+            stdlib_actions.handle(self, ev, args)
+            return
         if k == "printf":
             from .printf import format_printf
 
@@ -252,8 +363,11 @@ class Program:
             text = format_printf(ev.fmt, list(zip(args, ev.arg_types, strict=True)))
             level = {"errorf": "ERROR", "warnf": "WARNING", "debugf": "DEBUG"}[k]
             sys.stderr.write(f"{level}: {text}\n")
+        elif k == "seen_pid":
+            self.symbolizer().capture(int(args[0]))
         elif k == "exit":
             self.exiting = True
+            self._stopped = True
             if args:
                 self.exit_code = int(args[0]) & 0xFF
         elif k == "print_map":
@@ -267,6 +381,9 @@ class Program:
         elif k == "time":
             text = time.strftime(ev.fmt)
             self.write(output.json_event("time", text) if self.json else text)
+        elif k == "map_full":
+            if not self.opts.get("no_warnings"):
+                sys.stderr.write(self.source.warning(ev.fmt, ev.extra.get("span")))
 
     def report_lost(self) -> None:
         if self._lost_map is None:
@@ -360,6 +477,9 @@ class Program:
         user = sorted((s for s in cp.maps if not s.internal), key=lambda s: s.name)
         items = [(s.name, s.key_type, s.value_type, self.map_entries(s.name)) for s in user]
         self.write(output.print_maps_at_exit(items, json=self.json))
+        if self.lost_stacks:
+            sys.stderr.write(f"WARNING: {self.lost_stacks} map entries have a lost stack (stack map full or "
+                             "hash collision); raise it with BPFTRACE_STACK_MAP_ENTRIES / config stack_map_entries\n")
 
     # ------------------------------------------------------------------ stacks
     def symbolizer(self) -> Any:
@@ -369,10 +489,42 @@ class Program:
             self._symbolizer = Symbolizer()
         return self._symbolizer
 
+    def _track_mappings(self, cp: CompiledProgram) -> None:
+        """Record exec mappings from now on if user stacks/symbols are printed later, so
+        processes that exit before the print still symbolize (kernel.mmap_events)."""
+        if self._mmaps is not None or not _uses_user_symbols(cp):
+            return
+        from ..kernel.mmap_events import MmapTracker
+        from .probes.perf import online_cpus
+
+        try:
+            self._mmaps = MmapTracker(online_cpus())
+        except OSError:
+            self._mmaps = None   # symbolization falls back to /proc/PID/maps of live processes
+
+    def _user_maps(self, pid: int) -> None:
+        """Give the symbolizer the recorded mappings of `pid` when they are the better source:
+        complete (it exec'd after we started) or the only one left (it is gone or a zombie)."""
+        t = self._mmaps
+        if t is None:
+            return
+        t.drain()
+        ver = t.version(pid)
+        if ver < 0 or self._maps_synced.get(pid) == ver:
+            return
+        if not t.complete(pid) and _has_live_maps(pid):
+            return   # a process older than us: its /proc maps are complete, ours are not
+        snap = t.snapshot(pid)
+        if snap is not None:
+            self.symbolizer().set_maps(snap)
+            self._maps_synced[pid] = ver
+
     def _stack(self, kind: Kind, sid: int, pid: int, t: Type) -> list[str]:
         cp = self.compiled
         assert cp is not None
         if sid < 0:
+            if sid not in (-14, -2):   # -EFAULT/-ENOENT: no stack there (kernel thread), not a loss
+                self.lost_stacks += 1
             return []
         name = "$kstack" if kind is Kind.KSTACK else "$ustack"
         try:
@@ -388,6 +540,8 @@ class Program:
         mode = t.mode or "bpftrace"
         if mode == "raw":
             return [f"{a:x}" for a in addrs]
+        if kind is Kind.USTACK:
+            self._user_maps(pid)
         sym = self.symbolizer()
         perf = mode == "perf"
         frames = sym.kstack(addrs, perf=perf) if kind is Kind.KSTACK else sym.ustack(pid, addrs, perf=perf)
@@ -397,10 +551,14 @@ class Program:
         sym = self.symbolizer()
         if kind is Kind.KSYM:
             return str(sym.ksym(addr))
+        self._user_maps(pid)
         return str(sym.usym(pid, addr))
 
     # ------------------------------------------------------------------ teardown
     def close(self) -> None:
+        if self._mmaps is not None:
+            self._mmaps.close()
+            self._mmaps = None
         for h in self.handles:
             try:
                 h.close()
@@ -435,6 +593,93 @@ def _expand_positional(ap: A.AttachPoint, args: list[str]) -> A.AttachPoint:
         return re.sub(r"\$(\d+)", lambda m: args[int(m.group(1)) - 1] if int(m.group(1)) <= len(args) else "", s)
 
     return A.AttachPoint(sub(ap.raw), ap.provider, [sub(p) for p in ap.parts], span=ap.span)
+
+
+def _kaddr(name: str) -> int | None:
+    """kaddr(): a kernel symbol's address from /proc/kallsyms (resolved at compile time)."""
+    from ..kernel.ksyms import kaddr
+
+    return kaddr(name)
+
+
+def _has_live_maps(pid: int) -> bool:
+    """/proc/PID/maps has content (a zombie's is empty)."""
+    try:
+        with open(f"/proc/{pid}/maps", "rb") as f:
+            return bool(f.read(1))
+    except OSError:
+        return False
+
+
+def _uses_user_symbols(cp: CompiledProgram) -> bool:
+    """Whether any map or event carries a user stack or user symbol."""
+    def has(t: Type | None) -> bool:
+        if t is None:
+            return False
+        if t.kind in (Kind.USTACK, Kind.USYM):
+            return True
+        return any(has(e) for e in (t.elems or ()))
+
+    return (any(has(m.key_type) or has(m.value_type) for m in cp.maps)
+            or any(has(ev.layout) or any(has(a) for a in ev.arg_types) for ev in cp.events))
+
+
+def _probe_builtin_users(prog: A.Program) -> set[int]:
+    """Attach points whose probe reads the `probe` builtin: wildcards expand per match there."""
+    from ..lang.compiler import walk
+
+    out: set[int] = set()
+    for p in prog.probes:
+        if any(isinstance(n, A.Builtin) and n.name == "probe" for n in walk([p.predicate, p.body])):
+            out.update(id(ap) for ap in p.attach_points)
+    return out
+
+
+_VMLINUX = "/sys/kernel/btf/vmlinux"
+
+
+def _read_import(path: str, importer: str) -> list[tuple[str, str]]:
+    """The .bt file(s) an `import` names: a file, or every .bt file of a directory."""
+    base = os.path.dirname(importer) if importer not in ("stdin", "") else os.getcwd()
+    full = os.path.normpath(os.path.join(base, path))
+    if os.path.isdir(full):
+        names = sorted(n for n in os.listdir(full) if n.endswith(".bt"))
+        files = [os.path.join(full, n) for n in names]
+    else:
+        if not full.endswith(".bt"):
+            raise CompileError(f"Could not import \"{path}\": only bpftrace scripts (.bt) can be imported")
+        files = [full]
+    out = []
+    for f in files:
+        with open(f) as fh:
+            out.append((f, fh.read()))
+    return out
+
+
+def _func_info(subprogs: list[int]) -> dict[str, Any]:
+    """prog_load attributes for a program with callback subprograms (for-loops over maps)."""
+    from ..kernel.btfgen import func_btf
+
+    blob, records = func_btf([0, *subprogs])
+    return {"prog_btf_fd": sc.btf_load(blob), "func_info": records, "func_info_rec_size": 8}
+
+
+def _vmlinux_btf() -> Any:
+    """The kernel's BTF for the compiler's type lookups (loaded on first use), or None."""
+    if not os.path.exists(_VMLINUX):
+        return None
+    from ..kernel.btf import Btf
+
+    return Btf.vmlinux()
+
+
+def _script_config(prog: A.Program) -> dict[str, Any]:
+    """Config block + BPFTRACE_* environment (which wins), checked; output settings applied."""
+    from ..lang.config import check_config
+
+    cfg = check_config(prog, os.environ)
+    output.configure(str_trunc_trailer=cfg.get("str_trunc_trailer", ".."))
+    return cfg
 
 
 def _config(cfg: dict[str, Any]) -> dict[str, Any]:

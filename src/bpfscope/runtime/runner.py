@@ -93,7 +93,7 @@ def run(source: str, opts: Any) -> int:
         sys.stderr.write(f"{e}\n")
         return 1
     prog = Program(source, filename=opts.filename, args=opts.args, unsafe=opts.unsafe, pid=opts.pid,
-                   json=json, out=out)
+                   json=json, out=out, opts={"no_warnings": True} if opts.no_warnings else None)
     child: Child | None = None
     sigs = Signals()
     try:
@@ -102,6 +102,9 @@ def run(source: str, opts: Any) -> int:
         except CompileError as e:
             sys.stderr.write(prog.source.error(e))
             return 1
+        if not opts.no_warnings:
+            for msg, span in prog.compile().warnings:
+                sys.stderr.write(prog.source.warning(msg, span))
         if opts.debug:
             _debug_dump(prog)
         if opts.cmd:
@@ -204,7 +207,11 @@ def _loop(prog: Program, child: Child | None, opts: Any, out: IO[str], json: boo
         prog.run_special("end")
         prog.drain()
         if prog.opts.get("print_maps_on_exit", True) not in (False, 0, "0", "false"):
-            prog.print_maps_at_exit()
+            dump = getattr(opts, "exit_dump", None)  # a front end's export (-f folded/pprof)
+            if dump is not None:
+                dump(prog, out)
+            else:
+                prog.print_maps_at_exit()
         else:
             out.write(output.exit_preamble(json=json))
         out.flush()
@@ -215,22 +222,14 @@ def _loop(prog: Program, child: Child | None, opts: Any, out: IO[str], json: boo
 
 
 def _debug_dump(prog: Program) -> None:
-    from ..kernel.insn import decode, encode
+    """-d: the AST, the inferred types and each program's instructions (bpfscope's own format)."""
+    from ..kernel.uapi import HELPER_ID
+    from ..lang.debugdump import dump_ast, dump_types, format_insns
 
     cp = prog.compile()
-    try:
-        from ..inspect.disasm import disassemble  # type: ignore[attr-defined]
-    except ImportError:
-        disassemble = None
+    sys.stderr.write(dump_ast(prog.parse(), cp.expr_types))
+    sys.stderr.write(dump_types(cp.var_types, cp.maps))
+    names = {v: k for k, v in HELPER_ID.items()}
     for ps in cp.progs:
-        sys.stderr.write(f"{ps.probe.name}:\n")
-        insns = decode(encode(ps.insns))
-        if disassemble is not None:
-            try:
-                sys.stderr.write("".join(f"{ln}\n" for ln in disassemble(insns)))
-                continue
-            except Exception:
-                pass
-        for i, ins in enumerate(insns):
-            sys.stderr.write(f"{i:4}: code={ins.code:#04x} dst=r{ins.dst} src=r{ins.src} off={ins.off} "
-                             f"imm={ins.imm}\n")
+        sys.stderr.write(f"Instructions {ps.probe.name} ({len(ps.insns)}):\n")
+        sys.stderr.write("".join(f"{ln}\n" for ln in format_insns(ps.insns, names)))

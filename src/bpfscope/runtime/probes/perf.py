@@ -117,6 +117,6 @@ def attach(info: ProbeInfo, prog_fd: int, env: Env) -> list[FdHandle]:
     return handles
 
 
-def listing(pattern: str) -> list[str]:
+def listing(pattern: str, provider: str = "", verbose: bool = False) -> list[str]:
     out = [f"software:{n}:" for n in SW_EVENTS] + [f"hardware:{n}:" for n in HW_EVENTS]
     return out

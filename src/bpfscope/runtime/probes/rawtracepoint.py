@@ -72,6 +72,6 @@ def attach(info: ProbeInfo, prog_fd: int, env: Env) -> list[FdHandle]:
     return [FdHandle(sc.raw_tracepoint_open(info.attach, prog_fd))]
 
 
-def listing(pattern: str) -> list[str]:
+def listing(pattern: str, provider: str = "", verbose: bool = False) -> list[str]:
     name = pattern.split(":")[-1] or "*"
     return sorted({f"rawtracepoint:{n}" for _c, n in tracefs.list_events("*", name)})

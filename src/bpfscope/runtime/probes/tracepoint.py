@@ -51,7 +51,7 @@ def attach(info: ProbeInfo, prog_fd: int, env: Env) -> list[FdHandle]:
     return [h]
 
 
-def listing(pattern: str) -> list[str]:
+def listing(pattern: str, provider: str = "", verbose: bool = False) -> list[str]:
     parts = pattern.split(":")
     cat = parts[0] if parts and parts[0] else "*"
     name = parts[1] if len(parts) > 1 and parts[1] else "*"

@@ -1,0 +1,646 @@
+"""Code generation for bpftrace's standard library functions: a mixin of `codegen.ProgGen`.
+
+String functions (strncmp, strcontains, strstr, strlen, memcmp) work on values materialised
+on the BPF stack with fully unrolled byte loops (bounded by the types' sizes, so the
+verifier sees straight-line code). Values printed in user space (buf, ntop, macaddr,
+strftime, cgroup_path, strerror, ...) are laid out as their `Type` says and decoded by
+runtime/decode.py. Reads of per-CPU aggregation maps in expressions (`if (@c > 10)`) sum
+the CPUs' slots with bpf_map_lookup_percpu_elem. Kernel struct offsets and cgroup ids are
+ld_imm64 constants resolved when the program is loaded (ProgSpec.consts).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..kernel import insn as I
+from . import ast as A
+from .diagnostics import CompileError
+from .emitter import CTX, Emitter, IntVal, Label
+from .spec import EventSpec
+from .stdlib_types import (
+    CALLABLE_BUILTINS,
+    const_eval,
+    format_fail,
+    predicate_value,
+    probetype_name,
+    pton_bytes,
+    signal_number,
+)
+from .types import INT64, Kind, Type, string_type
+
+PSEUDO_FUNC = 4
+PERCPU_KINDS = (Kind.COUNT, Kind.SUM, Kind.MIN, Kind.MAX, Kind.AVG)
+MY_MEM_KINDS = (Kind.BUFFER, Kind.INET, Kind.MAC, Kind.TIMESTAMP, Kind.CGROUP_PATH)
+AF_INET, AF_INET6 = 2, 10
+MAX_DEBUGF_ARGS = 12
+NSECS_HELPERS = {"monotonic": "ktime_get_ns", "boot": "ktime_get_boot_ns", "tai": "ktime_get_tai_ns",
+                 "sw_tai": "ktime_get_tai_ns"}
+
+
+class StdlibGen:
+    # provided by ProgGen / LoopGen
+    e: Emitter
+    types: Any
+    info: Any
+    shared: Any
+    consts: list[tuple[int, str]]
+    exit_label: Label
+    var_slots: dict[str, tuple[int, Type]]
+    callbacks: list[Any]
+    func_refs: list[Any]
+
+    def t(self, e: A.Expr) -> Type:  # pragma: no cover - ProgGen
+        raise NotImplementedError
+
+    def gen_int(self, x: A.Expr) -> IntVal:  # pragma: no cover - ProgGen
+        raise NotImplementedError
+
+    def gen_mem(self, x: A.Expr, t: Type, off: int | None = None) -> int:  # pragma: no cover - ProgGen
+        raise NotImplementedError
+
+    def gen_into(self, x: A.Expr, t: Type, off: int) -> None:  # pragma: no cover - ProgGen
+        raise NotImplementedError
+
+    def send_event(self, ev: EventSpec, args: list[A.Expr], arg_types: list[Type]) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def builtin_int(self, x: A.Builtin) -> IntVal:  # pragma: no cover - ProgGen
+        raise NotImplementedError
+
+    def spec(self, name: str) -> Any:  # pragma: no cover - ProgGen
+        raise NotImplementedError
+
+    def map_index(self, name: str) -> int:  # pragma: no cover - ProgGen
+        raise NotImplementedError
+
+    def gen_key(self, m: A.Map, spec: Any, extra: int = 0) -> int:  # pragma: no cover - ProgGen
+        raise NotImplementedError
+
+    def ld_map(self, reg: int, idx: int) -> None:  # pragma: no cover - ProgGen
+        raise NotImplementedError
+
+    def map_lookup(self, idx: int, key: int) -> None:  # pragma: no cover - ProgGen
+        raise NotImplementedError
+
+    def map_value_copy(self, m: A.Map, off: int, size: int) -> None:  # pragma: no cover - ProgGen
+        raise NotImplementedError
+
+    def user_ptr(self, x: A.Expr) -> bool:  # pragma: no cover - ProgGen
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ hooks
+    def std_call_int(self, c: A.Call) -> IntVal | None:
+        """Integer-valued stdlib calls; None when `c` is not one of ours."""
+        n = c.name
+        if n == "strncmp":
+            return self._strncmp(c)
+        if n in ("strcontains", "strstr"):
+            return self._strstr(c, n == "strcontains")
+        if n == "strlen":
+            return self._strlen(c)
+        if n == "memcmp":
+            return self._memcmp(c)
+        if n in ("strerror", "signal_name", "syscall_name", "kptr", "uptr"):
+            return self.gen_int(c.args[0])
+        if n == "len":
+            return self._len(c)
+        if n == "find":
+            return self._find(c)
+        if n == "cgroupid":
+            a = c.args[0]
+            assert isinstance(a, A.Str)
+            return self._const_int(f"cgroupid:{a.value}")
+        if n.startswith("is_"):
+            v = self.e.new_int()
+            self.e.set_imm(v, int(predicate_value(self.types, c)))
+            return v
+        if n == "nsecs" and c.args:
+            a = c.args[0]
+            assert isinstance(a, A.Identifier)
+            v = self.e.new_int()
+            self.e.call(NSECS_HELPERS[a.name])
+            self.e.set_from(v, I.R0)
+            return v
+        if n in CALLABLE_BUILTINS and not c.args:
+            b = A.Builtin(n, span=c.span)
+            self._std_synth(b, self.t(c))
+            return self.builtin_int(b)
+        return None
+
+    def std_builtin_int(self, x: A.Builtin) -> IntVal | None:
+        if x.name == "ppid":
+            return self._ppid()
+        return None
+
+    def std_gen_string(self, x: A.Expr, size: int, off: int) -> bool:
+        """pcomm (task->group_leader->comm) and probetype; False when not ours."""
+        e = self.e
+        if isinstance(x, A.Builtin) and x.name == "probetype":
+            e.zero(off, size)
+            e.store_bytes(off, probetype_name(self.info.provider).encode()[: size - 1])
+            return True
+        if isinstance(x, A.Builtin) and x.name == "pcomm":
+            e.zero(off, size)
+            slot = e.alloc(8)
+            e.call("get_current_task")
+            self._read_field(I.R0, "task_struct.group_leader", slot, 8)
+            e.emit(I.ldx(8, I.R0, I.R10, slot))
+            self._read_field(I.R0, "task_struct.comm", off, min(16, size - 1 if size > 1 else 1))
+            return True
+        return False
+
+    def std_gen_mem(self, x: A.Expr, t: Type, off: int) -> bool:
+        """Values of the stdlib's memory types (and pton's arrays) at r10+off; False if not ours."""
+        e = self.e
+        if t.kind is Kind.ARRAY and isinstance(x, A.Call) and x.name == "pton":
+            a = x.args[0]
+            assert isinstance(a, A.Str)
+            data = pton_bytes(a.value) or b""
+            e.zero(off, t.size)
+            e.store_bytes(off, data[: t.size])
+            return True
+        if t.kind not in MY_MEM_KINDS:
+            return False
+        if isinstance(x, A.Var):
+            voff, vt = self.var_slots[x.name]
+            n = min(vt.size, t.size)
+            e.copy(off, voff, n)
+            if t.size > n:
+                e.zero(off + n, t.size - n)
+            return True
+        if isinstance(x, A.Map):
+            self.map_value_copy(x, off, t.size)
+            return True
+        if isinstance(x, A.Ternary):
+            other, end = Label(), Label()
+            v = self.gen_int(x.cond)
+            r = e.load(v, I.R1)
+            e.release(v)
+            e.jump(I.jmp_imm(I.JEQ, r, 0), other)
+            self.gen_mem(x.then, t, off)
+            e.ja(end)
+            e.place(other)
+            self.gen_mem(x.other, t, off)
+            e.place(end)
+            return True
+        if not isinstance(x, A.Call):
+            raise CompileError(f"values of type {t} are not supported here yet", x.span)
+        fn = x.name
+        if fn in ("strftime", "cgroup_path"):
+            arg = x.args[1] if fn == "strftime" else x.args[0]
+            v = self.gen_int(arg)
+            e.emit(I.stx(8, I.R10, e.load(v, I.R1), off))
+            e.release(v)
+        elif fn == "buf":
+            self._buf(x, t, off)
+        elif fn == "ntop":
+            self._ntop(x, off)
+        elif fn == "macaddr":
+            self._bytes_from(x.args[0], off, 6)
+        else:
+            raise CompileError(f"values of type {t} are not supported here yet", x.span)
+        return True
+
+    def std_call_stmt(self, c: A.Call) -> bool:
+        """Statement-only stdlib calls; False when `c` is not one of ours."""
+        n = c.name
+        e = self.e
+        if n in ("errorf", "warnf"):
+            fmt = c.args[0]
+            assert isinstance(fmt, A.Str)
+            types = [self._storage(self.t(a)) for a in c.args[1:]]
+            self.send_event(EventSpec(n, fmt=fmt.value, arg_types=types,
+                                      extra={"span": c.span}), c.args[1:], types)
+            return True
+        if n == "debugf":
+            self._debugf(c)
+            return True
+        if n == "signal":
+            a = c.args[0]
+            if isinstance(a, A.Str):
+                e.emit(I.mov64_imm(I.R1, signal_number(a.value) or 0))
+            else:
+                v = self.gen_int(a)
+                r = e.load(v, I.R1)
+                if r != I.R1:
+                    e.emit(I.mov64_reg(I.R1, r))
+                e.release(v)
+            e.call("send_signal")
+            return True
+        if n == "assert":
+            ok = Label("assert_ok")
+            v = self.gen_int(c.args[0])
+            r = e.load(v, I.R1)
+            e.release(v)
+            e.jump(I.jmp_imm(I.JNE, r, 0), ok)
+            msg = c.args[1]
+            mt = self._storage(self.t(msg))
+            self.send_event(EventSpec("printf", fmt="Assertion failed. Msg: %s", arg_types=[mt]), [msg], [mt])
+            code = self._std_synth(A.Int(1, span=c.span), INT64)
+            self.send_event(EventSpec("exit"), [code], [INT64])
+            e.ja(self.exit_label)
+            e.place(ok)
+            return True
+        if n == "static_assert":
+            return True  # checked during type inference
+        if n == "fail":
+            raise CompileError(format_fail(self.types, c), c.span)
+        return False
+
+    def std_const_cond(self, cond: A.Expr) -> int | None:
+        """An if-condition known at compile time (only the taken branch is generated)."""
+        if isinstance(cond, A.Call) and cond.name.startswith("is_") and cond.args:
+            return int(predicate_value(self.types, cond))
+        return const_eval(self.types, cond)
+
+    def std_map_read(self, m: A.Map) -> IntVal:
+        """An aggregation map read as an integer: count/sum summed, min/max combined, avg divided."""
+        e = self.e
+        spec = self.spec(m.name)
+        key = self.gen_key(m, spec)
+        dst = e.alloc(8)
+        self._percpu_combine(self.map_index(m.name), key, spec.value_type.kind, dst)
+        v = e.new_int()
+        r = v.reg if v.reg >= 0 else I.R1
+        e.emit(I.ldx(8, r, I.R10, dst))
+        e.set_from(v, r)
+        return v
+
+    # ------------------------------------------------------------------ helpers
+    def _storage(self, t: Type) -> Type:
+        from .typecheck import key_storage_type
+
+        return key_storage_type(t)
+
+    def _std_synth(self, node: A.Expr, t: Type) -> A.Expr:
+        """A node made up by the code generator, typed and kept alive (types are keyed by id)."""
+        self.types.types[id(node)] = t
+        keep = self.__dict__.setdefault("_std_keep", [])
+        keep.append(node)
+        return node
+
+    def _const_int(self, name: str) -> IntVal:
+        e = self.e
+        v = e.new_int()
+        r = v.reg if v.reg >= 0 else I.R0
+        self.consts.append((len(e.insns), name))
+        e.emit(I.ld_imm64(r, 0))
+        e.set_from(v, r)
+        return v
+
+    def _read_field(self, base: int, field: str, dst: int, size: int) -> None:
+        """probe_read_kernel(r10+dst, size, base + offsetof(field)) with the offset from BTF."""
+        e = self.e
+        self.consts.append((len(e.insns), f"btf_off:{field}"))
+        e.emit(I.ld_imm64(I.R3, 0))
+        e.emit(I.alu64_reg(I.ADD, I.R3, base), I.mov64_reg(I.R1, I.R10), I.alu64_imm(I.ADD, I.R1, dst),
+               I.mov64_imm(I.R2, size))
+        e.call("probe_read_kernel")
+
+    def _ppid(self) -> IntVal:
+        e = self.e
+        slot = e.alloc(8)
+        e.call("get_current_task")
+        self._read_field(I.R0, "task_struct.real_parent", slot, 8)
+        e.emit(I.ldx(8, I.R0, I.R10, slot))
+        e.emit(I.st_imm(8, I.R10, slot, 0))
+        self._read_field(I.R0, "task_struct.tgid", slot, 4)
+        v = e.new_int()
+        r = v.reg if v.reg >= 0 else I.R1
+        e.emit(I.ldx(4, r, I.R10, slot))
+        e.set_from(v, r)
+        return v
+
+    def _percpu_combine(self, idx: int, key: int, vk: Kind, dst: int) -> None:
+        """Combine a per-CPU aggregation slot over every CPU into the u64 at r10+dst."""
+        e = self.e
+        ncpus = max(1, int(self.shared.opts.get("ncpus", 1)))
+        acc = e.alloc(16)  # (value or count, total or is-set)
+        e.zero(acc, 16)
+        for cpu in range(ncpus):
+            skip = Label()
+            self.ld_map(I.R1, idx)
+            e.emit(I.mov64_reg(I.R2, I.R10), I.alu64_imm(I.ADD, I.R2, key), I.mov64_imm(I.R3, cpu))
+            e.call("map_lookup_percpu_elem")
+            e.jump(I.jmp_imm(I.JEQ, I.R0, 0), skip)
+            if vk in (Kind.COUNT, Kind.SUM, Kind.AVG):
+                e.emit(I.ldx(8, I.R1, I.R0, 0), I.ldx(8, I.R2, I.R10, acc), I.alu64_reg(I.ADD, I.R2, I.R1),
+                       I.stx(8, I.R10, I.R2, acc))
+                if vk is Kind.AVG:
+                    e.emit(I.ldx(8, I.R1, I.R0, 8), I.ldx(8, I.R2, I.R10, acc + 8),
+                           I.alu64_reg(I.ADD, I.R2, I.R1), I.stx(8, I.R10, I.R2, acc + 8))
+            else:  # MIN / MAX: (value, is_set) per CPU
+                take = Label()
+                e.emit(I.ldx(8, I.R3, I.R0, 8))
+                e.jump(I.jmp_imm(I.JEQ, I.R3, 0), skip)
+                e.emit(I.ldx(8, I.R1, I.R0, 0), I.ldx(8, I.R3, I.R10, acc + 8))
+                e.jump(I.jmp_imm(I.JEQ, I.R3, 0), take)
+                e.emit(I.ldx(8, I.R2, I.R10, acc))
+                e.jump(I.jmp_reg(I.JSGE if vk is Kind.MIN else I.JSLE, I.R1, I.R2), skip)
+                e.place(take)
+                e.emit(I.stx(8, I.R10, I.R1, acc), I.st_imm(8, I.R10, acc + 8, 1))
+            e.place(skip)
+        if vk is Kind.AVG:
+            done = Label()
+            e.emit(I.ldx(8, I.R1, I.R10, acc), I.ldx(8, I.R2, I.R10, acc + 8), I.mov64_imm(I.R0, 0))
+            e.jump(I.jmp_imm(I.JEQ, I.R1, 0), done)
+            div = I.alu64_reg(I.DIV, I.R2, I.R1)
+            div.off = 1  # signed division
+            e.emit(div, I.mov64_reg(I.R0, I.R2))
+            e.place(done)
+            e.emit(I.stx(8, I.R10, I.R0, dst))
+        else:
+            e.emit(I.ldx(8, I.R1, I.R10, acc), I.stx(8, I.R10, I.R1, dst))
+
+    # ------------------------------------------------------------------ strings
+    def _string_on_stack(self, x: A.Expr) -> tuple[int, int]:
+        t = self.t(x)
+        if t.kind is Kind.STRING:
+            return self.gen_mem(x, t), t.size
+        off = self.e.alloc(t.size)
+        self.gen_mem(x, t, off)
+        return off, t.size
+
+    def _strncmp(self, c: A.Call) -> IntVal:
+        n = const_eval(self.types, c.args[2]) or 0
+        v, sp = self.e.new_int(), self.e.sp
+        pa, sa = self._string_on_stack(c.args[0])
+        pb, sb = self._string_on_stack(c.args[1])
+        self._compare(v, pa, pb, min(n, sa, sb), stop_at_nul=True, diff=False)
+        self.e.sp = sp  # the operands' stack is free again once compared
+        return v
+
+    def _memcmp(self, c: A.Call) -> IntVal:
+        n = const_eval(self.types, c.args[2]) or 0
+        ta, tb = self.t(c.args[0]), self.t(c.args[1])
+        v, sp = self.e.new_int(), self.e.sp
+        pa = self.gen_mem(c.args[0], ta)
+        pb = self.gen_mem(c.args[1], tb)
+        self._compare(v, pa, pb, n, stop_at_nul=False, diff=True)
+        self.e.sp = sp
+        return v
+
+    def _compare(self, v: IntVal, pa: int, pb: int, n: int, *, stop_at_nul: bool, diff: bool) -> None:
+        """v = 0 when the first n bytes match; else 1 (strncmp) or a[i] - b[i] (memcmp)."""
+        e = self.e
+        ne, end = Label("cmp_ne"), Label("cmp_end")
+        eq = Label("cmp_eq")
+        for i in range(n):
+            e.emit(I.ldx(1, I.R1, I.R10, pa + i), I.ldx(1, I.R2, I.R10, pb + i))
+            e.jump(I.jmp_reg(I.JNE, I.R1, I.R2), ne)
+            if stop_at_nul:
+                e.jump(I.jmp_imm(I.JEQ, I.R1, 0), eq)
+        e.place(eq)
+        e.set_imm(v, 0)
+        e.ja(end)
+        e.place(ne)
+        if diff:
+            e.emit(I.alu64_reg(I.SUB, I.R1, I.R2))
+            e.set_from(v, I.R1)
+        else:
+            e.set_imm(v, 1)
+        e.place(end)
+
+    def _strlen(self, c: A.Call) -> IntVal:
+        e = self.e
+        v, sp = e.new_int(), e.sp
+        p, size = self._string_on_stack(c.args[0])
+        done = Label("strlen_done")
+        e.emit(I.mov64_imm(I.R3, 0))
+        for i in range(size):
+            e.emit(I.ldx(1, I.R1, I.R10, p + i))
+            e.jump(I.jmp_imm(I.JEQ, I.R1, 0), done)
+            e.emit(I.alu64_imm(I.ADD, I.R3, 1))
+        e.place(done)
+        e.set_from(v, I.R3)
+        e.sp = sp
+        return v
+
+    def _strstr(self, c: A.Call, as_bool: bool) -> IntVal:
+        """Index of the needle in the haystack, -1 if absent (strcontains: found or not)."""
+        e = self.e
+        v, sp = e.new_int(), e.sp
+        hay, hsize = self._string_on_stack(c.args[0])
+        needle = c.args[1]
+        notfound, end = Label("ss_none"), Label("ss_end")
+        found: list[tuple[Label, int]] = []
+
+        def hit(i: int) -> Label:
+            lab = Label(f"ss_at{i}")
+            found.append((lab, i))
+            return lab
+
+        if isinstance(needle, A.Str):
+            lit = needle.value.encode("utf-8", "surrogateescape").split(b"\0", 1)[0]
+            if not lit:
+                e.ja(hit(0))
+            for i in range(max(0, hsize - len(lit) + 1) if lit else 0):
+                nxt = Label()
+                for j, ch in enumerate(lit):
+                    e.emit(I.ldx(1, I.R1, I.R10, hay + i + j))
+                    if j == 0:
+                        e.jump(I.jmp_imm(I.JEQ, I.R1, 0), notfound)
+                    e.jump(I.jmp_imm(I.JNE, I.R1, ch), nxt)
+                e.ja(hit(i))
+                e.place(nxt)
+        else:
+            ndl, nsize = self._string_on_stack(needle)
+            for i in range(hsize):
+                nxt = Label()
+                at = hit(i)
+                for j in range(nsize):
+                    e.emit(I.ldx(1, I.R2, I.R10, ndl + j))
+                    e.jump(I.jmp_imm(I.JEQ, I.R2, 0), at)
+                    if i + j >= hsize:
+                        e.ja(notfound)
+                        break
+                    e.emit(I.ldx(1, I.R1, I.R10, hay + i + j))
+                    e.jump(I.jmp_imm(I.JEQ, I.R1, 0), notfound)
+                    e.jump(I.jmp_reg(I.JNE, I.R1, I.R2), nxt)
+                else:
+                    e.ja(at)
+                e.place(nxt)
+        e.place(notfound)
+        e.set_imm(v, 0 if as_bool else -1)
+        e.ja(end)
+        for lab, i in found:
+            e.place(lab)
+            e.set_imm(v, 1 if as_bool else i)
+            e.ja(end)
+        e.place(end)
+        e.sp = sp
+        return v
+
+    # ------------------------------------------------------------------ maps
+    def _len(self, c: A.Call) -> IntVal:
+        """Elements in a map: bpf_for_each_map_elem with an empty callback returns the count."""
+        e = self.e
+        m = c.args[0]
+        assert isinstance(m, A.Map)
+        cb = Emitter()
+        cb.emit(I.mov64_imm(I.R0, 0), I.exit_())
+        self.callbacks.append((cb, cb.finish(), []))
+        self.ld_map(I.R1, self.map_index(m.name))
+        self.func_refs.append((e, len(e.insns), len(self.callbacks) - 1))
+        e.emit(I.ld_imm64(I.R2, 0, PSEUDO_FUNC))
+        e.emit(I.mov64_imm(I.R3, 0), I.mov64_imm(I.R4, 0))
+        e.call("for_each_map_elem")
+        v = e.new_int()
+        e.set_from(v, I.R0)
+        return v
+
+    def _find(self, c: A.Call) -> IntVal:
+        e = self.e
+        m, var = c.args
+        assert isinstance(m, A.Map) and isinstance(var, A.Var)
+        spec = self.spec(m.name)
+        key = self.gen_key(m, spec)
+        idx = self.map_index(m.name)
+        voff, vt = self.var_slots[var.name]
+        vsize = 8 if vt.size <= 8 else vt.size
+        v = e.new_int()
+        miss, end = Label("find_miss"), Label("find_end")
+        self.map_lookup(idx, key)
+        e.jump(I.jmp_imm(I.JEQ, I.R0, 0), miss)
+        if spec.value_type.kind in PERCPU_KINDS:
+            self._percpu_combine(idx, key, spec.value_type.kind, voff)
+        else:
+            n = min(spec.value_size, vsize)
+            o = 0
+            while o + 8 <= n:
+                e.emit(I.ldx(8, I.R1, I.R0, o), I.stx(8, I.R10, I.R1, voff + o))
+                o += 8
+            while o < n:
+                e.emit(I.ldx(1, I.R1, I.R0, o), I.stx(1, I.R10, I.R1, voff + o))
+                o += 1
+        e.set_imm(v, 1)
+        e.ja(end)
+        e.place(miss)
+        e.set_imm(v, 0)
+        e.place(end)
+        return v
+
+    # ------------------------------------------------------------------ buffers and addresses
+    def _ptr_space_user(self, x: A.Expr) -> bool:
+        if isinstance(x, A.Call) and x.name in ("kptr", "uptr"):
+            return x.name == "uptr"
+        t = self.t(x)
+        if t.kind is Kind.POINTER and t.mode in ("user", "kernel"):
+            return t.mode == "user"
+        return self.user_ptr(x)
+
+    def _bytes_from(self, x: A.Expr, dst: int, n: int) -> None:
+        """n bytes of x at r10+dst: an array/string value, or the memory a pointer points at."""
+        e = self.e
+        t = self.t(x)
+        e.zero(dst, n)
+        if t.is_int or t.kind is Kind.POINTER:
+            v = self.gen_int(x)
+            r = e.load(v, I.R3)
+            if r != I.R3:
+                e.emit(I.mov64_reg(I.R3, r))
+            e.release(v)
+            e.emit(I.mov64_reg(I.R1, I.R10), I.alu64_imm(I.ADD, I.R1, dst), I.mov64_imm(I.R2, n))
+            e.call("probe_read_user" if self._ptr_space_user(x) else "probe_read_kernel")
+            return
+        if isinstance(x, A.Field) and isinstance(x.base, A.Builtin) and x.base.name == "args":
+            f = self.types.arg_field(x.name, x.span)
+            if not f.data_loc and self.info.ctx == "tracepoint":
+                e.emit(I.mov64_reg(I.R1, I.R10), I.alu64_imm(I.ADD, I.R1, dst),
+                       I.mov64_imm(I.R2, min(n, f.type.size)), I.mov64_reg(I.R3, CTX),
+                       I.alu64_imm(I.ADD, I.R3, f.offset))
+                e.call("probe_read_kernel")
+                return
+        tmp = self.gen_mem(x, t)
+        e.copy(dst, tmp, min(n, t.size))
+
+    def _buf(self, c: A.Call, t: Type, off: int) -> None:
+        e = self.e
+        cap = t.size - 4
+        src = c.args[0]
+        st = self.t(src)
+        e.zero(off, t.size)
+        if st.kind in (Kind.STRING, Kind.ARRAY):
+            self._bytes_from(src, off + 4, min(cap, st.size))
+            e.store_bytes(off, cap.to_bytes(4, "little"))
+            return
+        lit = const_eval(self.types, c.args[1])
+        if lit is not None:
+            self._bytes_from(src, off + 4, cap)
+            e.store_bytes(off, cap.to_bytes(4, "little"))
+            return
+        # run-time length, clamped to [0, cap] for the verifier
+        lv = self.gen_int(c.args[1])
+        slot = e.alloc(8)
+        r = e.load(lv, I.R2)
+        e.emit(I.stx(8, I.R10, r, slot))
+        e.release(lv)
+        pv = self.gen_int(src)
+        r3 = e.load(pv, I.R3)
+        if r3 != I.R3:
+            e.emit(I.mov64_reg(I.R3, r3))
+        e.release(pv)
+        ok = Label()
+        e.emit(I.ldx(8, I.R2, I.R10, slot))
+        e.jump(I.jmp_imm(I.JLE, I.R2, cap), ok)
+        e.emit(I.mov64_imm(I.R2, cap))
+        e.place(ok)
+        e.emit(I.stx(8, I.R10, I.R2, slot))
+        e.copy(off, slot, 4)  # the u32 length (a buffer may sit at any offset of a record)
+        e.emit(I.ldx(8, I.R2, I.R10, slot), I.mov64_reg(I.R1, I.R10), I.alu64_imm(I.ADD, I.R1, off + 4))
+        e.call("probe_read_user" if self._ptr_space_user(src) else "probe_read_kernel")
+
+    def _ntop(self, c: A.Call, off: int) -> None:
+        e = self.e
+        addr = c.args[-1]
+        at = self.t(addr)
+        nbytes = 4 if at.is_int else at.size
+        e.zero(off, 24)
+        if len(c.args) == 2:
+            v = self.gen_int(c.args[0])
+            e.emit(I.stx(8, I.R10, e.load(v, I.R1), off))
+            e.release(v)
+        else:
+            e.emit(I.st_imm(8, I.R10, off, AF_INET if nbytes == 4 else AF_INET6))
+        if at.is_int:
+            v = self.gen_int(addr)
+            e.emit(I.stx(4, I.R10, e.load(v, I.R1), off + 8))
+            e.release(v)
+        else:
+            self._bytes_from(addr, off + 8, nbytes)
+
+    # ------------------------------------------------------------------ debugf
+    def _debugf(self, c: A.Call) -> None:
+        """bpf_trace_vprintk: the format on the stack, then one u64 per argument (strings by address)."""
+        e = self.e
+        fmt = c.args[0]
+        assert isinstance(fmt, A.Str)
+        args = c.args[1:]
+        if len(args) > MAX_DEBUGF_ARGS:
+            raise CompileError(f"debugf() takes at most {MAX_DEBUGF_ARGS} arguments after the format",
+                               c.span)
+        data = fmt.value.encode("utf-8", "surrogateescape") + b"\0"
+        foff = e.alloc(len(data))
+        e.zero(foff, (len(data) + 7) & ~7)
+        e.store_bytes(foff, data)
+        aoff = e.alloc(8 * len(args)) if args else 0
+        for i, a in enumerate(args):
+            t = self.t(a)
+            if t.kind is Kind.STRING:
+                soff = self.gen_mem(a, t)
+                e.emit(I.mov64_reg(I.R1, I.R10), I.alu64_imm(I.ADD, I.R1, soff),
+                       I.stx(8, I.R10, I.R1, aoff + 8 * i))
+            elif t.is_int or t.kind is Kind.POINTER:
+                self.gen_into(a, INT64, aoff + 8 * i)
+            else:
+                raise CompileError(f"debugf() can not print a value of type {t}", a.span)
+        e.emit(I.mov64_reg(I.R1, I.R10), I.alu64_imm(I.ADD, I.R1, foff), I.mov64_imm(I.R2, len(data)))
+        if args:
+            e.emit(I.mov64_reg(I.R3, I.R10), I.alu64_imm(I.ADD, I.R3, aoff), I.mov64_imm(I.R4, 8 * len(args)))
+        else:
+            e.emit(I.mov64_imm(I.R3, 0), I.mov64_imm(I.R4, 0))
+        e.call("trace_vprintk")
+
+
+__all__ = ["StdlibGen", "string_type"]

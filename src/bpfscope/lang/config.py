@@ -1,0 +1,156 @@
+"""bpftrace config variables: the `config = { ... }` block and their BPFTRACE_* environment forms.
+
+Names may be written `max_map_keys`, `MAX_MAP_KEYS` or `BPFTRACE_MAX_MAP_KEYS`; the
+environment wins over the block (bpftrace's rule). Values are checked here, with a located
+error for the block and a plain one for the environment; the result is a dict of
+canonical lower-case names to typed values that the compiler and runtime read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from . import ast as A
+from .diagnostics import CompileError
+
+_UNSTABLE = ("error", "warn", "enable")
+# name -> kind: "int" | "bool" | "str" | tuple of allowed words
+CONFIG_VARS: dict[str, Any] = {
+    "cache_user_symbols": ("PER_PROGRAM", "PER_PID", "NONE"),
+    "cpp_demangle": "bool",
+    "lazy_symbolication": "bool",
+    "license": "str",
+    "log_size": "int",
+    "max_bpf_progs": "int",
+    "max_cat_bytes": "int",
+    "max_map_keys": "int",
+    "max_probes": "int",
+    "max_strlen": "int",
+    "missing_probes": ("error", "warn", "ignore"),
+    "on_stack_limit": "int",
+    "perf_rb_pages": "int",
+    "print_maps_on_exit": "bool",
+    "show_debug_info": "bool",
+    "stack_mode": ("bpftrace", "perf", "raw"),
+    "str_trunc_trailer": "str",
+    "symbol_source": ("dwarf", "symbol_table"),
+    "unstable_map_decl": _UNSTABLE,
+    "unstable_tseries": _UNSTABLE,
+    "unstable_addr": _UNSTABLE,
+    "unstable_macro": _UNSTABLE,
+    "unstable_import": _UNSTABLE,
+    "unstable_typeinfo": _UNSTABLE,
+}
+# environment spellings older bpftrace releases used
+LEGACY_ENV = {"BPFTRACE_STRLEN": "max_strlen", "BPFTRACE_MAP_KEYS_MAX": "max_map_keys",
+              "BPFTRACE_CAT_BYTES_MAX": "max_cat_bytes", "BPFTRACE_NO_CPP_DEMANGLE": "cpp_demangle"}
+LICENSES = ("GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL", "Dual MIT/GPL", "Dual MPL/GPL")
+
+
+def canonical(name: str) -> str:
+    key = name.lower()
+    return key[len("bpftrace_"):] if key.startswith("bpftrace_") else key
+
+
+def convert(name: str, value: Any, where: str = "") -> Any:
+    """A config value as the type its variable takes; ValueError with bpftrace's wording if not."""
+    kind = CONFIG_VARS[name]
+    if kind == "int":
+        if isinstance(value, bool):
+            raise ValueError(f"Invalid type for {name}. Type: bool. Expected Type: int")
+        if isinstance(value, str):
+            try:
+                value = int(value.replace("_", ""), 0)
+            except ValueError:
+                raise ValueError(f"Invalid value for {name}: {value!r} is not an integer") from None
+        if value < 0:
+            raise ValueError(f"Invalid value for {name}: {value} (must not be negative)")
+        if name == "max_strlen" and value < 1:
+            raise ValueError("max_strlen must be at least 1")
+        return int(value)
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int):
+            if value in (0, 1):
+                return bool(value)
+        elif isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
+            return value.lower() in ("true", "1")
+        raise ValueError(f"Invalid value for {name}: valid values are true, false, 1 and 0")
+    if kind == "str":
+        if not isinstance(value, str):
+            raise ValueError(f"Invalid type for {name}. Type: int. Expected Type: string")
+        if name == "license" and value not in LICENSES:
+            raise ValueError(f"Invalid license: {value!r}. Valid licenses: " + ", ".join(LICENSES))
+        return value
+    text = str(value)
+    for word in kind:
+        if text.lower() == word.lower():
+            return word
+    raise ValueError(f"Invalid value for {name}: {text}. Valid values: " + ", ".join(kind))
+
+
+def check_config(program: A.Program, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The script's config block checked and merged with BPFTRACE_* environment overrides."""
+    out: dict[str, Any] = {}
+    for raw, value in program.config.items():
+        span = program.config_spans.get(raw)
+        name = canonical(raw)
+        if name not in CONFIG_VARS:
+            raise CompileError(f"Unrecognized config variable: {raw}", span)
+        try:
+            out[name] = convert(name, value)
+        except ValueError as e:
+            raise CompileError(str(e), span) from None
+    for var, text in (env or {}).items():
+        if not var.startswith("BPFTRACE_"):
+            continue
+        name = LEGACY_ENV.get(var) or canonical(var)
+        if name not in CONFIG_VARS:
+            continue
+        if var == "BPFTRACE_NO_CPP_DEMANGLE":
+            out[name] = text.strip() not in ("1", "true")
+            continue
+        try:
+            out[name] = convert(name, text)
+        except ValueError as e:
+            raise CompileError(f"Env var '{var}': {e}") from None
+    return out
+
+
+MAP_KINDS = {"hash", "lruhash", "percpuhash", "percpulruhash"}
+
+
+def check_map_decls(program: A.Program) -> dict[str, tuple[str, int, A.Span]]:
+    """`let @m = kind(N);` declarations by map name."""
+    out: dict[str, tuple[str, int, A.Span]] = {}
+    for d in program.map_decls:
+        if d.kind not in MAP_KINDS:
+            raise CompileError(f"Invalid bpf map type: {d.kind}. Valid types: hash, lruhash, percpuhash, "
+                               "percpulruhash", d.span)
+        if d.max_entries <= 0:
+            raise CompileError(f"Max entries for {d.name} must be greater than 0", d.span)
+        if d.name in out:
+            raise CompileError(f"Map {d.name} was already declared", d.span)
+        out[d.name] = (d.kind, d.max_entries, d.span)
+    return out
+
+
+def unstable_features(program: A.Program, opts: dict[str, Any]) -> list[tuple[str, A.Span | None]]:
+    """bpftrace's unstable-feature gate: map declarations and imports warn unless enabled."""
+    out: list[tuple[str, A.Span | None]] = []
+    uses: list[tuple[str, str, A.Span | None]] = []
+    if program.map_decls:
+        uses.append(("map declarations", "unstable_map_decl", program.map_decls[0].span))
+    if opts.get("imported"):
+        uses.append(("imports", "unstable_import", None))
+    for feature, key, span in uses:
+        mode = opts.get(key, "warn")
+        if mode == "error":
+            raise CompileError(f"{feature} feature is not enabled by default. To enable this unstable feature, "
+                               f"set the config flag to enable. {key}=enable", span)
+        if mode == "warn":
+            out.append((f"Script is using an unstable feature: {feature}. To prevent this warning you must "
+                        f"explicitly enable it in the config e.g. {key}=enable", None))
+    return out

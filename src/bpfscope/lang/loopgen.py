@@ -1,0 +1,341 @@
+"""`for ($kv : @map) { ... }`: bpf_for_each_map_elem with the body as a callback subprogram.
+
+A mixin of `codegen.ProgGen`. The body runs in its own BPF stack frame, yet must read and
+write the probe's variables. Every program with such a loop keeps its variables in one
+block at the top of its frame; each callback frame reserves the same block at the same
+offsets, copies it in from the caller (the callback context argument points at it) on
+entry and back out before returning, so the body's code addresses variables exactly as
+the probe's own code does. The probe's ctx pointer is kept in the block too, so helpers
+that need ctx work inside loops. `return`/`exit()` inside a body set a flag in the block
+that the caller checks after the loop.
+
+Per-CPU aggregation maps (count, sum, min, max, avg) yield the value combined over all
+CPUs (bpf_map_lookup_percpu_elem), as bpftrace does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..kernel import insn as I
+from . import ast as A
+from .diagnostics import CompileError
+from .emitter import CTX, STACK_LIMIT, Emitter, Label
+from .types import Kind, Type
+
+PSEUDO_FUNC = 4
+PERCPU_KINDS = (Kind.COUNT, Kind.SUM, Kind.MIN, Kind.MAX, Kind.AVG)
+
+
+def callback_loops(node: Any) -> list[A.For]:
+    """Every for-loop of a probe: each becomes a callback subprogram."""
+    from .compiler import walk
+
+    return [n for n in walk(node) if isinstance(n, A.For)]
+
+
+class LoopGen:
+    e: Emitter
+    exit_label: Label
+    loops: list[tuple[Label, Label]]
+    consts: list[tuple[int, str]]
+    var_slots: dict[str, tuple[int, Type]]
+    shared: Any
+    probe: A.Probe
+
+    def block(self, b: A.Block) -> None:  # pragma: no cover - ProgGen
+        raise NotImplementedError
+
+    def gen_int(self, x: A.Expr) -> Any:  # pragma: no cover - ProgGen
+        raise NotImplementedError
+
+    def spec(self, name: str) -> Any:  # pragma: no cover - ProgGen
+        raise NotImplementedError
+
+    def map_index(self, name: str) -> int:  # pragma: no cover - ProgGen
+        raise NotImplementedError
+
+    def ld_map(self, reg: int, idx: int) -> None:  # pragma: no cover - ProgGen
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ setup / linking
+    def setup_loops(self) -> None:
+        """Called right after the variables are allocated: reserve the shared slots."""
+        self.callbacks: list[tuple[Emitter, list[I.Insn], list[tuple[int, str]]]] = []
+        self.func_refs: list[tuple[Emitter, int, int]] = []
+        self.var_block = 0
+        self.range_lo: dict[int, int] = {}
+        loops = callback_loops(self.probe.body)
+        if not loops:
+            return
+        e = self.e
+        for f in loops:  # where each range loop keeps its start value, visible to its callback
+            if isinstance(f.iterable, A.Range):
+                self.range_lo[id(f)] = e.alloc(8)
+                e.emit(I.st_imm(8, I.R10, self.range_lo[id(f)], 0))
+        self.ctx_slot = e.alloc(8)
+        e.emit(I.stx(8, I.R10, CTX, self.ctx_slot))
+        self.ret_slot = e.alloc(8)
+        e.emit(I.st_imm(8, I.R10, self.ret_slot, 0))
+        self.var_block = e.sp
+
+    def link(self, main: list[I.Insn], spans: list[tuple[int, A.Span]]) -> tuple[
+            list[I.Insn], list[tuple[int, A.Span]]]:
+        """Append callback subprograms after the main program, resolve their addresses and drop
+        code no path reaches (the verifier rejects unreachable instructions)."""
+        self.subprogs: list[int] = []
+        if not self.callbacks:
+            kept, newpos = prune(main, [0])
+            self.consts[:] = [(newpos[i], n) for i, n in self.consts]
+            return kept, [(newpos[min(i, len(main))], sp) for i, sp in spans]
+        blocks: list[tuple[Emitter, list[I.Insn], list[tuple[int, str]]]] = [(self.e, main, [])]
+        blocks.extend(self.callbacks)
+        starts: list[int] = []
+        pos = 0
+        for _em, insns, _c in blocks:
+            starts.append(pos)
+            pos += len(insns)
+        index = {id(em): k for k, (em, _i, _c) in enumerate(blocks)}
+        out: list[I.Insn] = []
+        for _em, insns, _c in blocks:
+            out.extend(insns)
+        for em, local, cb in self.func_refs:
+            at = starts[index[id(em)]] + local
+            out[at].imm = starts[cb + 1] - at - 1
+        all_spans = list(spans)
+        for k, (em, _insns, consts) in enumerate(blocks[1:], start=1):
+            self.consts.extend((idx + starts[k], name) for idx, name in consts)
+            all_spans.extend((idx + starts[k], sp) for idx, sp in em.spans)
+        pruned, newpos = prune(out, starts)
+        self.consts[:] = [(newpos[i], n) for i, n in self.consts]
+        self.subprogs = [newpos[st] for st in starts[1:]]
+        return pruned, [(newpos[min(i, len(out))], sp) for i, sp in all_spans]
+
+    # ------------------------------------------------------------------ the loop
+    def for_map(self, s: A.For) -> None:
+        m = s.iterable
+        assert isinstance(m, A.Map)
+        spec = self.spec(m.name)
+        cb = self.gen_callback(s, spec)
+        e = self.e
+        self.ld_map(I.R1, self.map_index(m.name))
+        self.func_refs.append((e, len(e.insns), cb))
+        e.emit(I.ld_imm64(I.R2, 0, PSEUDO_FUNC))
+        e.emit(I.mov64_reg(I.R3, I.R10), I.alu64_imm(I.ADD, I.R3, -self.var_block), I.mov64_imm(I.R4, 0))
+        e.call("for_each_map_elem")
+        e.emit(I.ldx(8, I.R1, I.R10, self.ret_slot))
+        e.jump(I.jmp_imm(I.JNE, I.R1, 0), self.exit_label)
+
+    def for_range(self, s: A.For) -> None:
+        """`for ($i : a..b)`: bpf_loop(b - a, body) — any bounds, one verification of the body;
+        $i is re-initialised each iteration (assigning it does not change the iteration)."""
+        rng = s.iterable
+        assert isinstance(rng, A.Range)
+        e = self.e
+        lo_slot = self.range_lo[id(s)]
+        lo = self.gen_int(rng.low)
+        e.emit(I.stx(8, I.R10, e.load(lo, I.R1), lo_slot))
+        e.release(lo)
+        hi = self.gen_int(rng.high)
+        r = e.load(hi, I.R2)
+        if r != I.R2:
+            e.emit(I.mov64_reg(I.R2, r))
+        e.release(hi)
+        cb = self.gen_callback(s, None)
+        skip = Label("range_empty")
+        e.emit(I.ldx(8, I.R1, I.R10, lo_slot), I.alu64_reg(I.SUB, I.R2, I.R1), I.mov64_reg(I.R1, I.R2))
+        e.jump(I.jmp_imm(I.JSLE, I.R1, 0), skip)
+        self.func_refs.append((e, len(e.insns), cb))
+        e.emit(I.ld_imm64(I.R2, 0, PSEUDO_FUNC))
+        e.emit(I.mov64_reg(I.R3, I.R10), I.alu64_imm(I.ADD, I.R3, -self.var_block), I.mov64_imm(I.R4, 0))
+        e.call("loop")
+        e.emit(I.ldx(8, I.R1, I.R10, self.ret_slot))
+        e.jump(I.jmp_imm(I.JNE, I.R1, 0), self.exit_label)
+        e.place(skip)
+
+    def gen_callback(self, s: A.For, spec: Any) -> int:
+        """The loop body as a callback: for_each_map_elem (map, key, value, ctx) when `spec` is a
+        map, bpf_loop (index, ctx) otherwise."""
+        saved = (self.e, self.exit_label, self.loops, self.consts)
+        caller_sp = self.e.max_sp
+        cb = Emitter()
+        self.e, self.loops, self.consts = cb, [], []
+        ret = Label("cb_return")
+        self.exit_label = ret
+        vb = self.var_block
+        try:
+            cb.alloc(vb)
+            ctx_reg = I.R4 if spec is not None else I.R2
+            cptr = cb.alloc(8)
+            cb.emit(I.stx(8, I.R10, ctx_reg, cptr))
+            for o in range(0, vb, 8):
+                cb.emit(I.ldx(8, I.R0, ctx_reg, o), I.stx(8, I.R10, I.R0, o - vb))
+            cb.emit(I.ldx(8, CTX, I.R10, self.ctx_slot))
+            if spec is not None:
+                self.load_kv(s, spec)
+            else:  # $i = start + index
+                off, _t = self.var_slots[s.var.name]
+                cb.emit(I.ldx(8, I.R2, I.R10, self.range_lo[id(s)]), I.alu64_reg(I.ADD, I.R2, I.R1),
+                        I.stx(8, I.R10, I.R2, off))
+            cont, brk = Label("cb_continue"), Label("cb_break")
+            self.loops = [(cont, brk)]
+            self.block(s.body)
+            cb.place(cont)
+            self.copy_out(cptr, 0)
+            if _jumped_to(cb, brk):  # the verifier rejects unreachable code
+                cb.place(brk)
+                self.copy_out(cptr, 1)
+            if _jumped_to(cb, ret):
+                cb.place(ret)
+                cb.emit(I.st_imm(8, I.R10, self.ret_slot, 1))
+                self.copy_out(cptr, 1)
+            insns = cb.finish()
+            consts = self.consts
+        finally:
+            self.e, self.exit_label, self.loops, self.consts = saved
+        if caller_sp + cb.max_sp > STACK_LIMIT:
+            raise CompileError(f"BPF stack limit exceeded: this for-loop needs {cb.max_sp} bytes of stack on top "
+                               f"of the probe's {caller_sp} (the limit is {STACK_LIMIT} for both)", s.span)
+        self.callbacks.append((cb, insns, consts))
+        return len(self.callbacks) - 1
+
+    def copy_out(self, cptr: int, rc: int) -> None:
+        e = self.e
+        vb = self.var_block
+        e.emit(I.ldx(8, I.R4, I.R10, cptr))
+        for o in range(0, vb, 8):
+            e.emit(I.ldx(8, I.R0, I.R10, o - vb), I.stx(8, I.R4, I.R0, o))
+        e.emit(I.mov64_imm(I.R0, rc), I.exit_())
+
+    def load_kv(self, s: A.For, spec: Any) -> None:
+        """$kv = (key, value) from the callback's key (r2) and value (r3) pointers."""
+        e = self.e
+        off, kvt = self.var_slots[s.var.name]
+        key_t, val_t = kvt.elems
+        koff, voff = off + kvt.offsets[0], off + kvt.offsets[1]
+        e.zero(off, kvt.size)
+        _copy_from(e, I.R2, 0, koff, min(spec.key_size, key_t.size))
+        vk = spec.value_type.kind
+        if vk not in PERCPU_KINDS:
+            _copy_from(e, I.R3, 0, voff, min(spec.value_size, val_t.size))
+            return
+        ncpus = max(1, int(self.shared.opts.get("ncpus", 1)))
+        idx = self.map_index(spec.name)
+        acc = e.alloc(16)  # (value or count, total or is-set)
+        e.zero(acc, 16)
+        for cpu in range(ncpus):
+            skip = Label()
+            self.ld_map(I.R1, idx)
+            e.emit(I.mov64_reg(I.R2, I.R10), I.alu64_imm(I.ADD, I.R2, koff), I.mov64_imm(I.R3, cpu))
+            e.call("map_lookup_percpu_elem")
+            e.jump(I.jmp_imm(I.JEQ, I.R0, 0), skip)
+            if vk in (Kind.COUNT, Kind.SUM, Kind.AVG):
+                e.emit(I.ldx(8, I.R1, I.R0, 0), I.ldx(8, I.R2, I.R10, acc), I.alu64_reg(I.ADD, I.R2, I.R1),
+                       I.stx(8, I.R10, I.R2, acc))
+                if vk is Kind.AVG:
+                    e.emit(I.ldx(8, I.R1, I.R0, 8), I.ldx(8, I.R2, I.R10, acc + 8),
+                           I.alu64_reg(I.ADD, I.R2, I.R1), I.stx(8, I.R10, I.R2, acc + 8))
+            else:  # MIN / MAX: (value, is_set) per CPU
+                take = Label()
+                e.emit(I.ldx(8, I.R3, I.R0, 8))
+                e.jump(I.jmp_imm(I.JEQ, I.R3, 0), skip)
+                e.emit(I.ldx(8, I.R1, I.R0, 0), I.ldx(8, I.R3, I.R10, acc + 8))
+                e.jump(I.jmp_imm(I.JEQ, I.R3, 0), take)
+                e.emit(I.ldx(8, I.R2, I.R10, acc))
+                e.jump(I.jmp_reg(I.JSGE if vk is Kind.MIN else I.JSLE, I.R1, I.R2), skip)
+                e.place(take)
+                e.emit(I.stx(8, I.R10, I.R1, acc), I.st_imm(8, I.R10, acc + 8, 1))
+            e.place(skip)
+        if vk is Kind.AVG:
+            done = Label()
+            e.emit(I.ldx(8, I.R1, I.R10, acc), I.ldx(8, I.R2, I.R10, acc + 8), I.mov64_imm(I.R0, 0))
+            e.jump(I.jmp_imm(I.JEQ, I.R1, 0), done)
+            div = I.alu64_reg(I.DIV, I.R2, I.R1)
+            div.off = 1
+            e.emit(div, I.mov64_reg(I.R0, I.R2))
+            e.place(done)
+            e.emit(I.stx(8, I.R10, I.R0, voff))
+        else:
+            e.emit(I.ldx(8, I.R1, I.R10, acc), I.stx(8, I.R10, I.R1, voff))
+
+
+def prune(insns: list[I.Insn], entries: list[int]) -> tuple[list[I.Insn], list[int]]:
+    """Drop unreachable instructions; returns the new list and old index → new index
+    (a removed instruction maps to the next kept one). Jumps and subprogram references
+    (ld_imm64 of a function) are re-targeted."""
+    n = len(insns)
+    seen = [False] * n
+    work = list(entries)
+    while work:
+        i = work.pop()
+        while 0 <= i < n and not seen[i]:
+            seen[i] = True
+            ins = insns[i]
+            cls = ins.code & 0x07
+            if I.is_ld_imm64(ins):
+                if i + 1 < n:
+                    seen[i + 1] = True
+                if ins.src == PSEUDO_FUNC:
+                    work.append(i + 1 + ins.imm)
+                i += 2
+                continue
+            if cls in (0x05, 0x06):
+                op = ins.code & 0xF0
+                if op == 0x90:      # exit
+                    break
+                if op == 0x80:      # call
+                    i += 1
+                    continue
+                if op == 0x00:      # ja
+                    i = i + 1 + ins.off
+                    continue
+                work.append(i + 1 + ins.off)
+            i += 1
+    if all(seen):
+        return insns, list(range(n + 1))
+    newpos = [0] * (n + 1)
+    k = 0
+    for i in range(n):
+        newpos[i] = k
+        k += seen[i]
+    newpos[n] = k
+    out: list[I.Insn] = []
+    for i, ins in enumerate(insns):
+        if not seen[i]:
+            continue
+        c = I.Insn(ins.code, ins.dst, ins.src, ins.off, ins.imm)
+        cls = c.code & 0x07
+        if I.is_ld_imm64(ins) and ins.src == PSEUDO_FUNC:
+            c.imm = newpos[i + 1 + ins.imm] - newpos[i] - 1
+        elif cls in (0x05, 0x06) and (c.code & 0xF0) not in (0x80, 0x90):
+            c.off = newpos[i + 1 + ins.off] - newpos[i] - 1
+        out.append(c)
+    return out, newpos
+
+
+def _jumped_to(e: Emitter, lab: Label) -> bool:
+    return any(target is lab for _idx, target in e._fixups)
+
+
+def _copy_from(e: Emitter, src: int, src_off: int, dst: int, size: int) -> None:
+    o = 0
+    while o + 8 <= size:
+        e.emit(I.ldx(8, I.R0, src, src_off + o), I.stx(8, I.R10, I.R0, dst + o))
+        o += 8
+    while o + 4 <= size:
+        e.emit(I.ldx(4, I.R0, src, src_off + o), I.stx(4, I.R10, I.R0, dst + o))
+        o += 4
+    while o < size:
+        e.emit(I.ldx(1, I.R0, src, src_off + o), I.stx(1, I.R10, I.R0, dst + o))
+        o += 1
+
+
+def kv_type(key: Type | None, value: Type | None) -> Type:
+    """The loop variable of `for ($kv : @m)`: (key, value) with the map's storage types."""
+    from .types import INT64, tuple_type
+
+    k = key if key is not None else INT64
+    v = value if value is not None else INT64
+    if v.kind in PERCPU_KINDS:
+        v = INT64
+    return tuple_type([k, v])

@@ -1,0 +1,287 @@
+"""Typing of memory: pointers, structs, arrays, casts, sizeof/offsetof, enum constants.
+
+A mixin of `typecheck.ProbeTypes`. It records, per expression, what code generation needs
+beyond the Type: the struct member reached by a field access (`members`) and the address
+space — "kernel" or "user" — of every value that lives in traced memory (`spaces`), so a
+user pointer is read with bpf_probe_read_user and a kernel one with bpf_probe_read_kernel.
+`.` and `->` are the same operator: a pointer to a struct is dereferenced automatically.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from . import ast as A
+from .btftypes import Member
+from .diagnostics import CompileError
+from .typedb import TypeDB
+from .types import BOOL, INT64, UINT64, Kind, Type, pointer_type
+
+
+class MemTypes:
+    # provided by ProbeTypes
+    probe: Any
+    opts: dict[str, Any]
+    types: dict[int, Type]
+
+    def expr(self, e: A.Expr, statement: bool = False) -> Type:  # pragma: no cover - ProbeTypes
+        raise NotImplementedError
+
+    def const_int(self, e: A.Expr) -> int | None:  # pragma: no cover - ProbeTypes
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ state
+    @property
+    def db(self) -> TypeDB:
+        db = self.opts.get("typedb")
+        if db is None:
+            db = self.opts["typedb"] = TypeDB()
+        return db  # type: ignore[no-any-return]
+
+    @property
+    def members(self) -> dict[int, Member]:
+        m = self.__dict__.get("_members")
+        if m is None:
+            m = self.__dict__["_members"] = {}
+        return m  # type: ignore[no-any-return]
+
+    @property
+    def spaces(self) -> dict[int, str]:
+        s = self.__dict__.get("_spaces")
+        if s is None:
+            s = self.__dict__["_spaces"] = {}
+        return s  # type: ignore[no-any-return]
+
+    def default_space(self) -> str:
+        return "user" if self.probe.user_space else "kernel"
+
+    def space_of_ptr(self, t: Type) -> str:
+        return t.mode if t.mode in ("user", "kernel") else self.default_space()
+
+    def pointee(self, t: Type) -> Type | None:
+        """What a pointer points to; tracefs/BTF pointers known only by spelling are resolved here."""
+        if t.pointee is not None:
+            return t.pointee
+        if t.name and t.name.rstrip().endswith("*"):
+            inner = t.name.rstrip()[:-1].rstrip()
+            if inner and inner.replace("const", "").strip() not in ("void", ""):
+                pt = self.db.parse(inner)
+                if pt is not None and pt.kind is not Kind.NONE:
+                    return pt
+        return None
+
+    def with_pointee(self, t: Type, space: str = "") -> Type:
+        """A pointer Type with its pointee resolved and its address space fixed."""
+        if t.kind is not Kind.POINTER:
+            return t
+        pt = self.pointee(t)
+        if pt is not t.pointee or (space and not t.mode):
+            t = dataclasses.replace(t, pointee=pt, mode=t.mode or space)
+        return t
+
+    # ------------------------------------------------------------------ fields
+    def struct_field(self, e: A.Field, bt: Type) -> Type:
+        """`base.name` / `base->name` where base is a struct or a pointer to one."""
+        if bt.kind is Kind.POINTER:
+            st = self.pointee(bt)
+            space = self.space_of_ptr(bt)
+            if st is None or st.kind is not Kind.STRUCT:
+                raise CompileError(f"Can not access field '{e.name}' on type '{bt}'", e.span)
+        elif bt.kind is Kind.STRUCT:
+            st = bt
+            space = self.spaces.get(id(e.base), self.default_space())
+        else:
+            raise CompileError(f"Can not access field '{e.name}' on type '{bt}'", e.span)
+        m = self.db.member(st, e.name)
+        if m is None:
+            if not self.db.members(st):
+                raise CompileError(f"Cannot access field '{e.name}' of incomplete type '{st.name}'", e.span)
+            raise CompileError(f"Struct/union of type '{st.name}' does not contain a field named '{e.name}'",
+                               e.span)
+        self.members[id(e)] = m
+        self.spaces[id(e)] = space
+        return self.value_type(m.type, space)
+
+    def value_type(self, t: Type, space: str) -> Type:
+        if t.kind is Kind.POINTER:
+            return self.with_pointee(t, space)
+        if t.kind is Kind.STRUCT:
+            return self.db.complete(t)
+        if t.kind is Kind.ARRAY:
+            return self.db.complete(t)
+        return t
+
+    def deref(self, e: A.Unop, t: Type) -> Type:
+        """`*p`: the pointee (a struct value is laid out in full so it can be stored and printed)."""
+        if t.kind is Kind.POINTER:
+            pt = self.pointee(t)
+            if pt is None:
+                raise CompileError(f"Can not dereference type '{t}'", e.span)
+            space = self.space_of_ptr(t)
+            self.spaces[id(e)] = space
+            if pt.kind is Kind.STRUCT and not self.db.members(pt):
+                raise CompileError(f"Can not dereference a pointer to incomplete type '{pt}'", e.span)
+            return self.value_type(pt, space)
+        if t.is_int:
+            self.spaces[id(e)] = self.default_space()
+            return INT64
+        raise CompileError(f"Can not dereference type '{t}'", e.span)
+
+    def index_mem(self, e: A.Index, bt: Type) -> Type:
+        """`p[i]` on pointers and arrays (arrays of struct members, casts, BTF)."""
+        if bt.kind is Kind.POINTER:
+            pt = self.pointee(bt)
+            if pt is None:
+                raise CompileError(f"The [] operator can not be used on type '{bt}'", e.span)
+            space = self.space_of_ptr(bt)
+        elif bt.kind is Kind.ARRAY and bt.pointee is not None:
+            pt = bt.pointee
+            space = self.spaces.get(id(e.base), self.default_space())
+            i = self.const_int(e.index)
+            if i is not None and bt.count and not 0 <= i < bt.count:
+                raise CompileError(f"The array index {i} is out of bounds (array size is {bt.count})",
+                                   e.index.span)
+        else:
+            raise CompileError(f"The [] operator can not be used on type '{bt}'", e.span)
+        it = self.types.get(id(e.index))
+        if it is not None and not it.is_int:
+            raise CompileError(f"The array index must be an integer ({it} supplied)", e.index.span)
+        self.spaces[id(e)] = space
+        return self.value_type(pt, space)
+
+    # ------------------------------------------------------------------ arithmetic
+    def pointer_binop(self, e: A.Binop, lt: Type, rt: Type) -> Type | None:
+        """Binary operators with a pointer operand; None when neither side is a pointer."""
+        lp, rp = lt.kind is Kind.POINTER, rt.kind is Kind.POINTER
+        if not (lp or rp):
+            return None
+        if e.op in ("==", "!=", "<", "<=", ">", ">="):
+            other = rt if lp else lt
+            if other.kind is not Kind.POINTER and not other.is_int:
+                raise CompileError(f"Type mismatch for '{e.op}': comparing '{lt}' with '{rt}'", e.span)
+            return BOOL
+        if e.op in ("&&", "||"):
+            return BOOL
+        if e.op == "+" and lp != rp:
+            other = rt if lp else lt
+            if other.is_int:
+                return lt if lp else rt
+        if e.op == "-" and lp and not rp and rt.is_int:
+            return lt
+        if e.op == "-" and lp and rp:
+            return INT64
+        if e.op in ("&", "|", "^", ">>", "<<", "%", "/", "*") and lp != rp:
+            raise CompileError(f"The {e.op} operator can not be used on expressions of types {lt}, {rt}",
+                               e.span)
+        raise CompileError(f"The {e.op} operator can not be used on expressions of types {lt}, {rt}", e.span)
+
+    # ------------------------------------------------------------------ types by name
+    def typename(self, tn: A.TypeName) -> Type:
+        return self.db.from_typename(tn)
+
+    def cast_to(self, e: A.Cast, src: Type) -> Type:
+        if e.to.array is not None and not e.to.pointer:
+            elem = self.typename(A.TypeName(e.to.name, span=e.to.span))
+            if not elem.is_int:
+                raise CompileError(f"Cannot cast to an array of \"{elem}\"", e.to.span)
+            if not (src.is_int or src.kind in (Kind.ARRAY, Kind.POINTER)):
+                raise CompileError(f"Cannot cast from \"{src}\" to an array", e.span)
+            n = e.to.array or max(1, src.size // max(1, elem.size))
+            t = Type(Kind.ARRAY, size=n * elem.size, pointee=elem, count=n, name=f"{elem}[{n}]")
+            if t.size != src.size:
+                raise CompileError(f"Cannot cast from \"{src}\" to \"{t}\": sizes differ "
+                                   f"({src.size} vs {t.size} bytes)", e.span)
+            return t
+        t = self.typename(e.to)
+        if t.kind is Kind.POINTER:
+            if not (src.is_int or src.kind is Kind.POINTER):
+                raise CompileError(f"Cannot cast from \"{src}\" to \"{t}\"", e.span)
+            if src.kind is Kind.POINTER and src.mode and not t.mode:
+                t = dataclasses.replace(t, mode=src.mode)  # a cast keeps the address space
+            return t
+        if t.kind is Kind.STRUCT:
+            raise CompileError(f"Cannot cast to \"{t}\"", e.to.span)
+        if t.kind is Kind.NONE:
+            raise CompileError("Cannot cast to \"void\"", e.to.span)
+        if src.kind is Kind.ARRAY:
+            if src.size != t.size:
+                raise CompileError(f"Cannot cast from \"{src}\" to \"{t}\": sizes differ "
+                                   f"({src.size} vs {t.size} bytes)", e.span)
+            return t
+        if not (src.is_int or src.kind is Kind.POINTER):
+            raise CompileError(f"Cannot cast from \"{src}\" to \"{t}\"", e.span)
+        return t
+
+    def sizeof(self, e: A.Sizeof) -> Type:
+        if isinstance(e.target, A.TypeName):
+            t = self.typename(e.target)
+            if t.kind is Kind.NONE:
+                raise CompileError("Invalid application of sizeof to a void type", e.span)
+        else:
+            if isinstance(e.target, A.Identifier):
+                named = self.db.named(e.target.name)
+                if named is not None:
+                    self.types[id(e.target)] = named
+                    self.sizes[id(e)] = named.size
+                    return UINT64
+            t = self.expr(e.target)
+        self.sizes[id(e)] = t.size
+        return UINT64
+
+    def offsetof(self, e: A.Offsetof) -> Type:
+        if isinstance(e.target, A.TypeName):
+            t = self.typename(e.target)
+        elif isinstance(e.target, A.Identifier) and self.db.named(e.target.name) is not None:
+            t = self.db.named(e.target.name)  # type: ignore[assignment]
+        else:
+            t = self.expr(e.target)
+        off = 0
+        for name in e.fields:
+            if t.kind is Kind.POINTER:
+                raise CompileError(f"offsetof() expects a struct type, not '{t}'", e.span)
+            if t.kind is not Kind.STRUCT:
+                raise CompileError(f"'{t}' is not a struct or union", e.span)
+            m = self.db.member(t, name)
+            if m is None:
+                raise CompileError(f"Struct/union of type '{t.name}' does not contain a field named '{name}'",
+                                   e.span)
+            off += m.offset
+            t = m.type
+        self.sizes[id(e)] = off
+        return UINT64
+
+    @property
+    def sizes(self) -> dict[int, int]:
+        s = self.__dict__.get("_sizes")
+        if s is None:
+            s = self.__dict__["_sizes"] = {}
+        return s  # type: ignore[no-any-return]
+
+    def identifier(self, e: A.Identifier) -> Type:
+        hit = self.db.enum_constant(e.name)
+        if hit is not None:
+            value, t = hit
+            self.sizes[id(e)] = value
+            return t
+        raise CompileError(f"Unknown identifier: '{e.name}'", e.span)
+
+    def curtask_type(self) -> Type:
+        st = self.db.named("struct task_struct")
+        if st is None:
+            return UINT64
+        return pointer_type(st, "struct task_struct *", "kernel")
+
+
+def fold_binop(op: str, a: int | None, b: int | None) -> int | None:
+    """A constant integer expression's value (tuple indexes such as `[1 - 1]`), or None."""
+    if a is None or b is None:
+        return None
+    if op in ("/", "%") and b == 0:
+        return None
+    fns = {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b, "/": lambda: int(a / b),
+           "%": lambda: a - int(a / b) * b, "<<": lambda: a << b if 0 <= b < 64 else None,
+           ">>": lambda: a >> b if 0 <= b < 64 else None, "&": lambda: a & b, "|": lambda: a | b,
+           "^": lambda: a ^ b}
+    fn = fns.get(op)
+    return fn() if fn is not None else None

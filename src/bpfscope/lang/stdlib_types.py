@@ -1,0 +1,512 @@
+"""Type rules of bpftrace's standard library functions (strings, buffers, addresses, time,
+errors, map queries, user-space actions).
+
+Kept apart from typecheck.py so that the core inference stays small: `ProbeTypes.call`
+hands every name in `STDLIB_FUNCS` to `call_type`, which checks arity and argument
+types with bpftrace's messages and returns the result type. Code generation for the
+same names lives in codegen_stdlib.py.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import TYPE_CHECKING, Any
+
+from . import ast as A
+from .diagnostics import CompileError
+from .types import BOOL, INT64, NONE, UINT64, Kind, Type, int_type, string_type
+
+if TYPE_CHECKING:
+    from .typecheck import ProbeTypes
+
+INET = Type(Kind.INET, size=24)        # u64 address family + 16 address bytes
+MAC = Type(Kind.MAC, size=6)
+CGROUP_PATH = Type(Kind.CGROUP_PATH, size=8)
+UINT8 = int_type(1, False)
+
+# names printed in user space from an integer (errno, signal number, syscall number)
+NAMED_INTS = {"strerror": "strerror", "signal_name": "signal_name", "syscall_name": "syscall_name"}
+
+STDLIB_FUNCS = frozenset({
+    "strncmp", "strcontains", "strstr", "strlen", "memcmp", "buf", "ntop", "pton", "macaddr",
+    "strftime", "strerror", "signal_name", "syscall_name", "len", "find", "signal", "cgroupid",
+    "cgroup_path", "kptr", "uptr", "assert", "static_assert", "fail", "is_integer", "is_str",
+    "is_ptr", "is_array", "is_unsigned_integer", "is_literal",
+})
+
+# call syntax for argument-less builtins: `pid()` is `pid`
+CALLABLE_BUILTINS = frozenset({
+    "pid", "tid", "uid", "gid", "cpu", "ncpus", "nsecs", "elapsed", "cgroup", "rand", "cpid",
+    "jiffies", "numaid", "ppid", "usermode", "curtask",
+})
+
+SIGNALS = {
+    "SIGHUP": 1, "SIGINT": 2, "SIGQUIT": 3, "SIGILL": 4, "SIGTRAP": 5, "SIGABRT": 6, "SIGIOT": 6,
+    "SIGBUS": 7, "SIGFPE": 8, "SIGKILL": 9, "SIGUSR1": 10, "SIGSEGV": 11, "SIGUSR2": 12,
+    "SIGPIPE": 13, "SIGALRM": 14, "SIGTERM": 15, "SIGSTKFLT": 16, "SIGCHLD": 17, "SIGCONT": 18,
+    "SIGSTOP": 19, "SIGTSTP": 20, "SIGTTIN": 21, "SIGTTOU": 22, "SIGURG": 23, "SIGXCPU": 24,
+    "SIGXFSZ": 25, "SIGVTALRM": 26, "SIGPROF": 27, "SIGWINCH": 28, "SIGIO": 29, "SIGPOLL": 29,
+    "SIGPWR": 30, "SIGSYS": 31,
+}
+
+
+def signal_number(name: str) -> int | None:
+    """'SIGKILL', 'KILL' or 'sigkill' → 9; None if unknown."""
+    n = name.upper()
+    return SIGNALS.get(n if n.startswith("SIG") else "SIG" + n)
+
+
+def timestamp_type(fmt: str) -> Type:
+    """strftime() value: u64 ns since boot; the format travels in the type (printed in user space)."""
+    return Type(Kind.TIMESTAMP, size=8, name=fmt)
+
+
+def buffer_type(n: int) -> Type:
+    return Type(Kind.BUFFER, size=4 + n)
+
+
+def byte_array(n: int) -> Type:
+    return Type(Kind.ARRAY, size=n, pointee=UINT8, count=n)
+
+
+def pton_bytes(text: str) -> bytes | None:
+    try:
+        return ipaddress.ip_address(text).packed
+    except ValueError:
+        return None
+
+
+def const_eval(pt: ProbeTypes, e: A.Expr) -> int | None:
+    """Fold an integer expression made of literals and positional parameters (or None)."""
+    if isinstance(e, A.Bool):
+        return int(e.value)
+    v = pt.const_int(e)
+    if v is not None:
+        return v
+    if isinstance(e, A.Unop) and e.op in ("!", "-", "~"):
+        x = const_eval(pt, e.operand)
+        if x is None:
+            return None
+        return int(not x) if e.op == "!" else -x if e.op == "-" else ~x
+    if isinstance(e, A.Binop):
+        a = const_eval(pt, e.left)
+        if a is None:
+            return None
+        if e.op == "&&" and not a:
+            return 0
+        if e.op == "||" and a:
+            return 1
+        b = const_eval(pt, e.right)
+        if b is None:
+            return None
+        ops: dict[str, Any] = {
+            "+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b, "&": lambda: a & b,
+            "|": lambda: a | b, "^": lambda: a ^ b, "<<": lambda: a << b if 0 <= b < 64 else None,
+            ">>": lambda: a >> b if 0 <= b < 64 else None, "==": lambda: int(a == b),
+            "!=": lambda: int(a != b), "<": lambda: int(a < b), "<=": lambda: int(a <= b),
+            ">": lambda: int(a > b), ">=": lambda: int(a >= b), "&&": lambda: int(bool(b)),
+            "||": lambda: int(bool(b)), "/": lambda: int(a / b) if b else None,
+            "%": lambda: a - b * int(a / b) if b else None,
+        }
+        f = ops.get(e.op)
+        return f() if f is not None else None
+    return None
+
+
+def _str_like(t: Type) -> bool:
+    return t.kind is Kind.STRING or (t.kind is Kind.ARRAY and t.pointee is not None and t.pointee.size == 1)
+
+
+def _require_str(c: A.Call, i: int, t: Type) -> None:
+    if not _str_like(t):
+        raise CompileError(f"{c.name}() expects a string argument, got {t}", c.args[i].span)
+
+
+def _literal_str(c: A.Call, i: int, what: str = "a string literal") -> str:
+    a = c.args[i]
+    if not isinstance(a, A.Str):
+        raise CompileError(f"{c.name}() expects {what}", a.span)
+    return a.value
+
+
+def _agg_read_error(t: Type, span: A.Span) -> CompileError:
+    return CompileError(f"Type mismatch: '{t}' values can only be read in user space "
+                        "(print the map instead)", span)
+
+
+def map_read_type(t: Type, span: A.Span) -> Type:
+    """The integer a count/sum/min/max/avg map reads as in BPF (summed over CPUs)."""
+    if t.kind is Kind.COUNT:
+        return UINT64
+    if t.kind in (Kind.SUM, Kind.MIN, Kind.MAX, Kind.AVG):
+        return INT64
+    if t.is_aggregate:
+        raise _agg_read_error(t, span)
+    return t
+
+
+def call_type(pt: ProbeTypes, c: A.Call, statement: bool) -> Type:
+    n = c.name
+    handler = _HANDLERS[n]
+    return handler(pt, c)
+
+
+# ---------------------------------------------------------------- string functions
+def _strncmp(pt: ProbeTypes, c: A.Call) -> Type:
+    pt.check_nargs(c, 3, 3)
+    for i in range(2):
+        _require_str(c, i, pt.expr(c.args[i]))
+    pt.expr(c.args[2])
+    n = const_eval(pt, c.args[2])
+    if n is None or n < 0:
+        raise CompileError("strncmp() expects an integer literal as its third argument", c.args[2].span)
+    return INT64
+
+
+def _two_strings(pt: ProbeTypes, c: A.Call) -> None:
+    pt.check_nargs(c, 2, 2)
+    for i in range(2):
+        _require_str(c, i, pt.expr(c.args[i]))
+
+
+def _strcontains(pt: ProbeTypes, c: A.Call) -> Type:
+    _two_strings(pt, c)
+    return BOOL
+
+
+def _strstr(pt: ProbeTypes, c: A.Call) -> Type:
+    _two_strings(pt, c)
+    return INT64
+
+
+def _strlen(pt: ProbeTypes, c: A.Call) -> Type:
+    pt.check_nargs(c, 1, 1)
+    _require_str(c, 0, pt.expr(c.args[0]))
+    return UINT64
+
+
+def _memcmp(pt: ProbeTypes, c: A.Call) -> Type:
+    pt.check_nargs(c, 3, 3)
+    ta, tb = pt.expr(c.args[0]), pt.expr(c.args[1])
+    pt.expr(c.args[2])
+    for t, a in ((ta, c.args[0]), (tb, c.args[1])):
+        if t.is_int or t.kind in (Kind.NONE, Kind.POINTER) or t.is_aggregate:
+            raise CompileError(f"memcmp() expects a string, array or record argument, got {t}", a.span)
+    n = const_eval(pt, c.args[2])
+    if n is None or n < 0:
+        raise CompileError("memcmp() expects an integer literal as its third argument", c.args[2].span)
+    if n > min(ta.size, tb.size):
+        raise CompileError(f"memcmp() size {n} is larger than its arguments ({ta}, {tb})", c.args[2].span)
+    return INT64
+
+
+# ---------------------------------------------------------------- buffers and addresses
+def _buf(pt: ProbeTypes, c: A.Call) -> Type:
+    pt.check_nargs(c, 1, 2)
+    t = pt.expr(c.args[0])
+    arrayish = t.kind in (Kind.STRING, Kind.ARRAY)
+    if not (arrayish or t.is_int or t.kind is Kind.POINTER):
+        raise CompileError(f"buf() expects a pointer or an array as first argument, got {t}", c.args[0].span)
+    if len(c.args) == 1:
+        if not arrayish:
+            raise CompileError("buf() expects a length argument when reading through a pointer", c.span)
+        return buffer_type(t.size)
+    lt = pt.expr(c.args[1])
+    if not lt.is_int:
+        raise CompileError(f"buf() expects an integer length, got {lt}", c.args[1].span)
+    n = const_eval(pt, c.args[1])
+    if n is not None and n < 0:
+        raise CompileError("buf() length must be non-negative", c.args[1].span)
+    if n is None:  # run-time length: up to max_strlen bytes (or the array's size)
+        n = int(pt.opts.get("max_strlen", 64))
+        if arrayish:
+            n = min(n, t.size)
+    return buffer_type(n)
+
+
+def _addr_bytes(t: Type) -> int:
+    if t.kind in (Kind.ARRAY, Kind.STRING):
+        return t.size
+    return 0
+
+
+def _ntop(pt: ProbeTypes, c: A.Call) -> Type:
+    pt.check_nargs(c, 1, 2)
+    if len(c.args) == 2:
+        af = pt.expr(c.args[0])
+        if not af.is_int:
+            raise CompileError(f"ntop() expects an integer address family, got {af}", c.args[0].span)
+    a = c.args[-1]
+    t = pt.expr(a)
+    if t.is_int:
+        return INET
+    if _addr_bytes(t) in (4, 16):
+        return INET
+    raise CompileError(f"ntop() expects an integer or char[4] or char[16] argument, got {t}", a.span)
+
+
+def _pton(pt: ProbeTypes, c: A.Call) -> Type:
+    pt.check_nargs(c, 1, 1)
+    text = _literal_str(c, 0)
+    data = pton_bytes(text)
+    if data is None:
+        raise CompileError(f"pton() expects a valid IPv4 or IPv6 address, got '{text}'", c.args[0].span)
+    pt.expr(c.args[0])
+    return byte_array(len(data))
+
+
+def _macaddr(pt: ProbeTypes, c: A.Call) -> Type:
+    pt.check_nargs(c, 1, 1)
+    t = pt.expr(c.args[0])
+    if _addr_bytes(t) >= 6 or t.is_int or t.kind is Kind.POINTER:
+        return MAC
+    raise CompileError(f"macaddr() expects a char[6] argument, got {t}", c.args[0].span)
+
+
+# ---------------------------------------------------------------- time, errors, names
+def _strftime(pt: ProbeTypes, c: A.Call) -> Type:
+    pt.check_nargs(c, 2, 2)
+    if not isinstance(c.args[0], A.Str):
+        raise CompileError(f"strftime() expects a string literal ({pt.expr(c.args[0])} provided)",
+                           c.args[0].span)
+    fmt = c.args[0].value
+    pt.expr(c.args[0])
+    t = pt.expr(c.args[1])
+    if not t.is_int:
+        raise CompileError(f"strftime() expects an integer timestamp, got {t}", c.args[1].span)
+    return timestamp_type(fmt)
+
+
+def _named_int(pt: ProbeTypes, c: A.Call) -> Type:
+    pt.check_nargs(c, 1, 1)
+    t = pt.expr(c.args[0])
+    if not t.is_int:
+        raise CompileError(f"{c.name}() expects an integer argument, got {t}", c.args[0].span)
+    return Type(Kind.STRERROR, size=8, name=NAMED_INTS[c.name])
+
+
+def _cgroupid(pt: ProbeTypes, c: A.Call) -> Type:
+    pt.check_nargs(c, 1, 1)
+    _literal_str(c, 0)
+    pt.expr(c.args[0])
+    return UINT64
+
+
+def _cgroup_path(pt: ProbeTypes, c: A.Call) -> Type:
+    pt.check_nargs(c, 1, 2)
+    t = pt.expr(c.args[0])
+    if not t.is_int:
+        raise CompileError(f"cgroup_path() expects an integer cgroup id, got {t}", c.args[0].span)
+    if len(c.args) == 2:
+        _literal_str(c, 1)
+        pt.expr(c.args[1])
+    return CGROUP_PATH
+
+
+def _addrspace(pt: ProbeTypes, c: A.Call) -> Type:
+    pt.check_nargs(c, 1, 1)
+    t = pt.expr(c.args[0])
+    if not (t.is_int or t.kind is Kind.POINTER):
+        raise CompileError(f"{c.name}() expects a pointer argument, got {t}", c.args[0].span)
+    return t
+
+
+# ---------------------------------------------------------------- maps
+def _map_arg(pt: ProbeTypes, c: A.Call) -> A.Map:
+    m = c.args[0]
+    if not isinstance(m, A.Map) or m.keys:
+        raise CompileError(f"{c.name}() expects a map argument", m.span)
+    if m.name not in pt.maps.maps:
+        raise CompileError(f"Undefined map: {m.name}", m.span)
+    return m
+
+
+def _len(pt: ProbeTypes, c: A.Call) -> Type:
+    pt.check_nargs(c, 1, 1)
+    a = c.args[0]
+    if isinstance(a, A.Builtin) and a.name in ("kstack", "ustack") or (
+            isinstance(a, A.Call) and a.name in ("kstack", "ustack")):
+        raise CompileError("len() of a stack is not supported yet by bpfscope", c.span)
+    _map_arg(pt, c)
+    return INT64
+
+
+def _find(pt: ProbeTypes, c: A.Call) -> Type:
+    if not getattr(c, "rewritten", False):  # (map, key, $var) becomes (@map[key], $var) once
+        pt.check_nargs(c, 3, 3)
+        m = _map_arg(pt, c)
+        info = pt.maps.maps[m.name]
+        if info.scalar:
+            raise CompileError("find() expects a map with keys (not a scalar map)", m.span)
+        if not isinstance(c.args[2], A.Var):
+            raise CompileError("find() expects a scratch variable as its third argument", c.args[2].span)
+        c.args = [A.Map(m.name, [c.args[1]], span=m.span), c.args[2]]
+        c.rewritten = True  # type: ignore[attr-defined]
+    key, var = c.args
+    assert isinstance(key, A.Map) and isinstance(var, A.Var)
+    m = key
+    vt = pt.map_access(key)
+    vt = map_read_type(vt, m.span)
+    from .typecheck import key_storage_type, unify
+
+    pt.vars[var.name] = unify(pt.vars.get(var.name), key_storage_type(vt), var.name, var.span)
+    pt.types[id(var)] = pt.vars[var.name]
+    return BOOL
+
+
+# ---------------------------------------------------------------- actions and assertions
+def _signal(pt: ProbeTypes, c: A.Call) -> Type:
+    pt.check_nargs(c, 1, 1)
+    if pt.probe.provider in ("begin", "end", "self", "test", "bench"):
+        raise CompileError(f'signal can not be used with "{pt.probe.provider}" probes', c.span)
+    a = c.args[0]
+    if isinstance(a, A.Str):
+        if signal_number(a.value) is None:
+            raise CompileError(f"{a.value} is not a valid signal", c.span)
+    else:
+        t = pt.expr(a)
+        if not t.is_int:
+            raise CompileError(f"signal() only accepts a string literal or an integer ({t} provided)",
+                               a.span)
+        v = const_eval(pt, a)
+        if v is not None and not 1 <= v <= 64:
+            raise CompileError(f"sig must be between 1 and 64. {v} provided", a.span)
+    pt.expr(a)
+    return NONE
+
+
+def _assert(pt: ProbeTypes, c: A.Call) -> Type:
+    pt.check_nargs(c, 2, 2)
+    t = pt.expr(c.args[0])
+    if not t.is_int:
+        raise CompileError(f"assert() expects a boolean condition, got {t}", c.args[0].span)
+    _literal_str(c, 1)
+    pt.expr(c.args[1])
+    return NONE
+
+
+def _static_assert(pt: ProbeTypes, c: A.Call) -> Type:
+    pt.check_nargs(c, 2, 2)
+    msg = _literal_str(c, 1)
+    pt.expr(c.args[0])
+    v = const_eval(pt, c.args[0])
+    if v is None:
+        raise CompileError("static_assert() expects a condition known at compile time", c.args[0].span)
+    if not v:
+        raise CompileError(f"static_assert: {msg}", c.span)
+    return NONE
+
+
+def _fail(pt: ProbeTypes, c: A.Call) -> Type:
+    if not c.args:
+        raise CompileError("fail() requires at least one argument (0 provided)", c.span)
+    _literal_str(c, 0)
+    for a in c.args[1:]:
+        pt.expr(a)
+        if not isinstance(a, (A.Str, A.Int, A.Bool, A.Positional)) and const_eval(pt, a) is None:
+            raise CompileError("fail() arguments must be literals", a.span)
+    pt.expr(c.args[0])
+    return NONE
+
+
+def format_fail(pt: ProbeTypes, c: A.Call) -> str:
+    """Render fail()'s message at compile time (C printf over literal values)."""
+    fmt = c.args[0]
+    assert isinstance(fmt, A.Str)
+    vals: list[object] = []
+    for a in c.args[1:]:
+        if isinstance(a, A.Str):
+            vals.append(a.value)
+        elif isinstance(a, A.Positional) and pt.of(a).kind is Kind.STRING:
+            vals.append(pt.positional[a.index - 1])
+        else:
+            vals.append(const_eval(pt, a) or 0)
+    out, i = [], 0
+    text = fmt.value
+    j = 0
+    while j < len(text):
+        ch = text[j]
+        if ch == "%" and j + 1 < len(text):
+            k = j + 1
+            while k < len(text) and text[k] in "-+ #0123456789.lhjzt":
+                k += 1
+            conv = text[k] if k < len(text) else ""
+            if conv == "%":
+                out.append("%")
+            elif conv:
+                v = vals[i] if i < len(vals) else ""
+                i += 1
+                spec = "%" + text[j + 1:k].replace("l", "").replace("h", "").replace("j", "") \
+                    .replace("z", "").replace("t", "") + ("d" if conv in "iu" else conv)
+                try:
+                    out.append(spec % v)
+                except (TypeError, ValueError):
+                    out.append(str(v))
+            j = k + 1
+            continue
+        out.append(ch)
+        j += 1
+    return "".join(out)
+
+
+# ---------------------------------------------------------------- type predicates (compile time)
+def _is(pt: ProbeTypes, c: A.Call) -> Type:
+    pt.check_nargs(c, 1, 1)
+    pt.expr(c.args[0])
+    return BOOL
+
+
+def predicate_value(pt: ProbeTypes, c: A.Call) -> bool:
+    """Compile-time answer of is_integer/is_str/is_ptr/is_array/is_unsigned_integer/is_literal."""
+    a = c.args[0]
+    t = pt.of(a)
+    n = c.name
+    if n == "is_integer":
+        return t.kind is Kind.INT
+    if n == "is_unsigned_integer":
+        return t.kind is Kind.INT and not t.signed
+    if n == "is_str":
+        return t.kind is Kind.STRING
+    if n == "is_ptr":
+        return t.kind is Kind.POINTER
+    if n == "is_array":
+        return t.kind is Kind.ARRAY
+    return isinstance(a, (A.Int, A.Str, A.Bool)) or (
+        isinstance(a, A.Unop) and a.op == "-" and isinstance(a.operand, A.Int))
+
+
+_HANDLERS = {
+    "strncmp": _strncmp, "strcontains": _strcontains, "strstr": _strstr, "strlen": _strlen,
+    "memcmp": _memcmp, "buf": _buf, "ntop": _ntop, "pton": _pton, "macaddr": _macaddr,
+    "strftime": _strftime, "strerror": _named_int, "signal_name": _named_int,
+    "syscall_name": _named_int, "len": _len, "find": _find, "signal": _signal,
+    "cgroupid": _cgroupid, "cgroup_path": _cgroup_path, "kptr": _addrspace, "uptr": _addrspace,
+    "assert": _assert, "static_assert": _static_assert, "fail": _fail, "is_integer": _is,
+    "is_str": _is, "is_ptr": _is, "is_array": _is, "is_unsigned_integer": _is, "is_literal": _is,
+}
+
+__all__ = ["STDLIB_FUNCS", "CALLABLE_BUILTINS", "call_type", "const_eval", "map_read_type",
+           "signal_number", "pton_bytes", "format_fail", "predicate_value", "string_type"]
+
+
+_PROBETYPES = {"begin": "special", "end": "special", "self": "special", "test": "test",
+               "bench": "benchmark"}
+NSECS_CLOCKS = ("monotonic", "boot", "tai", "sw_tai")
+
+
+def probetype_name(provider: str) -> str:
+    """What the `probetype` builtin says for a probe provider (begin/end are 'special')."""
+    return _PROBETYPES.get(provider, provider)
+
+
+def builtin_call_type(pt: ProbeTypes, c: A.Call) -> Type:
+    """`pid()` is `pid`; `nsecs(boot)` picks a clock."""
+    if c.name == "nsecs":
+        pt.check_nargs(c, 0, 1)
+        if c.args:
+            a = c.args[0]
+            if not isinstance(a, A.Identifier) or a.name not in NSECS_CLOCKS:
+                raise CompileError("nsecs() expects one of monotonic, boot, tai, sw_tai", a.span)
+        return UINT64
+    pt.check_nargs(c, 0, 0)
+    return pt.builtin(A.Builtin(c.name, span=c.span))

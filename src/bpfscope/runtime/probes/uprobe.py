@@ -1,0 +1,159 @@
+"""uprobe/uretprobe: `bin:func`, `bin:func+off`, `bin:0xaddr`, wildcards, libraries by name
+(`libc` through ld.so.cache), C++ names matched mangled or demangled, `-p PID`.
+
+Attached through the uprobe PMU (fd-based). One program serves every function a wildcard
+matches (one perf event each), unless the body reads `probe`: then each match gets its own
+program so `probe` names it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ...kernel import uapi
+from ...lang.ast import AttachPoint
+from ...lang.spec import ProbeInfo
+from .base import Env, fail
+
+NAMES = ("uprobe", "uretprobe")
+
+
+def target_path(ap: AttachPoint, target: str, env: Env) -> str:
+    """The file a uprobe/usdt target names (path, $PATH program, or library)."""
+    from ...kernel.ldcache import resolve_target
+
+    path = resolve_target(target, env.pid if env.pid > 0 else None)
+    if path is None:
+        what = "binary" if "/" in target else "binary or library"
+        raise fail(ap, f"{ap.provider} target '{target}': no such {what}"
+                   + (" (looked in $PATH and ld.so.cache)" if "/" not in target else ""))
+    if not path.startswith("/proc/"):
+        path = os.path.abspath(path)
+    return path
+
+
+def symbol_lookup(path: str) -> tuple[Any, bool]:
+    """(name -> (vaddr, size) | None, is_pie) for uaddr() in the probed object."""
+    from ...kernel import elf
+
+    def lookup(name: str) -> tuple[int, int] | None:
+        return elf.resolve_symbol(path, name)
+
+    try:
+        pie = elf.is_pie(path)
+    except (elf.ElfError, OSError):
+        pie = False
+    return lookup, pie
+
+
+def _locations(ap: AttachPoint, path: str, spec: str) -> list[tuple[str, int, int]]:
+    """(symbol shown in the probe name, file offset, vaddr) for each location `spec` names."""
+    from ...kernel import elf
+
+    try:
+        ef = elf.open_elf(path)
+    except (elf.ElfError, OSError) as e:
+        raise fail(ap, f"{path}: not a readable ELF file ({e})") from None
+    off = 0
+    if "+" in spec and not spec.startswith("0x"):
+        spec, _, o = spec.rpartition("+")
+        try:
+            off = int(o, 0)
+        except ValueError:
+            raise fail(ap, f"Invalid offset: {o}") from None
+    if spec.startswith("0x") or spec.isdigit():
+        vaddr = int(spec, 0)
+        fo = ef.vaddr_to_offset(vaddr)
+        if fo is None:
+            raise fail(ap, f"address {spec} is not inside a loadable segment of {path}")
+        return [(spec, fo, vaddr)]
+    if "*" in spec:
+        names = elf.match_functions(path, spec)
+        if not names:
+            raise fail(ap, f"No probes matched {ap.provider}:{path}:{spec}")
+    else:
+        names = elf.match_functions(path, spec) or [spec]   # a C++ name covers its overloads
+    out = []
+    syms = {s.name: s for s in elf.function_symbols(path)}
+    for n in names:
+        s = syms.get(n)
+        if s is not None:
+            vaddr, size = s.value, s.size
+        else:
+            hit = elf.resolve_symbol(path, n)
+            if hit is None:
+                raise fail(ap, f"Could not resolve symbol: {path}:{n}")
+            vaddr, size = hit
+        if off and size and off >= size:
+            raise fail(ap, f"Offset {off} is outside the function {n} ({size} bytes)")
+        fo = ef.vaddr_to_offset(vaddr + off)
+        if fo is None:
+            raise fail(ap, f"{path}:{n} is not inside a loadable segment")
+        out.append((n + (f"+{off}" if off else ""), fo, vaddr + off))
+    return out
+
+
+def resolve(ap: AttachPoint, env: Env) -> list[ProbeInfo]:
+    from ...kernel import features
+
+    if len(ap.parts) == 3 and ap.parts[1] in ("cpp", "c"):
+        parts = [ap.parts[0], ap.parts[2]]
+    elif len(ap.parts) == 2:
+        parts = list(ap.parts)
+    else:
+        raise fail(ap, f"{ap.provider} probe must be {ap.provider}:binary:function")
+    if not features.uprobes():
+        raise fail(ap, features.explain_missing(ap.provider))
+    path = target_path(ap, parts[0], env)
+    ret = ap.provider == "uretprobe"
+    locs = _locations(ap, path, parts[1])
+    if ret and any("+" in n for n, _o, _v in locs):
+        raise fail(ap, "uretprobe does not take an offset")
+    shown = parts[0] if "/" in parts[0] else path   # bpftrace keeps a path as typed
+
+    lookup, pie = symbol_lookup(path)
+
+    def info(name: str, group: list[tuple[str, int, int]]) -> ProbeInfo:
+        return ProbeInfo(name=name, provider=ap.provider, prog_type=uapi.BPF_PROG_TYPE_KPROBE, ctx="pt_regs",
+                         user_space=True, has_retval=ret, func_helper=ret, user_symbol=lookup, pie=pie,
+                         loc_vaddr=group[0][2] if len(group) == 1 else -1,
+                         attach={"path": path, "locs": group, "ret": ret}, span=ap.span)
+
+    if len(locs) == 1 or env.opts.get("wants_probe_name"):
+        return [info(f"{ap.provider}:{shown}:{n}", [loc]) for loc in locs for n in [loc[0]]]
+    return [info(f"{ap.provider}:{shown}:{parts[1]}", locs)]
+
+
+def attach(info: ProbeInfo, prog_fd: int, env: Env) -> list[Any]:
+    from ...kernel.uprobes import UprobeError, attach_uprobe
+
+    a = info.attach
+    out: list[Any] = []
+    try:
+        for name, off, _vaddr in a["locs"]:
+            out.append(attach_uprobe(prog_fd, a["path"], off, a["ret"], env.pid if env.pid > 0 else -1,
+                                     what=f"{info.provider}:{a['path']}:{name}"))
+    except UprobeError as e:
+        for h in out:
+            h.close()
+        raise OSError(e.errno, str(e)) from None
+    return out
+
+
+def listing(pattern: str, provider: str = "uprobe", verbose: bool = False) -> list[str]:
+    """`-l 'uprobe:/bin/bash:read*'`: functions of one binary (or library)."""
+    from ...kernel import elf
+    from ...kernel.ldcache import resolve_target
+
+    target, _, spec = pattern.rpartition(":")
+    if not target:
+        target, spec = spec, "*"
+    path = resolve_target(target)
+    if path is None:
+        raise OSError(2, f"{provider} target '{target}': no such binary or library")
+    shown = target if "/" in target else os.path.abspath(path)
+    from ...kernel.demangle import demangle
+
+    names = elf.match_functions(path, spec or "*")
+    return [f"{provider}:{shown}:{demangle(n) if n.startswith('_Z') else n}" for n in names]

@@ -1,0 +1,110 @@
+"""User-space side of bpftrace's asynchronous standard library actions: errorf/warnf (located
+messages), system() (a shell command's output), cat() (a file's contents), and the load-time
+constants the compiler leaves open (kernel struct offsets from BTF, cgroup ids).
+
+Text and JSON follow bpftrace 0.26 (src/output/text.cpp, json.cpp): system() prints the
+command's output followed by a newline ({"type": "syscall"} in JSON), cat() the file as is
+({"type": "cat"}); errorf/warnf print `file:line:col: ERROR|WARNING: msg` with the source line
+on stderr ({"type": "print_error", "msg", "filename", "line", "col"} in JSON).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import TYPE_CHECKING, Any
+
+from . import output
+
+if TYPE_CHECKING:
+    from ..lang.spec import EventSpec
+    from .program import Program
+
+EVENTS = frozenset({"errorf", "warnf", "system", "cat"})
+MAX_CAT_BYTES = 10240
+
+
+def handle(prog: Program, ev: EventSpec, args: list[Any]) -> None:
+    from .printf import format_printf
+
+    text = format_printf(ev.fmt, list(zip(args, ev.arg_types, strict=True)))
+    k = ev.kind
+    if k in ("errorf", "warnf"):
+        if k == "warnf" and prog.opts.get("no_warnings"):
+            return
+        level = "ERROR" if k == "errorf" else "WARNING"
+        span = ev.extra.get("span")
+        if prog.json:
+            line, col = prog.source.position(span.start) if span is not None else (0, 0)
+            prog.write('{"type": "print_error", "msg": ' + output.format_value(text, _STR, json=True)
+                       + ', "filename": ' + output.format_value(prog.source.filename, _STR, json=True)
+                       + f', "line": {line}, "col": {col}}}\n')
+        else:
+            sys.stderr.write(prog.source.render(level, text, span))
+    elif k == "system":
+        out = run_system(text)
+        prog.write(output.json_event("syscall", out) if prog.json else out + "\n")
+    elif k == "cat":
+        content = cat_file(text, int(prog.opts.get("max_cat_bytes", MAX_CAT_BYTES)))
+        if content is not None:
+            prog.write(output.json_event("cat", content) if prog.json else content)
+
+
+def _str_type() -> Any:
+    from ..lang.types import string_type
+
+    return string_type(0)
+
+
+_STR = _str_type()
+
+
+def run_system(cmd: str) -> str:
+    """Run `cmd` with /bin/sh (as popen(3) does) and return what it wrote to stdout."""
+    sys.stdout.flush()
+    try:
+        res = subprocess.run(["/bin/sh", "-c", cmd], stdout=subprocess.PIPE, check=False)
+    except OSError as e:
+        sys.stderr.write(f"ERROR: system(): {e.strerror}\n")
+        return ""
+    return res.stdout.decode("utf-8", "surrogateescape")
+
+
+def cat_file(path: str, limit: int) -> str | None:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit)
+    except OSError as e:
+        sys.stderr.write(f"ERROR: failed to open file '{path}': {e.strerror}\n")
+        return None
+    return data.decode("utf-8", "surrogateescape")
+
+
+class ConstError(Exception):
+    """A load-time constant that cannot be resolved (explained to the user)."""
+
+
+def resolve_const(name: str) -> int:
+    """Value of a ProgSpec constant named by the stdlib code generator."""
+    kind, _, arg = name.partition(":")
+    if kind == "btf_off":
+        from ..kernel.btf import Btf, BtfError
+
+        struct_name, _, member = arg.partition(".")
+        try:
+            btf = Btf.vmlinux()
+            sid = btf.find(struct_name, "struct")
+            hit = btf.member(sid, member) if sid is not None else None
+        except (OSError, BtfError) as e:
+            raise ConstError(f"ERROR: kernel BTF is needed for {struct_name}.{member}: {e}") from None
+        if hit is None:
+            raise ConstError(f"ERROR: struct {struct_name} has no field {member} in kernel BTF")
+        return hit[0] // 8
+    if kind == "cgroupid":
+        try:
+            return os.stat(arg).st_ino
+        except OSError as e:
+            raise ConstError(f"ERROR: cgroupid: failed to get cgroup id for path '{arg}': "
+                             f"{e.strerror}") from None
+    raise KeyError(name)

@@ -1,0 +1,209 @@
+"""User space for real: uprobes, uretprobes, USDT and symbolized stacks of processes that
+have exited by the time the maps are printed (issue 4's "done when" list)."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import select
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import bpfscope, needs_root
+
+pytestmark = needs_root
+FIX = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+@pytest.fixture(scope="module")
+def bins(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is needed to build the fixtures")
+    d = tmp_path_factory.mktemp("user")
+    subprocess.run(["gcc", "-O0", "-g", "-fno-omit-frame-pointer", "-o", str(d / "chain"),
+                    str(FIX / "chain_loop.c")], check=True)
+    if not Path("/usr/include/x86_64-linux-gnu/sys/sdt.h").exists() and not Path("/usr/include/sys/sdt.h").exists():
+        pytest.skip("sys/sdt.h (Debian systemtap-sdt-dev) is needed for the USDT fixture")
+    subprocess.run(["gcc", "-O2", "-g", "-o", str(d / "usdtloop"), str(FIX / "usdt_loop.c")], check=True)
+    return d
+
+
+def run(d: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """The CLI with cwd = the fixture directory (so ./chain resolves as a user types it)."""
+    cwd = os.getcwd()
+    os.chdir(d)
+    try:
+        r = bpfscope(*args, timeout=timeout)
+    finally:
+        os.chdir(cwd)
+    assert "Traceback" not in r.stderr, r.stderr
+    return r
+
+
+def test_ustack_of_exited_child_is_symbolized(bins: Path) -> None:
+    """The child has exited before the print: frames are names, not hex."""
+    r = run(bins, "-e", "uprobe:./chain:leaf { @[ustack] = count(); }", "-c", "./chain 1000")
+    assert r.returncode == 0, r.stderr
+    stacks = re.findall(r"^@\[\n(.*?)\n\]: (\d+)$", r.stdout, re.M | re.S)
+    assert len(stacks) == 1, r.stdout
+    frames = [f.strip() for f in stacks[0][0].splitlines()]
+    assert [re.sub(r"\+\d+$", "", f) for f in frames[:4]] == ["leaf", "middle", "outer", "main"], frames
+    assert all(re.fullmatch(r"\w+\+\d+", f) for f in frames[:4]), frames
+    assert stacks[0][1] == "1000"
+
+
+def test_uretprobe_return_values(bins: Path) -> None:
+    """leaf(x) returns 2*x with x = i % 7: 700 calls give 100 of each of 0, 2, ..., 12."""
+    r = run(bins, "-e", "uretprobe:./chain:leaf { @[retval] = count(); }", "-c", "./chain 700")
+    assert r.returncode == 0, r.stderr
+    got = dict(re.findall(r"^@\[(\d+)\]: (\d+)$", r.stdout, re.M))
+    assert got == {str(2 * x): "100" for x in range(7)}, r.stdout
+
+
+def test_uprobe_func_probe_and_exit(bins: Path) -> None:
+    """func names the function; events queued behind exit() are not printed (as bpftrace)."""
+    r = run(bins, "-e", 'uprobe:./chain:leaf { printf("%s %s %d\\n", probe, func, arg0); exit(); }',
+            "-c", "./chain 5")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines() == ["uprobe:./chain:leaf leaf 0"], r.stdout
+
+
+def test_uprobe_wildcard_and_probe_builtin(bins: Path) -> None:
+    r = run(bins, "-e", "uprobe:./chain:*e* /pid == cpid/ { @[probe] = count(); }", "-c", "./chain 10")
+    assert r.returncode == 0, r.stderr
+    got = dict(re.findall(r"^@\[(\S+)\]: (\d+)$", r.stdout, re.M))
+    assert got["uprobe:./chain:middle"] == "10" and got["uprobe:./chain:leaf"] == "10", r.stdout
+
+
+def test_uprobe_library_by_name(workload: Path) -> None:
+    """uprobe:libc:getppid resolves libc through ld.so.cache; exact count for the child."""
+    r = bpfscope("-e", "uprobe:libc:getppid /pid == cpid/ { @ = count(); }", "-c", f"{workload} 1234")
+    assert r.returncode == 0, r.stderr
+    assert "@: 1234" in r.stdout.splitlines(), r.stdout
+
+
+def test_usdt_arguments_and_semaphore(bins: Path) -> None:
+    """arg1 = 3*i summed over 100 firings is 14850; the probe only fires while the semaphore is
+    raised, which the kernel does for us (ref_ctr_offset) while we are attached."""
+    assert subprocess.run([str(bins / "usdtloop"), "100"], capture_output=True, text=True).stdout == "fired 0\n"
+    r = run(bins, "-e", "usdt:./usdtloop:bpfscope:tick { @s = sum(arg1); @n = count(); @c = max(arg2); "
+            "@u = max(*uaddr(\"counter\")); }", "-c", "./usdtloop 100")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "fired 100" in out
+    for line in ("@s: 14850", "@n: 100", "@c: 200", "@u: 200"):
+        assert line in out.splitlines(), out
+
+
+def test_usdt_listing_and_errors(bins: Path) -> None:
+    r = run(bins, "-l", "usdt:./usdtloop:*")
+    assert r.stdout.splitlines() == ["usdt:./usdtloop:bpfscope:tick"], r.stdout
+    r = run(bins, "-e", "usdt:./usdtloop:bpfscope:nope { @ = count(); }")
+    assert r.returncode == 1 and "No probes matched" in r.stderr
+    r = run(bins, "-e", "uprobe:./nonexistent:f { @ = count(); }")
+    assert r.returncode == 1 and "no such binary" in r.stderr
+    r = run(bins, "-e", "uprobe:./chain:nosuchfunc { @ = count(); }")
+    assert r.returncode == 1 and "Could not resolve symbol" in r.stderr
+
+
+def test_uprobe_pid_filter(bins: Path, workload: Path) -> None:
+    """-p attaches the uprobe to one process only: another process running the same code is not seen."""
+    other = subprocess.Popen([str(workload), "200000000"])
+    target = subprocess.Popen([str(workload), "300000000"])
+    try:
+        r = bpfscope("-e", "uprobe:libc:getppid { @[pid] = count(); } interval:ms:300 { exit(); }",
+                     "-p", str(target.pid))
+    finally:
+        other.kill()
+        target.kill()
+        other.wait()
+        target.wait()
+    assert r.returncode == 0, r.stderr
+    pids = re.findall(r"^@\[(\d+)\]: \d+$", r.stdout, re.M)
+    assert pids == [str(target.pid)], r.stdout
+
+
+def test_profile_ustack_of_command(bins: Path) -> None:
+    r = run(bins, "-e", 'profile:hz:499 /comm == "chain"/ { @[ustack] = count(); }', "-c", "./chain 20000000",
+            timeout=120)
+    assert r.returncode == 0, r.stderr
+    frames = {re.sub(r"\+\d+$", "", ln.strip()) for ln in r.stdout.splitlines() if ln.startswith(" ")}
+    assert "main" in frames and frames & {"leaf", "middle", "outer"}, r.stdout
+    assert not any(f.startswith("0x") for f in frames if f in ("leaf", "middle", "outer", "main"))
+
+
+def test_kernel_symbols_from_tracepoint_and_profile(workload: Path) -> None:
+    r = bpfscope("-e", "tracepoint:timer:hrtimer_start { @[ksym(args->function)] = count(); } "
+                 "interval:ms:500 { exit(); }")
+    assert r.returncode == 0, r.stderr
+    keys = re.findall(r"^@\[(.*)\]: \d+$", r.stdout, re.M)
+    assert keys and all(re.fullmatch(r"[A-Za-z_][\w.]*", k) for k in keys), r.stdout
+    r = bpfscope("-e", "profile:hz:99 { @[kstack] = count(); } interval:ms:700 { exit(); }",
+                 "-c", f"{workload} 3000000")
+    assert r.returncode == 0, r.stderr
+    frames = [ln.strip() for ln in r.stdout.splitlines() if ln.startswith("        ")]
+    assert frames and sum(bool(re.fullmatch(r"[\w.]+\+\d+", f)) for f in frames) >= len(frames) * 0.9, r.stdout
+
+
+def test_bash_readline_uretprobe() -> None:
+    """The seed's `ur:/bin/bash:readline` while the test types into an interactive bash."""
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("bash is not installed")
+    tracer = subprocess.Popen(
+        [os.environ.get("PYTHON", "python3"), "-m", "bpfscope", "-e",
+         f'ur:{os.path.realpath(bash)}:readline {{ printf("%s\\n", str(retval)); }}'],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_attached(tracer)
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.execv(bash, [bash, "--norc", "--noprofile", "-i"])
+        try:
+            for line in (b"echo bpfscope-typed-this\n", b"exit\n"):
+                time.sleep(0.3)
+                os.write(fd, line)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                r, _, _ = select.select([fd], [], [], 0.2)
+                if r:
+                    try:
+                        os.read(fd, 4096)
+                    except OSError:
+                        break
+        finally:
+            os.waitpid(pid, 0)
+        time.sleep(0.3)
+    finally:
+        tracer.terminate()
+        out, err = tracer.communicate(timeout=30)
+    assert "echo bpfscope-typed-this" in out.splitlines(), (out, err)
+
+
+def _wait_attached(p: subprocess.Popen[str]) -> None:
+    """Block until the tracer reports its probes attached (stderr banner)."""
+    assert p.stderr is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = p.stderr.readline()
+        if not line or "Attached" in line:
+            return
+    raise AssertionError("tracer did not attach")
+
+
+def test_cxx_names_match_overloads_and_print_demangled(tmp_path: Path) -> None:
+    if shutil.which("g++") is None:
+        pytest.skip("g++ is needed for the C++ fixture")
+    subprocess.run(["g++", "-O0", "-g", "-o", str(tmp_path / "cxx"), str(FIX / "cxx.cpp")], check=True)
+    r = run(tmp_path, "-e", "uprobe:./cxx:fixns::compute { @[func] = count(); }", "-c", "./cxx")
+    assert r.returncode == 0, r.stderr
+    assert re.findall(r"^@\[(.*)\]: 1$", r.stdout, re.M) == ["fixns::compute(int)", "fixns::compute(long, long)"] \
+        or sorted(re.findall(r"^@\[(.*)\]: 1$", r.stdout, re.M)) == ["fixns::compute(int)",
+                                                                    "fixns::compute(long, long)"], r.stdout
+    r = run(tmp_path, "-l", "uprobe:./cxx:*compute*")
+    assert r.stdout.splitlines() == ["uprobe:./cxx:fixns::compute(int)", "uprobe:./cxx:fixns::compute(long, long)"]
