@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TextIO
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH)
@@ -127,6 +128,7 @@ class Tracer:
         self.t_start = self.t_attached = self.t_sigint = self.t_exit = 0.0
         self.maxrss_kib = 0
         self.status = 0
+        self.capped = False  # stop() gave up waiting and killed it
         self.verbose = cfg.verbose
 
     def start(self) -> None:
@@ -183,12 +185,15 @@ class Tracer:
             if time.perf_counter() > deadline:
                 os.kill(self.pid, signal.SIGKILL)
                 done, st, ru = os.wait4(self.pid, 0)
+                self.capped = True
                 break
             time.sleep(0.002)
         self.t_exit = time.perf_counter()
         self.pid = 0
         self.status = st
         self.maxrss_kib = ru.ru_maxrss
+        if self.capped:
+            return timeout
         if self.verbose and os.waitstatus_to_exitcode(st) != 0:
             sys.stderr.write(f"[{self.tool} exit {os.waitstatus_to_exitcode(st)}] {self.stderr()[-500:]}\n")
         return self.t_exit - self.t_sigint
@@ -285,6 +290,27 @@ def prog_stats(prog_ids: Sequence[int]) -> list[tuple[str, int, int, int]]:
         finally:
             os.close(fd)
     return out
+
+
+def foreign_syscall_tracers() -> list[str]:
+    """BPF programs of other processes on syscall tracepoints (from `bpftool perf`). Any one of
+    them puts every task's syscalls on the tracing slow path, so a no-tracer baseline taken
+    meanwhile already includes that cost (and theirs)."""
+    import json
+
+    if shutil.which("bpftool") is None:
+        return []
+    try:
+        res = subprocess.run(["bpftool", "perf", "-j"], capture_output=True, text=True, timeout=10)
+        entries = json.loads(res.stdout or "[]")
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return []
+    out = []
+    for e in entries:
+        tp = str(e.get("tracepoint", ""))
+        if tp.startswith(("sys_enter", "sys_exit")):
+            out.append(f"pid {e.get('pid')} on {tp}")
+    return sorted(set(out))
 
 
 class BpfStats:
@@ -393,8 +419,8 @@ def fmt_stat(s: Stat | None) -> str:
     return f"{fmt_num(s.median)} [{fmt_num(lo)}–{fmt_num(hi)}]"
 
 
-def print_table(rows: Sequence[Row], out: object = None) -> None:
-    write = (out or sys.stdout).write  # type: ignore[attr-defined]
+def print_table(rows: Sequence[Row], out: TextIO | None = None) -> None:
+    write = (out or sys.stdout).write
     head = ("part", "metric", "unit", "bpfscope median [min–max]", "bpftrace median [min–max]",
             "ratio", "goal", "met")
     lines = []

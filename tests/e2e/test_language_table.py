@@ -9,6 +9,7 @@ getppid() N times; `writer` writes one known C struct to /dev/null.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -92,6 +93,14 @@ CASES = [
          "0 250000000\n{ .tv_sec = 0, .tv_nsec = 250000000 }\n\n\n",
          [{"type": "printf", "data": "0 250000000\n"}, {"type": "value", "data": {"tv_sec": 0, "tv_nsec": 250000000}}],
          cmd="sleep 0.25"),
+    Case("args-as-a-value",
+         "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { print(args); $a = args; "
+         'printf("%d\\n", $a.__syscall_nr); exit(); }',
+         "{ .__syscall_nr = 110 }\n110\n\n\n",
+         [{"type": "value", "data": {"__syscall_nr": 110}}, {"type": "printf", "data": "110\n"}], cmd="wl 1"),
+    Case("string-index",
+         'begin { $s = "hey"; printf("%c%c%c %d\\n", $s[0], $s[1], $s[2], $s[3]); exit(); }',
+         "hey 0\n\n\n", [{"type": "printf", "data": "hey 0\n"}]),
     # ---------------------------------------------------------------- C definitions
     Case("struct-from-user-memory",
          S_DEFS + 'tracepoint:syscalls:sys_enter_write /pid == cpid/ { $s = (struct S *)args.buf; '
@@ -232,9 +241,9 @@ ERRORS = [
     ("begin { print(curtask->nosuchfield); }",
      "stdin:1:15-35: ERROR: Struct/union of type 'struct task_struct' does not contain a field named "
      "'nosuchfield'\nbegin { print(curtask->nosuchfield); }\n              ~~~~~~~~~~~~~~~~~~~~\n"),
-    ("begin { if (1) { $b = 1; } print($b); }",
-     "stdin:1:34-36: ERROR: Undefined or undeclared variable: $b\n"
-     "begin { if (1) { $b = 1; } print($b); }\n                                 ~~\n"),
+    ("begin { if (1) { $b = 1; } } end { print($b); }",
+     "stdin:1:42-44: ERROR: Undefined or undeclared variable: $b\n"
+     "begin { if (1) { $b = 1; } } end { print($b); }\n                                         ~~\n"),
     ("macro m() { @x } begin { m(); }",
      "stdin:1:13-15: ERROR: Unhygienic access to map: @x. Maps must be passed into the macro as arguments\n"
      "macro m() { @x } begin { m(); }\n            ~~\n"),
@@ -287,6 +296,10 @@ def test_debug_output_shows_ast_types_and_instructions() -> None:
     assert "Types\n  begin\n    $x: int32\n  map @m: key string[16], value count_t" in err
     assert "Instructions begin (" in err
     assert "call probe_read_kernel#113" in err and "call get_current_task#35" in err
+    v = bpfscope("-v", "--dry-run", "-e", "begin { @m[1] = 1; for ($kv : @m) { print($kv); } }")
+    assert v.returncode == 0, v.stderr
+    assert "    $kv: (int64,int64)\n" in v.stderr
+    assert re.search(r"^Program begin: \d+ instructions, 1 loop callback\(s\)$", v.stderr, re.M)
 
 
 def test_imports_merge_macros_and_probes(tmp_path: Path) -> None:

@@ -97,8 +97,8 @@ CASES = [
         'begin { printf("IP: %s, %s, %s, %s\\n", ntop(1), ntop(0x0100007f), ntop(0xffff0000), ntop(0x0000ffff)); '
         'printf("IP: %s %s\\n", ntop(2, pton("127.0.0.1")), ntop(10, pton("::1"))); '
         'print(ntop(pton("fe80::1:2"))); print(pton("1.2.3.4")); '
-        'printf("%s\\n", macaddr("\\x05\\x04\\x03\\x02\\x01\\x02")); '
-        '@[macaddr("\\xaa\\xbb\\xcc\\xdd\\xee\\xff")] = 1; @ip[1] = ntop(0x0101a8c0); exit(); }',
+        '$m = "\\x05\\x04\\x03\\x02\\x01\\x02"; printf("%s\\n", macaddr($m)); '
+        '$k = "\\xaa\\xbb\\xcc\\xdd\\xee\\xff"; @[macaddr($k)] = 1; @ip[1] = ntop(0x0101a8c0); exit(); }',
         text="IP: 1.0.0.0, 127.0.0.1, 0.0.255.255, 255.255.0.0\nIP: 127.0.0.1 ::1\nfe80::1:2\n[1,2,3,4]\n"
              "05:04:03:02:01:02\n" + END + "@[AA:BB:CC:DD:EE:FF]: 1\n@ip[1]: 192.168.1.1\n",
         json=js('{"type": "printf", "data": "IP: 1.0.0.0, 127.0.0.1, 0.0.255.255, 255.255.0.0\\n"}',
@@ -200,6 +200,13 @@ CASES = [
         rc=1,
     ),
     Case(
+        "call_syntax_builtins",
+        'begin { printf("%d %d %d %d %d %d\\n", has_cpid(), strcap("abc"), strcap(comm), pid(init) == pid, '
+        'tid(curr_ns) == tid(), nsecs(boot) > 0); exit(); }',
+        text="0 4 16 1 1 1\n" + END,
+        json=js('{"type": "printf", "data": "0 4 16 1 1 1\\n"}'),
+    ),
+    Case(
         "compile_time",
         'begin { static_assert(1 + 1 == 2, "math"); if (is_str("x") && is_integer(1)) { printf("types\\n"); } '
         'if ($1 < 2) { fail("Expected the first positional param to be greater than 1. Got %d", $1); } '
@@ -251,16 +258,17 @@ def test_builtins_ppid_pcomm_probetype_username(workload: Path) -> None:
     """begin runs in bpfscope itself: its ppid is this test; the traced child's ppid is bpfscope."""
     prog = ('begin { printf("%d %d %s\\n", pid, ppid, probetype); } '
             'tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { '
-            'printf("%d %s %s %s %s %d\\n", ppid, pcomm, comm, probetype, username, jiffies > 0); exit(); }')
+            'printf("%d %s %s %s %s %d %d %d\\n", ppid, pcomm, comm, probetype, username, jiffies > 0, '
+            'len(ustack) > 0, len(kstack(3)) == 3); exit(); }')
     r = bpfscope("-q", "-e", prog, "-c", f"{workload} 10")
     assert r.returncode == 0, r.stderr
     first, second = r.stdout.split("\n")[:2]
     me, parent, kind = first.split()
     assert int(parent) == os.getpid() and kind == "special"
-    ppid, pcomm, comm, kind, user, jiff = second.split()
+    ppid, pcomm, comm, kind, user, jiff, ulen, klen = second.split()
     assert ppid == me                       # the -c child was forked by bpfscope
     assert pcomm == comm == workload.name[:15] and kind == "tracepoint"
-    assert user == "root" and jiff == "1"
+    assert user == "root" and jiff == "1" and ulen == klen == "1"
 
 
 def test_percpu_count_read_in_bpf_matches_workload(workload: Path) -> None:
@@ -332,9 +340,29 @@ def test_no_warnings_silences_warnf_only() -> None:
     ('begin { strncmp("a"); }', "stdin:1:9-21: ERROR: strncmp() requires 3 arguments (1 provided)"),
     ('begin { print(); }', "stdin:1:9-16: ERROR: print() requires at least one argument (0 provided)"),
     ('begin { $x = ntop(1,2,3); }', "stdin:1:14-25: ERROR: ntop() takes up to 2 arguments (3 provided)"),
-    ('begin { $x = strftime(1, 2); }', "stdin:1:23-24: ERROR: strftime() expects a string literal"),
-    ('begin { static_assert(1 == 2, "math is broken"); }', "stdin:1:9-48: ERROR: static_assert: math is broken"),
+    ('begin { $x = strftime(1, 2); }', "stdin:1:14-28: ERROR: strftime() expects a string literal (integer "
+     "provided)"),
+    ('begin { print(strftime("%H", nsecs(monotonic))); }',
+     "stdin:1:15-47: ERROR: strftime() can not take a monotonic timestamp"),
+    ('begin { printf(1); }', "stdin:1:9-18: ERROR: printf() expects a string literal (integer provided)"),
+    ('begin { $x = 3; print(strncmp("a", "b", $x)); }',
+     "stdin:1:23-44: ERROR: Builtin strncmp requires a non-negative literal"),
+    ('begin { $a = (uint8)1; print(ntop(pton("1.2.3.4")) ); print(ntop("abcdefgh")); }',
+     "ERROR: ntop() argument must be 4 or 16 bytes in size"),
+    ('begin { print(ntop((1, 2))); }', "stdin:1:15-27: ERROR: ntop() expects an integer or array argument, got tuple"),
+    ('begin { print(macaddr("abcdef")); }', "ERROR: macaddr() does not support literal string arguments"),
+    ('begin { $x = 1; print(buf($x)); }', "ERROR: buf() expects a length argument for non-array type integer"),
+    ('begin { print(len(1)); }', "stdin:1:15-21: ERROR: len() expects a map or stack to be provided"),
+    ('begin { print(kptr("a")); }', "ERROR: kptr() only supports integer or pointer arguments (string provided)"),
+    ('begin { print(1, 2); }', "stdin:1:9-20: ERROR: Non-map print() only takes 1 argument, 2 found"),
+    ('begin { print(pid(foo)); }', "stdin:1:19-22: ERROR: Invalid PID namespace mode: foo (expects: curr_ns or init)"),
+    ('begin { print(strcontains("a", 1)); }',
+     "ERROR: strcontains() only supports string arguments (integer provided)"),
+    ('begin { exit(1, 2); }', "stdin:1:9-19: ERROR: exit() takes up to one argument (2 provided)"),
+    ('begin { debugf("%d %d %d %d", 1, 2, 3, 4); }', "ERROR: cannot use more than 3 conversion specifiers"),
+    ('begin { static_assert(1 == 2, "math is broken"); }', "stdin:1:9-48: ERROR: math is broken"),
     ('begin { fail("bad %d", 7); }', "stdin:1:9-26: ERROR: bad 7"),
+    ('begin { $x = 1; fail("bad %d", $x); }', "ERROR: fail() arguments need to be literals"),
     ('begin { @c = hist(1); if (@c > 1) {} }', "ERROR: Type mismatch: 'hist' values can only be read"),
 ])
 def test_stdlib_diagnostics(prog: str, msg: str) -> None:

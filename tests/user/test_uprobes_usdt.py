@@ -207,3 +207,16 @@ def test_cxx_names_match_overloads_and_print_demangled(tmp_path: Path) -> None:
                                                                     "fixns::compute(long, long)"], r.stdout
     r = run(tmp_path, "-l", "uprobe:./cxx:*compute*")
     assert r.stdout.splitlines() == ["uprobe:./cxx:fixns::compute(int)", "uprobe:./cxx:fixns::compute(long, long)"]
+
+
+def test_stack_modes_and_depth(bins: Path) -> None:
+    """perf mode: `\\t<hex> frame (module)`; raw: bare hex; a depth limit cuts the stack."""
+    r = run(bins, "-e", 'uprobe:./chain:leaf { printf("%s|%s|%s\\n", ustack(perf, 3), ustack(raw, 2), ustack(2)); '
+            "exit(); }", "-c", "./chain 3")
+    assert r.returncode == 0, r.stderr
+    perf, raw, plain = r.stdout.split("|")[:3]
+    lines = perf.strip("\n").split("\n")
+    assert len(lines) == 3 and all(re.fullmatch(r"\t[0-9a-f]+ \w+\+\d+ \(.*/chain\)", ln) for ln in lines), perf
+    assert [ln.split()[1].split("+")[0] for ln in lines] == ["leaf", "middle", "outer"]
+    assert re.fullmatch(r"\n[0-9a-f]+\n[0-9a-f]+\n", raw), raw
+    assert plain.startswith("\n        leaf+0\n        middle+"), plain

@@ -135,3 +135,12 @@ def test_cli_cleanup_after_kill9(bpfscope):
     assert "vfs_read" not in _kprobe_list()
     with open("/sys/kernel/tracing/kprobe_events") as f:
         assert "bpfscope" not in f.read()
+
+
+def test_seed_kprobe_ustack_perf(bpfscope):
+    """The seed's `k:do_nanosleep{printf("%s", ustack(perf));}`: user frames of the sleeper."""
+    out = _ok(bpfscope("-e", 'k:do_nanosleep /comm == "sleep"/ { printf("%s", ustack(perf)); exit(); }',
+                       "-c", "sleep 0.3"))
+    frames = [ln for ln in out.splitlines() if ln.startswith("\t")]
+    assert frames and all(re.fullmatch(r"\t[0-9a-f]+ \S.* \(.+\)", f) for f in frames), out
+    assert any("libc" in f for f in frames), out

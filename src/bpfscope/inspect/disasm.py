@@ -340,10 +340,12 @@ def dump_json(xlated: bytes, ctx: DumpContext | None = None, opcodes: bool = Fal
                 if li is not None:
                     src, fname = _linfo_text(ann, li, linum)
                     rec["src"] = src
-                    if linum:
+                    if linum:  # bpftool leaves out a zero line or column
                         rec["file"] = fname
-                        rec["line_num"] = li.line_col >> 10
-                        rec["line_col"] = li.line_col & 0x3FF
+                        if li.line_col >> 10:
+                            rec["line_num"] = li.line_col >> 10
+                        if li.line_col & 0x3FF:
+                            rec["line_col"] = li.line_col & 0x3FF
                     nr_skip += 1
         nxt = insns[i + 1] if double and i + 1 < len(insns) else None
         rec["disasm"] = format_insn(ins, nxt, ctx)

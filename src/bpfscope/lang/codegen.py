@@ -20,8 +20,9 @@ from . import ast as A
 from .codegen_stdlib import StdlibGen
 from .diagnostics import CompileError
 from .emitter import CTX, Emitter, IntVal, Label
+from .joingen import JoinGen
 from .loopgen import LoopGen
-from .memgen import MemGen, declared_map
+from .memgen import Loc, MemGen, declared_map
 from .spec import EventSpec, LocArg, MapSpec, ProbeInfo, ProgSpec
 from .typecheck import AGG_FUNCS, MapTable, ProbeTypes, key_storage_type
 from .types import INT64, UINT64, Kind, Type, tuple_type
@@ -116,7 +117,7 @@ class Shared:
         return len(self.events) - 1
 
 
-class ProgGen(MemGen, LoopGen, StdlibGen):
+class ProgGen(MemGen, LoopGen, StdlibGen, JoinGen):
     """Generates one program: one probe body for one resolved attach point (memory reads: MemGen)."""
 
     def __init__(self, probe: A.Probe, info: ProbeInfo, types: ProbeTypes, shared: Shared, index: int) -> None:
@@ -450,8 +451,6 @@ class ProgGen(MemGen, LoopGen, StdlibGen):
         e.emit(I.stx(8, I.R10, I.R4, dst))
 
     # ------------------------------------------------------------------ events
-    _synthetic: list[A.Node] = []
-
     def first_sight(self, pid_off: int) -> None:
         """The first time a pid's user stack/symbol is taken, tell user space, which snapshots
         its mappings while it lives (stacks are symbolized later, maybe after it exited)."""
@@ -468,9 +467,7 @@ class ProgGen(MemGen, LoopGen, StdlibGen):
         e.emit(I.mov64_reg(I.R2, I.R10), I.alu64_imm(I.ADD, I.R2, pid_off), I.mov64_reg(I.R3, I.R10),
                I.alu64_imm(I.ADD, I.R3, one), I.mov64_imm(I.R4, 0))
         e.call("map_update_elem")
-        pid = A.Builtin("pid", span=A.Span())
-        self.types.types[id(pid)] = UINT64
-        self._synthetic.append(pid)   # keep it alive: types are keyed by id()
+        pid = self._std_synth(A.Builtin("pid", span=A.Span()), UINT64)
         self.send_event(EventSpec("seen_pid"), [pid], [UINT64])
         e.place(done)
 
@@ -502,6 +499,9 @@ class ProgGen(MemGen, LoopGen, StdlibGen):
         n = c.name
         e = self.e
         if self.std_call_stmt(c):
+            return
+        if n == "join":
+            self.gen_join(c)
             return
         if n in ("printf", "errorf", "warnf", "system", "cat", "debugf"):
             fmt = c.args[0]
@@ -634,6 +634,10 @@ class ProgGen(MemGen, LoopGen, StdlibGen):
             self.array_from_int(x, t, off)
             return off
         if t.kind in (Kind.STRUCT, Kind.ARRAY):
+            if isinstance(x, A.Builtin) and x.name == "args":
+                e.zero(off, t.size)
+                self.read_into(Loc("ctx", None, 0), min(t.size, self.t(x).size), off)
+                return off
             if isinstance(x, A.Var):
                 voff, vt = self.var_slots[x.name]
                 e.copy(off, voff, min(vt.size, t.size))
@@ -781,6 +785,13 @@ class ProgGen(MemGen, LoopGen, StdlibGen):
             return x.name == "uptr"
         if isinstance(x, A.Field) and isinstance(x.base, A.Builtin) and x.base.name == "args":
             return self.types.arg_field(x.name, x.span).user or self.info.user_space
+        t = self.t(x)
+        if t.kind is Kind.POINTER and t.mode in ("user", "kernel"):
+            return t.mode == "user"
+        if isinstance(x, (A.Index, A.Field)) or (isinstance(x, A.Unop) and x.op == "*"):
+            # a pointer loaded from user memory points into user memory (argv[i], ...)
+            base = x.operand if isinstance(x, A.Unop) else x.base
+            return self.user_ptr(base)
         return self.info.user_space
 
     # ------------------------------------------------------------------ integers
@@ -948,7 +959,7 @@ class ProgGen(MemGen, LoopGen, StdlibGen):
                 e.emit(I.Insn(I.ALU | I.MOV | I.X, I.R0, I.R0))
             return result()
         if n == "nsecs":
-            e.call("ktime_get_ns")
+            e.call("ktime_get_boot_ns")  # bpftrace: nsecs defaults to the boot clock (strftime-able)
             return result()
         if n == "elapsed":
             e.call("ktime_get_ns")

@@ -33,7 +33,7 @@ PSEUDO_FUNC = 4
 PERCPU_KINDS = (Kind.COUNT, Kind.SUM, Kind.MIN, Kind.MAX, Kind.AVG)
 MY_MEM_KINDS = (Kind.BUFFER, Kind.INET, Kind.MAC, Kind.TIMESTAMP, Kind.CGROUP_PATH)
 AF_INET, AF_INET6 = 2, 10
-MAX_DEBUGF_ARGS = 12
+MAX_DEBUGF_ARGS = 3  # bpf_trace_printk's limit, which bpftrace enforces
 NSECS_HELPERS = {"monotonic": "ktime_get_ns", "boot": "ktime_get_boot_ns", "tai": "ktime_get_tai_ns",
                  "sw_tai": "ktime_get_tai_ns"}
 
@@ -93,6 +93,7 @@ class StdlibGen:
     def std_call_int(self, c: A.Call) -> IntVal | None:
         """Integer-valued stdlib calls; None when `c` is not one of ours."""
         n = c.name
+        e = self.e
         if n == "strncmp":
             return self._strncmp(c)
         if n in ("strcontains", "strstr"):
@@ -111,6 +112,25 @@ class StdlibGen:
             a = c.args[0]
             assert isinstance(a, A.Str)
             return self._const_int(f"cgroupid:{a.value}")
+        if n == "has_cpid":
+            v = self._const_int("cpid")
+            r = e.load(v, I.R1)
+            e.emit(I.mov64_imm(I.R2, 1))
+            skip = Label()
+            e.jump(I.jmp_imm(I.JNE, r, 0), skip)
+            e.emit(I.mov64_imm(I.R2, 0))
+            e.place(skip)
+            e.set_from(v, I.R2)
+            return v
+        if n == "strcap":
+            t = self.t(c.args[0])
+            v = e.new_int()
+            e.set_imm(v, t.size if t.kind is not Kind.POINTER else int(self.types.max_strlen))
+            return v
+        if n in ("pid", "tid") and c.args:
+            b = A.Builtin(n, span=c.span)
+            self._std_synth(b, self.t(c))
+            return self.builtin_int(b)
         if n.startswith("is_"):
             v = self.e.new_int()
             self.e.set_imm(v, int(predicate_value(self.types, c)))
@@ -477,7 +497,8 @@ class StdlibGen:
         """Elements in a map: bpf_for_each_map_elem with an empty callback returns the count."""
         e = self.e
         m = c.args[0]
-        assert isinstance(m, A.Map)
+        if not isinstance(m, A.Map):
+            return self._stack_depth(m)
         cb = Emitter()
         cb.emit(I.mov64_imm(I.R0, 0), I.exit_())
         self.callbacks.append((cb, cb.finish(), []))
@@ -488,6 +509,37 @@ class StdlibGen:
         e.call("for_each_map_elem")
         v = e.new_int()
         e.set_from(v, I.R0)
+        return v
+
+    def _stack_depth(self, x: A.Expr) -> IntVal:
+        """Frames in the current kernel/user stack: bpf_get_stack into a per-CPU scratch value."""
+        from ..kernel import uapi
+        from .spec import MapSpec
+
+        e = self.e
+        t = self.t(x)
+        limit = t.params[0] if t.params else 127
+        name = "$stackdepth"
+        if name not in self.shared.index:
+            depth = int(self.shared.opts.get("max_stack_depth", 127))
+            self.shared.add(MapSpec(name, uapi.BPF_MAP_TYPE_PERCPU_ARRAY, 4, 8 * depth, 1, None, INT64,
+                                    internal=True))
+        spec = self.spec(name)
+        v = e.new_int()
+        done = Label("depth_done")
+        key = e.alloc(8)
+        e.emit(I.st_imm(8, I.R10, key, 0))
+        e.set_imm(v, 0)
+        self.map_lookup(self.map_index(name), key)
+        e.jump(I.jmp_imm(I.JEQ, I.R0, 0), done)
+        flags = 1 << 8 if t.kind is Kind.USTACK else 0  # BPF_F_USER_STACK
+        e.emit(I.mov64_reg(I.R2, I.R0), I.mov64_reg(I.R1, CTX),
+               I.mov64_imm(I.R3, min(spec.value_size, 8 * limit)), I.mov64_imm(I.R4, flags))
+        e.call("get_stack")
+        e.jump(I.jmp_imm(I.JSLT, I.R0, 0), done)
+        e.emit(I.alu64_imm(I.RSH, I.R0, 3))
+        e.set_from(v, I.R0)
+        e.place(done)
         return v
 
     def _find(self, c: A.Call) -> IntVal:
@@ -611,15 +663,31 @@ class StdlibGen:
             self._bytes_from(addr, off + 8, nbytes)
 
     # ------------------------------------------------------------------ debugf
+    def _debugf_check(self, fmt: A.Str, args: list[A.Expr]) -> None:
+        """bpf_trace_printk's limits, with bpftrace's messages: 3 conversions of d u x p s."""
+        import re
+
+        specs = [m.group(1)[-1] for m in re.finditer(r"%(?!%)[-+ #0-9.]*((?:hh|h|ll|l|j|z|t)?[a-zA-Z])",
+                                                     fmt.value.replace("%%", ""))]
+        if len(args) > MAX_DEBUGF_ARGS:
+            raise CompileError(f"cannot use more than {MAX_DEBUGF_ARGS} conversion specifiers", fmt.span)
+        for conv, a in zip(specs, args, strict=False):
+            if conv not in "duxps":
+                raise CompileError(f"Invalid format specifier for `debugf`: {conv}", fmt.span)
+            t = self.t(a)
+            if (conv == "s") != (t.kind is Kind.STRING):
+                raise CompileError(f"Type does not match format specifier: {conv}", a.span)
+
     def _debugf(self, c: A.Call) -> None:
         """bpf_trace_vprintk: the format on the stack, then one u64 per argument (strings by address)."""
         e = self.e
         fmt = c.args[0]
         assert isinstance(fmt, A.Str)
         args = c.args[1:]
-        if len(args) > MAX_DEBUGF_ARGS:
-            raise CompileError(f"debugf() takes at most {MAX_DEBUGF_ARGS} arguments after the format",
-                               c.span)
+        self._debugf_check(fmt, args)
+        self.shared.opts.setdefault("codegen_warnings", []).append((
+            "The debugf() builtin is not recommended for production use. For more information see "
+            "bpf_trace_printk in bpf-helpers(7).", c.span))
         data = fmt.value.encode("utf-8", "surrogateescape") + b"\0"
         foff = e.alloc(len(data))
         e.zero(foff, (len(data) + 7) & ~7)

@@ -58,8 +58,10 @@ def compile_program(program: A.Program, resolve: Resolver, opts: dict[str, Any])
 
         opts["typedb"] = typedb_for(program, opts)
         from .desugar import desugar
+        from .header_consts import header_defines
 
-        desugar(program, opts["typedb"].c.macros)
+        c = opts["typedb"].c
+        opts["scope_warnings"] = desugar(program, header_defines(c.includes, c.macros))
     from .config import check_map_decls, unstable_features
 
     opts["map_decls"] = decls = check_map_decls(program)
@@ -69,6 +71,7 @@ def compile_program(program: A.Program, resolve: Resolver, opts: dict[str, Any])
     warnings: list[tuple[str, A.Span | None]] = [(f"Unused map: {name}", d[2]) for name, d in decls.items()
                                                  if name not in maps.maps]
     warnings += unstable_features(program, opts)
+    warnings += opts.pop("scope_warnings", [])
     typed: list[ProbeTypes] = []
     for _ in range(2):  # second pass sees every map's final type
         prior = typed
@@ -84,6 +87,7 @@ def compile_program(program: A.Program, resolve: Resolver, opts: dict[str, Any])
     shared = Shared(maps, opts)
     progs = [ProgGen(probe, info, pt, shared, i).generate()
              for (i, probe, info), pt in zip(units, typed, strict=True)]
+    warnings += [w for w in dict.fromkeys(opts.pop("codegen_warnings", []))]  # e.g. debugf's advice
     return CompiledProgram(shared.specs, progs, shared.events, shared.ringbuf, shared.lost,
                            warnings=warnings, config=dict(program.config),
                            var_types=[(info.name, dict(pt.vars)) for (_i, _p, info), pt in zip(units, typed,

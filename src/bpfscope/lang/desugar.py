@@ -238,14 +238,35 @@ class Scopes:
     def __init__(self) -> None:
         self.stack: list[dict[str, str]] = []
         self.counts: dict[str, int] = {}
+        self.frames: list[int] = [0]          # stack index of the probe / loop-body function scope
+        self.closed: list[set[str]] = [set()]  # implicit declarations of blocks already closed
+        self.hoist: set[str] = set()
+        self.hoisted: list[tuple[str, A.Span | None]] = []
 
     def run(self, program: A.Program) -> None:
         for p in program.probes:
-            self.counts = {}
-            self.stack = [{}]
-            if p.predicate is not None:
-                self.expr(p.predicate)
-            self.stmts(p.body.stmts)
+            self.hoist = set()
+            while True:
+                try:
+                    self._probe(p)
+                    break
+                except _Hoist as h:
+                    # bpftrace 0.17 scoping: a variable first assigned inside an if/else block and
+                    # used after it lives in the whole probe (0.17 scripts rely on it)
+                    self.hoist.add(h.name)
+                    self.hoisted.append((f"{display(h.name)} is used outside the block that first assigns it: "
+                                         f"kept probe-wide as bpftrace 0.17 did (0.26 wants `let {display(h.name)};` "
+                                         "before the block)", h.span))
+                    _unrename(p)
+
+    def _probe(self, p: A.Probe) -> None:
+        self.counts = {}
+        self.stack = [{}]
+        self.frames = [0]
+        self.closed = [set()]
+        if p.predicate is not None:
+            self.expr(p.predicate)
+        self.stmts(p.body.stmts)
 
     def declare(self, var: A.Var, explicit: bool) -> None:
         name = var.name
@@ -254,10 +275,20 @@ class Scopes:
                 if name in sc:
                     raise CompileError(f"Variable {display(name)} was already declared. Variable shadowing "
                                        "is not allowed.", var.span)
+        if not explicit and name in self.hoist:
+            frame = self.stack[self.frames[-1]]
+            if name in frame:
+                var.name = frame[name]
+                return
         n = self.counts.get(name, 0) + 1
         self.counts[name] = n
         unique = name if n == 1 else f"{name}{HIDDEN}{n}"
-        self.stack[-1][name] = unique
+        if not explicit and name in self.hoist:
+            self.stack[self.frames[-1]][name] = unique
+        else:
+            self.stack[-1][name] = unique
+            if not explicit and len(self.stack) - 1 > self.frames[-1]:
+                self.closed[-1].add(name)
         var.name = unique
 
     def resolve(self, var: A.Var) -> bool:
@@ -269,16 +300,25 @@ class Scopes:
 
     def use(self, var: A.Var) -> None:
         if not self.resolve(var):
+            if var.name in self.closed[-1] and var.name not in self.hoist:
+                raise _Hoist(var.name, var.span)
             raise CompileError(f"Undefined or undeclared variable: {display(var.name)}", var.span)
 
-    def scoped(self, stmts: list[A.Stmt], before: Callable[[], None] | None = None) -> None:
+    def scoped(self, stmts: list[A.Stmt], before: Callable[[], None] | None = None,
+               frame: bool = False) -> None:
         self.stack.append({})
+        if frame:   # a loop body is its own function (callback): nothing is hoisted out of it
+            self.frames.append(len(self.stack) - 1)
+            self.closed.append(set())
         try:
             if before is not None:
                 before()
             self.stmts(stmts)
         finally:
             self.stack.pop()
+            if frame:
+                self.frames.pop()
+                self.closed.pop()
 
     def stmts(self, stmts: list[A.Stmt]) -> None:
         for s in stmts:
@@ -316,7 +356,7 @@ class Scopes:
             self.scoped(s.body.stmts)
         elif isinstance(s, A.For):
             self.expr(s.iterable)
-            self.scoped(s.body.stmts, before=lambda: self.declare(s.var, explicit=False))
+            self.scoped(s.body.stmts, before=lambda: self.declare(s.var, explicit=False), frame=True)
         elif isinstance(s, A.Jump):
             if s.value is not None:
                 self.expr(s.value)
@@ -345,8 +385,35 @@ class Scopes:
                 self.expr(x)
 
 
-def desugar(program: A.Program, defines: dict[str, str]) -> None:
+class _Hoist(Exception):
+    """Restart a probe's scoping with `name` probe-scoped (0.17 compatibility)."""
+
+    def __init__(self, name: str, span: A.Span | None = None) -> None:
+        super().__init__(name)
+        self.name = name
+        self.span = span
+
+
+def _unrename(p: A.Probe) -> None:
+    """Undo Scopes' renames in one probe, so it can be scoped again."""
+    def walk(n: Any) -> None:
+        if isinstance(n, A.Var):
+            n.name = n.name.split(HIDDEN)[0]
+        elif isinstance(n, A.Node):
+            for f in dataclasses.fields(n):
+                if f.name not in ("span", "type"):
+                    walk(getattr(n, f.name))
+        elif isinstance(n, list):
+            for x in n:
+                walk(x)
+
+    walk([p.predicate, p.body])
+
+
+def desugar(program: A.Program, defines: dict[str, str]) -> list[tuple[str, A.Span | None]]:
     """All rewrites, in order: #define substitution, macro expansion, variable scopes."""
     substitute_defines(program, defines)
     MacroExpander(program.macros).run(program)
-    Scopes().run(program)
+    scopes = Scopes()
+    scopes.run(program)
+    return scopes.hoisted

@@ -61,7 +61,7 @@ class MemGen:
         if isinstance(x, A.Field):
             return id(x) in self.types.members
         if isinstance(x, A.Index):
-            return self.t(x.base).kind in (Kind.POINTER, Kind.ARRAY)
+            return self.t(x.base).kind in (Kind.POINTER, Kind.ARRAY, Kind.STRING)
         if isinstance(x, A.Unop) and x.op == "*":
             return True
         return False
@@ -127,7 +127,7 @@ class MemGen:
     def stack_dynamic_index(self, x: A.Index, bl: Loc, bt: Type, esize: int) -> Loc:
         """a[i] on an array held on the BPF stack: select the element with compares (verifier-safe)."""
         e = self.e
-        n = bt.count
+        n = bt.count if bt.kind is Kind.ARRAY else bt.size
         if n > MAX_STACK_INDEX_UNROLL:
             raise CompileError(f"indexing an array of {n} elements held in a variable needs a constant index",
                                x.index.span)
@@ -317,6 +317,8 @@ class MemGen:
 
 
 def _elem_size(bt: Type, elem: Type) -> int:
+    if bt.kind is Kind.STRING:
+        return 1
     if bt.kind is Kind.ARRAY and bt.pointee is not None:
         return bt.pointee.size
     return elem.size if elem.size else 1

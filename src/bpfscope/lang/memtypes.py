@@ -112,6 +112,21 @@ class MemTypes:
             return self.db.complete(t)
         return t
 
+    def args_struct(self) -> Type:
+        """`args` as a value (`print(args)`, `$a = args`): its fields laid out as in the context."""
+        names: list[str] = []
+        elems: list[Type] = []
+        offs: list[int] = []
+        for f in self.probe.args:
+            if f.data_loc or f.name.startswith("$"):
+                continue
+            names.append(f.name)
+            elems.append(f.type)
+            offs.append(f.offset)
+        size = max((o + t.size for o, t in zip(offs, elems, strict=True)), default=0)
+        return Type(Kind.STRUCT, size=size, name="args", names=tuple(names), elems=tuple(elems),
+                    offsets=tuple(offs))
+
     def deref(self, e: A.Unop, t: Type) -> Type:
         """`*p`: the pointee (a struct value is laid out in full so it can be stored and printed)."""
         if t.kind is Kind.POINTER:
@@ -142,6 +157,12 @@ class MemTypes:
             if i is not None and bt.count and not 0 <= i < bt.count:
                 raise CompileError(f"The array index {i} is out of bounds (array size is {bt.count})",
                                    e.index.span)
+        elif bt.kind is Kind.STRING:
+            pt = Type(Kind.INT, size=1, signed=True)
+            space = self.spaces.get(id(e.base), self.default_space())
+            i = self.const_int(e.index)
+            if i is not None and not 0 <= i < bt.size:
+                raise CompileError(f"The string index {i} is out of bounds (size {bt.size})", e.index.span)
         else:
             raise CompileError(f"The [] operator can not be used on type '{bt}'", e.span)
         it = self.types.get(id(e.index))

@@ -31,7 +31,7 @@ STDLIB_FUNCS = frozenset({
     "strncmp", "strcontains", "strstr", "strlen", "memcmp", "buf", "ntop", "pton", "macaddr",
     "strftime", "strerror", "signal_name", "syscall_name", "len", "find", "signal", "cgroupid",
     "cgroup_path", "kptr", "uptr", "assert", "static_assert", "fail", "is_integer", "is_str",
-    "is_ptr", "is_array", "is_unsigned_integer", "is_literal",
+    "is_ptr", "is_array", "is_unsigned_integer", "is_literal", "has_cpid", "strcap",
 })
 
 # call syntax for argument-less builtins: `pid()` is `pid`
@@ -119,13 +119,20 @@ def _str_like(t: Type) -> bool:
 
 def _require_str(c: A.Call, i: int, t: Type) -> None:
     if not _str_like(t):
-        raise CompileError(f"{c.name}() expects a string argument, got {t}", c.args[i].span)
+        raise CompileError(f"{c.name}() only supports string arguments ({bt_typename(t)} provided)", c.span)
 
 
-def _literal_str(c: A.Call, i: int, what: str = "a string literal") -> str:
+def _require_int(c: A.Call, t: Type) -> None:
+    if not t.is_int:
+        raise CompileError(f"{c.name}() only supports integer arguments ({bt_typename(t)} provided)", c.span)
+
+
+def _literal_str(c: A.Call, i: int, pt: ProbeTypes | None = None) -> str:
+    """A string-literal argument, or bpftrace's "expects a string literal (X provided)"."""
     a = c.args[i]
     if not isinstance(a, A.Str):
-        raise CompileError(f"{c.name}() expects {what}", a.span)
+        got = bt_typename(pt.expr(a)) if pt is not None else "none"
+        raise CompileError(f"{c.name}() expects a string literal ({got} provided)", c.span)
     return a.value
 
 
@@ -159,7 +166,7 @@ def _strncmp(pt: ProbeTypes, c: A.Call) -> Type:
     pt.expr(c.args[2])
     n = const_eval(pt, c.args[2])
     if n is None or n < 0:
-        raise CompileError("strncmp() expects an integer literal as its third argument", c.args[2].span)
+        raise CompileError("Builtin strncmp requires a non-negative literal", c.span)
     return INT64
 
 
@@ -189,9 +196,10 @@ def _memcmp(pt: ProbeTypes, c: A.Call) -> Type:
     pt.check_nargs(c, 3, 3)
     ta, tb = pt.expr(c.args[0]), pt.expr(c.args[1])
     pt.expr(c.args[2])
-    for t, a in ((ta, c.args[0]), (tb, c.args[1])):
+    for t in (ta, tb):
         if t.is_int or t.kind in (Kind.NONE, Kind.POINTER) or t.is_aggregate:
-            raise CompileError(f"memcmp() expects a string, array or record argument, got {t}", a.span)
+            raise CompileError(f"memcmp() only supports string, array or record arguments ({bt_typename(t)} "
+                               "provided)", c.span)
     n = const_eval(pt, c.args[2])
     if n is None or n < 0:
         raise CompileError("memcmp() expects an integer literal as its third argument", c.args[2].span)
@@ -206,17 +214,18 @@ def _buf(pt: ProbeTypes, c: A.Call) -> Type:
     t = pt.expr(c.args[0])
     arrayish = t.kind in (Kind.STRING, Kind.ARRAY)
     if not (arrayish or t.is_int or t.kind is Kind.POINTER):
-        raise CompileError(f"buf() expects a pointer or an array as first argument, got {t}", c.args[0].span)
+        raise CompileError(f"buf() expects an integer, string, or array argument but saw {bt_typename(t)}",
+                           c.span)
     if len(c.args) == 1:
         if not arrayish:
-            raise CompileError("buf() expects a length argument when reading through a pointer", c.span)
+            raise CompileError(f"buf() expects a length argument for non-array type {bt_typename(t)}", c.span)
         return buffer_type(t.size)
     lt = pt.expr(c.args[1])
     if not lt.is_int:
-        raise CompileError(f"buf() expects an integer length, got {lt}", c.args[1].span)
+        raise CompileError(f"buf() only supports integer arguments ({bt_typename(lt)} provided)", c.span)
     n = const_eval(pt, c.args[1])
     if n is not None and n < 0:
-        raise CompileError("buf() length must be non-negative", c.args[1].span)
+        raise CompileError(f"buf() cannot use negative length ({n})", c.span)
     if n is None:  # run-time length: up to max_strlen bytes (or the array's size)
         n = int(pt.opts.get("max_strlen", 64))
         if arrayish:
@@ -233,21 +242,21 @@ def _addr_bytes(t: Type) -> int:
 def _ntop(pt: ProbeTypes, c: A.Call) -> Type:
     pt.check_nargs(c, 1, 2)
     if len(c.args) == 2:
-        af = pt.expr(c.args[0])
-        if not af.is_int:
-            raise CompileError(f"ntop() expects an integer address family, got {af}", c.args[0].span)
+        _require_int(c, pt.expr(c.args[0]))
     a = c.args[-1]
     t = pt.expr(a)
     if t.is_int:
         return INET
-    if _addr_bytes(t) in (4, 16):
-        return INET
-    raise CompileError(f"ntop() expects an integer or char[4] or char[16] argument, got {t}", a.span)
+    if t.kind not in (Kind.ARRAY, Kind.STRING):
+        raise CompileError(f"ntop() expects an integer or array argument, got {bt_typename(t)}", c.span)
+    if _addr_bytes(t) not in (4, 16):
+        raise CompileError("ntop() argument must be 4 or 16 bytes in size", c.span)
+    return INET
 
 
 def _pton(pt: ProbeTypes, c: A.Call) -> Type:
     pt.check_nargs(c, 1, 1)
-    text = _literal_str(c, 0)
+    text = _literal_str(c, 0, pt)
     data = pton_bytes(text)
     if data is None:
         raise CompileError(f"pton() expects a valid IPv4 or IPv6 address, got '{text}'", c.args[0].span)
@@ -258,48 +267,47 @@ def _pton(pt: ProbeTypes, c: A.Call) -> Type:
 def _macaddr(pt: ProbeTypes, c: A.Call) -> Type:
     pt.check_nargs(c, 1, 1)
     t = pt.expr(c.args[0])
-    if _addr_bytes(t) >= 6 or t.is_int or t.kind is Kind.POINTER:
-        return MAC
-    raise CompileError(f"macaddr() expects a char[6] argument, got {t}", c.args[0].span)
+    if not (t.kind in (Kind.ARRAY, Kind.STRING) or t.is_int or t.kind is Kind.POINTER):
+        raise CompileError(f"macaddr() only supports array or pointer arguments ({bt_typename(t)} provided)",
+                           c.span)
+    if isinstance(c.args[0], A.Str):
+        raise CompileError("macaddr() does not support literal string arguments", c.span)
+    if t.kind in (Kind.ARRAY, Kind.STRING) and t.size < 6:
+        raise CompileError("macaddr() argument must be at least 6 bytes in size", c.span)
+    return MAC
 
 
 # ---------------------------------------------------------------- time, errors, names
 def _strftime(pt: ProbeTypes, c: A.Call) -> Type:
     pt.check_nargs(c, 2, 2)
-    if not isinstance(c.args[0], A.Str):
-        raise CompileError(f"strftime() expects a string literal ({pt.expr(c.args[0])} provided)",
-                           c.args[0].span)
-    fmt = c.args[0].value
+    fmt = _literal_str(c, 0, pt)
     pt.expr(c.args[0])
-    t = pt.expr(c.args[1])
-    if not t.is_int:
-        raise CompileError(f"strftime() expects an integer timestamp, got {t}", c.args[1].span)
+    _require_int(c, pt.expr(c.args[1]))
+    ts = c.args[1]
+    if isinstance(ts, A.Call) and ts.name == "nsecs" and ts.args and isinstance(ts.args[0], A.Identifier) \
+            and ts.args[0].name == "monotonic":
+        raise CompileError("strftime() can not take a monotonic timestamp", c.span)
     return timestamp_type(fmt)
 
 
 def _named_int(pt: ProbeTypes, c: A.Call) -> Type:
     pt.check_nargs(c, 1, 1)
-    t = pt.expr(c.args[0])
-    if not t.is_int:
-        raise CompileError(f"{c.name}() expects an integer argument, got {t}", c.args[0].span)
+    _require_int(c, pt.expr(c.args[0]))
     return Type(Kind.STRERROR, size=8, name=NAMED_INTS[c.name])
 
 
 def _cgroupid(pt: ProbeTypes, c: A.Call) -> Type:
     pt.check_nargs(c, 1, 1)
-    _literal_str(c, 0)
+    _literal_str(c, 0, pt)
     pt.expr(c.args[0])
     return UINT64
 
 
 def _cgroup_path(pt: ProbeTypes, c: A.Call) -> Type:
     pt.check_nargs(c, 1, 2)
-    t = pt.expr(c.args[0])
-    if not t.is_int:
-        raise CompileError(f"cgroup_path() expects an integer cgroup id, got {t}", c.args[0].span)
+    _require_int(c, pt.expr(c.args[0]))
     if len(c.args) == 2:
-        _literal_str(c, 1)
-        pt.expr(c.args[1])
+        _require_str(c, 1, pt.expr(c.args[1]))
     return CGROUP_PATH
 
 
@@ -307,7 +315,8 @@ def _addrspace(pt: ProbeTypes, c: A.Call) -> Type:
     pt.check_nargs(c, 1, 1)
     t = pt.expr(c.args[0])
     if not (t.is_int or t.kind is Kind.POINTER):
-        raise CompileError(f"{c.name}() expects a pointer argument, got {t}", c.args[0].span)
+        raise CompileError(f"{c.name}() only supports integer or pointer arguments ({bt_typename(t)} provided)",
+                           c.span)
     return t
 
 
@@ -315,6 +324,8 @@ def _addrspace(pt: ProbeTypes, c: A.Call) -> Type:
 def _map_arg(pt: ProbeTypes, c: A.Call) -> A.Map:
     m = c.args[0]
     if not isinstance(m, A.Map) or m.keys:
+        if c.name == "len":
+            raise CompileError("len() expects a map or stack to be provided", c.span)
         raise CompileError(f"{c.name}() expects a map argument", m.span)
     if m.name not in pt.maps.maps:
         raise CompileError(f"Undefined map: {m.name}", m.span)
@@ -326,7 +337,8 @@ def _len(pt: ProbeTypes, c: A.Call) -> Type:
     a = c.args[0]
     if isinstance(a, A.Builtin) and a.name in ("kstack", "ustack") or (
             isinstance(a, A.Call) and a.name in ("kstack", "ustack")):
-        raise CompileError("len() of a stack is not supported yet by bpfscope", c.span)
+        pt.expr(a)
+        return INT64  # the depth, in frames
     _map_arg(pt, c)
     return INT64
 
@@ -379,32 +391,33 @@ def _assert(pt: ProbeTypes, c: A.Call) -> Type:
     pt.check_nargs(c, 2, 2)
     t = pt.expr(c.args[0])
     if not t.is_int:
-        raise CompileError(f"assert() expects a boolean condition, got {t}", c.args[0].span)
-    _literal_str(c, 1)
+        raise CompileError(f"assert() only supports bool arguments ({bt_typename(t)} provided)", c.span)
+    _literal_str(c, 1, pt)
     pt.expr(c.args[1])
     return NONE
 
 
 def _static_assert(pt: ProbeTypes, c: A.Call) -> Type:
     pt.check_nargs(c, 2, 2)
-    msg = _literal_str(c, 1)
+    msg = _literal_str(c, 1, pt)
     pt.expr(c.args[0])
     v = const_eval(pt, c.args[0])
     if v is None:
         raise CompileError("static_assert() expects a condition known at compile time", c.args[0].span)
     if not v:
-        raise CompileError(f"static_assert: {msg}", c.span)
+        raise CompileError(msg, c.span)  # as fail(msg) would
     return NONE
 
 
 def _fail(pt: ProbeTypes, c: A.Call) -> Type:
     if not c.args:
         raise CompileError("fail() requires at least one argument (0 provided)", c.span)
-    _literal_str(c, 0)
+    if not isinstance(c.args[0], A.Str):
+        raise CompileError("first argument to fail() must be a string literal", c.span)
     for a in c.args[1:]:
         pt.expr(a)
         if not isinstance(a, (A.Str, A.Int, A.Bool, A.Positional)) and const_eval(pt, a) is None:
-            raise CompileError("fail() arguments must be literals", a.span)
+            raise CompileError("fail() arguments need to be literals", c.span)
     pt.expr(c.args[0])
     return NONE
 
@@ -475,6 +488,19 @@ def predicate_value(pt: ProbeTypes, c: A.Call) -> bool:
         isinstance(a, A.Unop) and a.op == "-" and isinstance(a.operand, A.Int))
 
 
+def _has_cpid(pt: ProbeTypes, c: A.Call) -> Type:
+    pt.check_nargs(c, 0, 0)
+    return BOOL
+
+
+def _strcap(pt: ProbeTypes, c: A.Call) -> Type:
+    pt.check_nargs(c, 1, 1)
+    t = pt.expr(c.args[0])
+    if not (_str_like(t) or t.kind is Kind.POINTER):
+        raise CompileError(f"strcap() expects a string argument, got {t}", c.args[0].span)
+    return INT64
+
+
 _HANDLERS = {
     "strncmp": _strncmp, "strcontains": _strcontains, "strstr": _strstr, "strlen": _strlen,
     "memcmp": _memcmp, "buf": _buf, "ntop": _ntop, "pton": _pton, "macaddr": _macaddr,
@@ -483,6 +509,7 @@ _HANDLERS = {
     "cgroupid": _cgroupid, "cgroup_path": _cgroup_path, "kptr": _addrspace, "uptr": _addrspace,
     "assert": _assert, "static_assert": _static_assert, "fail": _fail, "is_integer": _is,
     "is_str": _is, "is_ptr": _is, "is_array": _is, "is_unsigned_integer": _is, "is_literal": _is,
+    "has_cpid": _has_cpid, "strcap": _strcap,
 }
 
 __all__ = ["STDLIB_FUNCS", "CALLABLE_BUILTINS", "call_type", "const_eval", "map_read_type",
@@ -500,7 +527,16 @@ def probetype_name(provider: str) -> str:
 
 
 def builtin_call_type(pt: ProbeTypes, c: A.Call) -> Type:
-    """`pid()` is `pid`; `nsecs(boot)` picks a clock."""
+    """`pid()` is `pid`; `nsecs(boot)` picks a clock; `pid(init)`/`tid(curr_ns)` a namespace."""
+    if c.name in ("pid", "tid") and c.args:
+        pt.check_nargs(c, 0, 1)
+        a = c.args[0]
+        if not isinstance(a, A.Identifier):
+            raise CompileError(f"{c.name}() only supports curr_ns and init as the argument "
+                               f"({bt_typename(pt.expr(a))} provided)", c.span)
+        if a.name not in ("curr_ns", "init"):
+            raise CompileError(f"Invalid PID namespace mode: {a.name} (expects: curr_ns or init)", a.span)
+        return pt.builtin(A.Builtin(c.name, span=c.span))
     if c.name == "nsecs":
         pt.check_nargs(c, 0, 1)
         if c.args:
@@ -510,3 +546,20 @@ def builtin_call_type(pt: ProbeTypes, c: A.Call) -> Type:
         return UINT64
     pt.check_nargs(c, 0, 0)
     return pt.builtin(A.Builtin(c.name, span=c.span))
+
+
+_BT_TYPENAMES = {
+    Kind.INT: "integer", Kind.ENUM: "integer", Kind.BOOL: "bool", Kind.STRING: "string",
+    Kind.BUFFER: "buffer", Kind.TUPLE: "tuple", Kind.RECORD: "record", Kind.POINTER: "pointer",
+    Kind.STRUCT: "struct", Kind.ARRAY: "array", Kind.KSTACK: "kstack_t", Kind.USTACK: "ustack_t",
+    Kind.KSYM: "ksym_t", Kind.USYM: "usym_t", Kind.INET: "inet", Kind.MAC: "mac_address",
+    Kind.USERNAME: "username", Kind.TIMESTAMP: "timestamp", Kind.CGROUP_PATH: "cgroup_path_t",
+    Kind.STRERROR: "string", Kind.NONE: "none", Kind.COUNT: "count_t", Kind.SUM: "sum_t",
+    Kind.MIN: "min_t", Kind.MAX: "max_t", Kind.AVG: "avg_t", Kind.STATS: "stats_t",
+    Kind.HIST: "hist_t", Kind.LHIST: "lhist_t", Kind.TSERIES: "tseries_t",
+}
+
+
+def bt_typename(t: Type) -> str:
+    """A type's kind as bpftrace names it in argument errors ('integer', 'string', ...)."""
+    return _BT_TYPENAMES.get(t.kind, t.kind.value)

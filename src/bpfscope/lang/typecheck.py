@@ -128,6 +128,13 @@ def ctype_to_type(ctype: str, size: int, signed: bool) -> Type:
         return Type(Kind.POINTER, size=8, signed=False, name=c)
     if c == "bool" or c == "_Bool":
         return BOOL
+    from .typedb import BASE_INTS
+
+    base = " ".join(w for w in c.split() if w not in ("const", "volatile"))
+    if base in BASE_INTS and BASE_INTS[base][0] <= size:
+        # the C declaration wins over the slot: syscall args are `int dfd` in an 8-byte, "unsigned" slot
+        csize, csigned = BASE_INTS[base]
+        return int_type(csize, csigned)
     return int_type(size if size in (1, 2, 4, 8) else 8, signed)
 
 
@@ -314,7 +321,9 @@ class ProbeTypes(MemTypes, VarTypes):
             raise CompileError(f"{c.name}() requires {words(lo)} ({n} provided)", c.span)
         if n < lo:
             raise CompileError(f"{c.name}() requires at least {words(lo)} ({n} provided)", c.span)
-        raise CompileError(f"{c.name}() takes up to {hi} arguments ({n} provided)", c.span)
+        if hi == 0:
+            raise CompileError(f"{c.name}() requires no arguments ({n} provided)", c.span)
+        raise CompileError(f"{c.name}() takes up to {words(hi)} ({n} provided)", c.span)
 
     # ------------------------------------------------------------------ expressions
     def expr(self, e: A.Expr, statement: bool = False) -> Type:
@@ -464,7 +473,7 @@ class ProbeTypes(MemTypes, VarTypes):
             if not self.probe.args:
                 raise CompileError(f"The args builtin can only be used with tracepoint/fentry/uprobe probes "
                                    f"({self.probe.provider} used here)", e.span)
-            return Type(Kind.RECORD, name="args")
+            return self.args_struct()
         if n.startswith("arg") and n[3:].isdigit():
             if self.probe.ctx not in ("pt_regs", "args_array"):
                 raise CompileError(f"The {n} builtin can only be used with 'kprobes', 'uprobes' and "
@@ -530,11 +539,22 @@ class ProbeTypes(MemTypes, VarTypes):
             from .stdlib_types import builtin_call_type
 
             return builtin_call_type(self, c)
+        if n == "join":
+            self.check_nargs(c, 1, 2)
+            t = self.expr(c.args[0])
+            if not (t.is_int or t.kind in (Kind.POINTER, Kind.ARRAY)):
+                raise CompileError(f"join() expects an array of strings ({t} provided)", c.args[0].span)
+            if len(c.args) == 2 and not isinstance(c.args[1], A.Str):
+                raise CompileError("join() expects a string literal as its delimiter", c.args[1].span)
+            return NONE
         if n == "printf" or n in ("errorf", "warnf", "debugf", "system", "cat"):
             if not c.args:
                 raise CompileError(f"{n}() requires at least one argument (0 provided)", c.span)
             if not isinstance(c.args[0], A.Str):
-                raise CompileError(f"{n}() expects a string literal as its first argument", c.args[0].span)
+                from .stdlib_types import bt_typename
+
+                raise CompileError(f"{n}() expects a string literal ({bt_typename(self.expr(c.args[0]))} "
+                                   "provided)", c.span)
             for a in c.args[1:]:
                 t = self.expr(a)
                 if t.kind is Kind.NONE or t.is_aggregate:
@@ -553,6 +573,8 @@ class ProbeTypes(MemTypes, VarTypes):
             t = self.expr(a)
             if t.kind is Kind.NONE:
                 raise CompileError("print() can not take a void argument", a.span)
+            if len(c.args) != 1:
+                raise CompileError(f"Non-map print() only takes 1 argument, {len(c.args)} found", c.span)
             return NONE
         if n in ("clear", "zero"):
             self.check_nargs(c, 1, 1)

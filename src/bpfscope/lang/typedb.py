@@ -116,7 +116,15 @@ class TypeDB:
             self._c_types[base] = t2
             return t2
         if self.btf is not None and " " not in base:
-            return self.btf.named(base)
+            hit = self.btf.named(base)
+            if hit is not None:
+                return hit
+        if " " not in base and base:  # bpftrace accepts `(task_struct *)` for `(struct task_struct *)`
+            for kw in ("struct", "union"):
+                if f"{kw} {base}" in self.c.records or self.btf is not None:
+                    rec_t = self.named(f"{kw} {base}")
+                    if rec_t is not None:
+                        return rec_t
         return None
 
     def from_ctype(self, ct: CType, span: A.Span | None = None) -> Type:
@@ -179,6 +187,8 @@ class TypeDB:
     def member(self, t: Type, name: str) -> Member | None:
         """Member `name` of struct/union `t`, also through anonymous members (offset adjusted)."""
         ms = self.members(t)
+        if not ms and t.names:  # a value-only struct such as `args`
+            ms = [Member(n, et, o) for n, et, o in zip(t.names, t.elems, t.offsets, strict=True)]
         for m in ms:
             if m.name == name:
                 return m

@@ -325,6 +325,8 @@ class Program:
                 json_event = output.json_event if self.json else None
 
                 def printf(data: bytes) -> None:
+                    if self._stopped:
+                        return   # behind an exit() (see _handle)
                     text = render(unpack(data))
                     if json_event is not None:
                         text = json_event("printf", text)
@@ -363,6 +365,10 @@ class Program:
             text = format_printf(ev.fmt, list(zip(args, ev.arg_types, strict=True)))
             level = {"errorf": "ERROR", "warnf": "WARNING", "debugf": "DEBUG"}[k]
             sys.stderr.write(f"{level}: {text}\n")
+        elif k == "join":
+            count = int(args[0])
+            text = str(ev.extra.get("sep", " ")).join(args[1:1 + count])
+            self.write(output.json_event("join", text) if self.json else text + "\n")
         elif k == "seen_pid":
             self.symbolizer().capture(int(args[0]))
         elif k == "exit":
@@ -545,6 +551,8 @@ class Program:
         sym = self.symbolizer()
         perf = mode == "perf"
         frames = sym.kstack(addrs, perf=perf) if kind is Kind.KSTACK else sym.ustack(pid, addrs, perf=perf)
+        if perf:   # perf mode lines are "<hex address> <frame>", as perf script prints them
+            frames = [f"{a:x} {f}" for a, f in zip(addrs, frames, strict=True)]
         return list(frames)
 
     def _sym(self, kind: Kind, addr: int, pid: int) -> str:

@@ -107,6 +107,8 @@ def run(source: str, opts: Any) -> int:
                 sys.stderr.write(prog.source.warning(msg, span))
         if opts.debug:
             _debug_dump(prog)
+        elif opts.verbose:
+            _verbose_dump(prog)
         if opts.cmd:
             child = Child(opts.cmd)
         try:
@@ -233,3 +235,14 @@ def _debug_dump(prog: Program) -> None:
     for ps in cp.progs:
         sys.stderr.write(f"Instructions {ps.probe.name} ({len(ps.insns)}):\n")
         sys.stderr.write("".join(f"{ln}\n" for ln in format_insns(ps.insns, names)))
+
+
+def _verbose_dump(prog: Program) -> None:
+    """-v: the inferred types and the size of each generated program (-d adds the AST and listings)."""
+    from ..lang.debugdump import dump_types
+
+    cp = prog.compile()
+    sys.stderr.write(dump_types(cp.var_types, cp.maps))
+    for ps in cp.progs:
+        extra = f", {len(ps.subprogs)} loop callback(s)" if ps.subprogs else ""
+        sys.stderr.write(f"Program {ps.probe.name}: {len(ps.insns)} instructions{extra}\n")

@@ -1,0 +1,35 @@
+"""Constants that scripts get from kernel headers (`#include <linux/socket.h>` ...).
+
+bpftrace runs the preamble through clang with the kernel headers; we parse no headers, and
+macros are not in BTF. Scripts written for bpftrace ≤ 0.17 (Debian's tools: tcpdrop.bt,
+runqlat.bt, ...) use a handful of them; those are defined here when a script includes a
+kernel header and does not define the name itself. Values are the Linux UAPI/ABI ones.
+"""
+
+from __future__ import annotations
+
+WELL_KNOWN: dict[str, str] = {
+    # linux/socket.h address families
+    "AF_UNSPEC": "0", "AF_UNIX": "1", "AF_LOCAL": "1", "AF_INET": "2", "AF_INET6": "10",
+    "AF_NETLINK": "16", "AF_PACKET": "17",
+    # linux/sched.h task states
+    "TASK_RUNNING": "0", "TASK_INTERRUPTIBLE": "1", "TASK_UNINTERRUPTIBLE": "2",
+    "__TASK_STOPPED": "4", "__TASK_TRACED": "8", "EXIT_DEAD": "16", "EXIT_ZOMBIE": "32",
+    "TASK_PARKED": "64", "TASK_DEAD": "128", "TASK_WAKEKILL": "256", "TASK_NOLOAD": "1024",
+    # fcntl.h open flags (x86-64)
+    "O_RDONLY": "0", "O_WRONLY": "1", "O_RDWR": "2", "O_CREAT": "64", "O_EXCL": "128",
+    "O_TRUNC": "512", "O_APPEND": "1024", "O_NONBLOCK": "2048", "O_DIRECTORY": "65536",
+    "O_CLOEXEC": "524288",
+    # linux/in.h protocols
+    "IPPROTO_IP": "0", "IPPROTO_ICMP": "1", "IPPROTO_TCP": "6", "IPPROTO_UDP": "17",
+    "IPPROTO_IPV6": "41", "IPPROTO_ICMPV6": "58",
+}
+
+
+def header_defines(includes: list[str], defines: dict[str, str]) -> dict[str, str]:
+    """`defines` plus the well-known header constants when the script includes kernel headers."""
+    if not includes:
+        return defines
+    out = dict(WELL_KNOWN)
+    out.update(defines)
+    return out
