@@ -33,6 +33,9 @@ OPTIONS:
     --info         print information about kernel BPF support
     --no-warnings  disable warnings
     -k             emit a warning when a bpf helper returns an error
+    --test         run the test: probes and report which pass
+    --bench        run the bench: probes and report their average time
+    -- --name=VAL  named program parameters, read with getopt("name", default)
     -d             debug: print the AST and the generated instructions
     -v             verbose messages (verifier logs on failure)
     -V, --version  bpfscope version
@@ -69,6 +72,8 @@ class Options:
         self.version = False
         self.no_warnings = False
         self.helper_errors = False
+        self.named: dict[str, str] = {}   # -- --name=value (getopt)
+        self.mode = ""                    # "test" | "bench"
         self.exit_dump: Any = None  # set for -f folded/pprof: replaces the exit-time map dump
 
 
@@ -122,7 +127,12 @@ def parse_args(argv: list[str]) -> Options:
     while i < len(argv):
         a = argv[i]
         if a == "--":
-            rest.extend(argv[i + 1:])
+            for x in argv[i + 1:]:
+                if x.startswith("--") and len(x) > 2:
+                    name, _, val = x[2:].partition("=")
+                    o.named[name] = val
+                else:
+                    rest.append(x)
             break
         if a == "-e":
             o.program = value()
@@ -166,6 +176,8 @@ def parse_args(argv: list[str]) -> Options:
             o.no_warnings = True
         elif a == "-k":
             o.helper_errors = True
+        elif a in ("--test", "--bench"):
+            o.mode = a[2:]
         elif a in ("-h", "--help"):
             raise UsageError("")
         elif a.startswith("-") and a != "-" and not _is_number(a):

@@ -36,7 +36,7 @@ def test_tool_loads_unchanged(name: str) -> None:
 def test_execsnoop_sees_the_command() -> None:
     r = bpfscope(str(_tool("execsnoop")), "-c", "/bin/true from-execsnoop", timeout=60)
     assert r.returncode == 0, r.stderr
-    assert re.search(r"^\d+\s+\d+ /bin/true from-execsnoop$", r.stdout, re.M), r.stdout
+    assert re.search(r"^\d+\s+\d+\s+/bin/true from-execsnoop$", r.stdout, re.M), r.stdout
 
 
 def test_opensnoop_sees_the_file() -> None:

@@ -246,6 +246,50 @@ def test_many_frames_are_fast(live: Live, chain_bin: tuple[str, str]) -> None:
 
 
 @needs_gcc
+def test_background_prewarm_loads_tables_while_tracing(live: Live, chain_bin: tuple[str, str]) -> None:
+    exe, lib = chain_bin
+    addrs, frames = _expected_frames(live, exe, lib)
+    s = Symbolizer(background=True)
+    snap = s.capture(live.pid)   # as on a first-sight event: the worker loads every binary
+    assert snap is not None
+    deadline = time.monotonic() + 10
+    paths = {e.open_path for e in snap.entries if e.executable and e.open_path}
+    while time.monotonic() < deadline and not paths <= {k[0] for k in s._entry_tables}:
+        time.sleep(0.01)
+    assert {exe, lib} <= {k[0] for k in s._entry_tables}
+    assert s.ustack(live.pid, addrs) == frames
+    s.stop_prewarm()
+    assert not s._pending
+
+
+@needs_gcc
+def test_gone_pid_is_not_reread_for_every_frame(live: Live, chain_bin: tuple[str, str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    addrs, _frames = _expected_frames(live, *chain_bin)
+    live.finish()
+    reads: list[int] = []
+    real = ProcessMaps.capture
+
+    def counting(pid: int) -> ProcessMaps:
+        reads.append(pid)
+        return real(pid)
+
+    monkeypatch.setattr(ProcessMaps, "capture", staticmethod(counting))
+    s = Symbolizer()
+    assert s.ustack(live.pid, addrs * 50) == ["0x" + format(a, "x") for a in addrs] * 50
+    assert reads == [live.pid]   # one failed read, then throttled
+
+
+@pytest.mark.skipif(not kallsyms_visible, reason="kallsyms addresses hidden (need root / kptr_restrict=0)")
+def test_kallsyms_preload_in_background() -> None:
+    ks = KernelSymbols()
+    ks.preload()
+    ks.preload()   # idempotent
+    addr = ks.kaddr("schedule")   # waits for the loader
+    assert addr is not None and ks.ksym(addr + 1, offset=True) == "schedule+1"
+
+
+@needs_gcc
 def test_perf_map_for_anonymous_code(live: Live) -> None:
     s = Symbolizer()
     snap = s.capture(live.pid)

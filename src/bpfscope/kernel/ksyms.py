@@ -34,8 +34,17 @@ class KernelSymbols:
         self._lines: list[bytes] = []
         self._types = b""
         self._by_name: dict[str, int] | None = None
+        self._preloading = False
 
     # -- loading ----------------------------------------------------------------------------
+    def preload(self) -> None:
+        """Start loading in a background thread (kallsyms takes ~0.1 s to read and parse), so
+        stacks printed later, e.g. at exit, do not wait for it; lookups block until it is done."""
+        if self._loaded or self._preloading:
+            return
+        self._preloading = True
+        threading.Thread(target=self._ensure, name="kallsyms", daemon=True).start()
+
     def _ensure(self) -> None:
         if self._loaded:
             return

@@ -85,14 +85,36 @@ class Map:
         if self.type in (uapi.BPF_MAP_TYPE_ARRAY, uapi.BPF_MAP_TYPE_PERCPU_ARRAY) and self.max_entries <= 64:
             return [(k, v) for k in (i.to_bytes(4, "little") for i in range(self.max_entries))
                     if (v := self.lookup(k)) is not None]
+        batch = self._batch()
+        if batch is not None:
+            kb, vb, n = batch
+            ks, vs = self.key_size, self.stride
+            return [(kb[i * ks:(i + 1) * ks], vb[i * vs:(i + 1) * vs]) for i in range(n)]
+        return self._items_one_by_one()
+
+    def items_blob(self) -> tuple[bytes, bytes, int]:
+        """All entries as (keys back to back, values back to back (`stride` each), count): what
+        a batched lookup returns, for callers that decode whole columns at once (big maps)."""
+        batch = None
+        if not (self.type in (uapi.BPF_MAP_TYPE_ARRAY, uapi.BPF_MAP_TYPE_PERCPU_ARRAY)
+                and self.max_entries <= 64):
+            batch = self._batch()
+        if batch is not None:
+            return batch
+        its = self.items()
+        return b"".join(k for k, _ in its), b"".join(v for _, v in its), len(its)
+
+    def _batch(self) -> tuple[bytes, bytes, int] | None:
         if self._batch_ok is not False and self.key_size > 0:
             try:
-                kb, vb, n = sc.map_lookup_batch(self.fd, self.key_size, self.stride, self.max_entries)
+                res = sc.map_lookup_batch(self.fd, self.key_size, self.stride, self.max_entries)
                 self._batch_ok = True
-                ks, vs = self.key_size, self.stride
-                return [(kb[i * ks:(i + 1) * ks], vb[i * vs:(i + 1) * vs]) for i in range(n)]
+                return res
             except sc.BpfError:
                 self._batch_ok = False
+        return None
+
+    def _items_one_by_one(self) -> list[tuple[bytes, bytes]]:
         out = []
         for k in self.keys():
             v = self.lookup(k)

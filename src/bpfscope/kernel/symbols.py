@@ -14,10 +14,11 @@ frames across many pids that share libc cost one table load.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from array import array
 from bisect import bisect_right
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
@@ -50,10 +51,14 @@ def _priority(info: int) -> int:
     return (0 if b == 1 else 1 if b == 2 else 2) + (0 if func else 3)
 
 
+# _priority by st_info byte, -1 for types not worth symbolizing
+_PRIO = tuple(_priority(i) if (i & 0xF) in _USEFUL_TYPES else -1 for i in range(256))
+
+
 class SymbolTable:
     """Sorted symbols of one ELF object (plus its separate debug file if it is stripped)."""
 
-    __slots__ = ("path", "starts", "ends", "_names", "_loads", "_decoded")
+    __slots__ = ("path", "starts", "ends", "_names", "_loads", "_decoded", "_offs", "_tabs")
 
     def __init__(
         self,
@@ -68,38 +73,55 @@ class SymbolTable:
         self._names = [r[2] for r in rows]
         self._loads = loads  # (file offset, vaddr, filesz) of PT_LOAD segments
         self._decoded: dict[int, str] = {}
+        self._offs: list[int] = []         # load(): names stay in the string tables until looked up
+        self._tabs: list[bytes] = []
 
     @classmethod
     def load(cls, path: str) -> SymbolTable:
         """Read symbols of `path`; raises ElfError if it is not a readable ELF file."""
         ef = open_elf(path)
-        keyed: dict[tuple[int, int], tuple[int, bytes]] = {}
+        # (start, size) -> (alias priority, name offset, string table): first best alias wins
+        keyed: dict[tuple[int, int], tuple[int, int, bytes]] = {}
+        prio = _PRIO
 
-        def add(rows: Iterable[tuple[bytes, int, int, int]]) -> None:
-            for name, value, size, info in rows:
-                if not size or not value or (info & 0xF) not in _USEFUL_TYPES:
-                    continue
-                key = (value, size)
-                pr = _priority(info)
-                old = keyed.get(key)
-                if old is None or pr < old[0]:
-                    keyed[key] = (pr, name)
+        def add(cols: Iterable[tuple[list[int], list[int], list[int], bytes]]) -> None:
+            get = keyed.get
+            for words, values, sizes, strtab in cols:
+                for w, value, size in zip(words, values, sizes, strict=True):
+                    # defined (shndx != 0), named, sized, at an address, of a useful type
+                    if not size or not value or not w >> 48 or not w & 0xFFFFFFFF:
+                        continue
+                    pr = prio[(w >> 32) & 0xFF]
+                    if pr < 0:
+                        continue
+                    key = (value, size)
+                    old = get(key)
+                    if old is None or pr < old[0]:
+                        keyed[key] = (pr, w & 0xFFFFFFFF, strtab)
 
-        add(ef.raw_symbol_rows())
+        add(ef.symbol_columns())
         if not ef.has_symtab:
             from .elf import find_debug_file
 
             dbg = find_debug_file(path)
             if dbg is not None:
                 try:
-                    add(open_elf(dbg).raw_symbol_rows())
+                    add(open_elf(dbg).symbol_columns())
                 except ElfError:
                     pass
         # Order ties (same start) by priority so the preferred alias is found first.
-        ordered = sorted((v, p, s, n) for (v, s), (p, n) in keyed.items())
-        rows = [(v, s, n) for v, _p, s, n in ordered]
+        tabs = list({id(tab): tab for _p, _o, tab in keyed.values()}.values())
+        tab_no = {id(tab): i for i, tab in enumerate(tabs)}
+        # name reference: string table offset << 3 | table number (a file and its debug file
+        # have at most two symbol tables each)
+        ordered = sorted([(v, p, s, off << 3 | tab_no[id(tab)]) for (v, s), (p, off, tab) in keyed.items()])
         loads = [(s.offset, s.vaddr, s.filesz) for s in ef.segments if s.type == 1]
-        return cls(path, rows, loads)
+        table = cls(path, [], loads)
+        table.starts = array("Q", [r[0] for r in ordered])
+        table.ends = array("Q", [r[0] + r[2] for r in ordered])
+        table._offs = [r[3] for r in ordered]
+        table._tabs = tabs
+        return table
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -115,7 +137,13 @@ class SymbolTable:
         if name is None:
             from .demangle import demangle
 
-            name = demangle(self._names[i].decode("utf-8", "replace"))
+            if self._offs:
+                ref = self._offs[i]
+                tab, off = self._tabs[ref & 7], ref >> 3
+                raw = tab[off:tab.find(b"\0", off)]
+            else:
+                raw = self._names[i]
+            name = demangle(raw.decode("utf-8", "replace"))
             self._decoded[i] = name
         return name
 
@@ -224,13 +252,21 @@ class Symbolizer:
 
     RECAPTURE_INTERVAL = 0.5  # seconds between re-reads of a live process's maps on a miss
 
-    def __init__(self, kernel: KernelSymbols | None = None, cache_size: int = 128) -> None:
+    def __init__(self, kernel: KernelSymbols | None = None, cache_size: int = 128,
+                 background: bool = False) -> None:
         self.kernel = kernel if kernel is not None else kernel_symbols()
         self.cache = SymbolCache(cache_size)
         self._maps: dict[int, ProcessMaps] = {}
         self._captured_at: dict[int, float] = {}
         self._entry_tables: dict[tuple[str, str, int], SymbolTable | None] = {}
         self._perf_maps: dict[str, tuple[tuple[int, int], PerfMap]] = {}
+        self._no_perf_map: dict[str, float] = {}
+        # background=True: each captured pid's binaries get their symbol tables loaded by a
+        # worker thread while tracing goes on, so a print at exit finds them ready
+        self.background = background
+        self._lock = threading.Lock()          # table loads (worker and caller)
+        self._pending: deque[MapEntry] = deque()
+        self._worker_on = False
 
     # -- kernel ------------------------------------------------------------------------------
     def ksym(self, addr: int) -> str:
@@ -253,9 +289,36 @@ class Symbolizer:
                 for e in snap.entries:
                     if e.executable and e.open_path:
                         self._table_for(e)
+            elif snap is not None and self.background:
+                self._prewarm_async(snap)
         return snap
 
+    def _prewarm_async(self, snap: ProcessMaps) -> None:
+        with self._lock:
+            self._pending.extend(e for e in snap.entries if e.executable and e.open_path
+                                 and (e.open_path, e.dev, e.inode) not in self._entry_tables)
+            if not self._pending or self._worker_on:
+                return
+            self._worker_on = True
+        threading.Thread(target=self._prewarm_worker, name="symbols", daemon=True).start()
+
+    def _prewarm_worker(self) -> None:
+        while True:
+            with self._lock:
+                if not self._pending:
+                    self._worker_on = False
+                    return
+                e = self._pending.popleft()
+            self._table_for(e)
+
+    def stop_prewarm(self) -> None:
+        """Drop queued background loads (from now on only what is printed gets loaded)."""
+        with self._lock:
+            self._pending.clear()
+
     def _capture(self, pid: int) -> ProcessMaps | None:
+        # every attempt is timed, failed ones too: a gone pid is not re-read for each of its frames
+        self._captured_at[pid] = time.monotonic()
         try:
             snap = ProcessMaps.capture(pid)
         except OSError:
@@ -263,8 +326,11 @@ class Symbolizer:
         if not snap.entries:
             return None   # a zombie's maps are empty: keep looking elsewhere (runtime's recorded maps)
         self._maps[pid] = snap
-        self._captured_at[pid] = time.monotonic()
         return snap
+
+    def _recently_captured(self, pid: int) -> bool:
+        at = self._captured_at.get(pid)
+        return at is not None and time.monotonic() - at <= self.RECAPTURE_INTERVAL
 
     def set_maps(self, snap: ProcessMaps) -> None:
         """Install an externally captured snapshot (e.g. captured by the runtime at exec)."""
@@ -281,11 +347,11 @@ class Symbolizer:
     def _entry(self, pid: int, addr: int) -> tuple[ProcessMaps | None, MapEntry | None]:
         snap = self._maps.get(pid)
         if snap is None:
-            snap = self._capture(pid)
+            snap = None if self._recently_captured(pid) else self._capture(pid)
             if snap is None:
                 return None, None
         e = snap.find(addr)
-        if e is None and time.monotonic() - self._captured_at.get(pid, 0.0) > self.RECAPTURE_INTERVAL:
+        if e is None and not self._recently_captured(pid):
             # New mappings since the snapshot (dlopen, JIT): re-read if the process still lives.
             fresh = self._capture(pid)
             if fresh is not None:
@@ -297,15 +363,21 @@ class Symbolizer:
         key = (e.open_path, e.dev, e.inode)
         if key in self._entry_tables:
             return self._entry_tables[key]
-        table = self.cache.get(e.open_path)
-        self._entry_tables[key] = table
-        return table
+        with self._lock:   # one load per file, whether the worker or the caller gets there first
+            if key not in self._entry_tables:
+                self._entry_tables[key] = self.cache.get(e.open_path)
+            return self._entry_tables[key]
 
     def _perf_map(self, pid: int, snap: ProcessMaps | None) -> PerfMap | None:
         path = (snap.perf_map if snap is not None else None) or f"/tmp/perf-{pid}.map"
+        now = time.monotonic()
+        missing_at = self._no_perf_map.get(path)
+        if missing_at is not None and now - missing_at <= self.RECAPTURE_INTERVAL:
+            return None   # not stat()ed again for every unknown frame of this pid
         try:
             st = os.stat(path)
         except OSError:
+            self._no_perf_map[path] = now
             return None
         ident = (st.st_mtime_ns, st.st_size)
         cached = self._perf_maps.get(path)

@@ -8,13 +8,14 @@ Semantic analysis fills `Expr.type` in place.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
+from .records import record
 from .types import Type
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Span:
     start: int = 0
     end: int = 0
@@ -26,97 +27,97 @@ class Span:
 NOSPAN = Span()
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Node:
     span: Span = field(default=NOSPAN, kw_only=True)
 
 
 # ---------------------------------------------------------------- expressions
-@dataclass(eq=False)
+@record(eq=False)
 class Expr(Node):
     type: Type | None = field(default=None, kw_only=True, repr=False)
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Int(Expr):
     value: int
     # explicit suffix or duration unit is folded into value by the parser
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Str(Expr):
     value: str
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Bool(Expr):
     value: bool
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Builtin(Expr):
     """comm, pid, tid, nsecs, args, retval, arg0, kstack, curtask, probe, ..."""
     name: str
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Var(Expr):
     """$name (scratch variable)."""
     name: str
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Positional(Expr):
     """$1, $2, ... (index >= 1); $# is PositionalCount."""
     index: int
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class PositionalCount(Expr):
     pass
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Map(Expr):
     """@name or @name[k1, k2]; keys is empty for a scalar map. `@` alone has name '@'."""
     name: str
     keys: list[Expr] = field(default_factory=list)
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Call(Expr):
     name: str
     args: list[Expr] = field(default_factory=list)
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Binop(Expr):
     op: str  # + - * / % & | ^ << >> == != < <= > >= && ||
     left: Expr
     right: Expr
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Unop(Expr):
     op: str  # ! ~ - * (deref) & (address-of)
     operand: Expr
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class IncDec(Expr):
     op: str  # "++" or "--"
     prefix: bool
     target: Expr  # Var or Map
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Ternary(Expr):
     cond: Expr
     then: Expr
     other: Expr
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Field(Expr):
     """expr.name, expr->name; also tuple .0 (name is the digits)."""
     base: Expr
@@ -124,14 +125,14 @@ class Field(Expr):
     arrow: bool = False
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Index(Expr):
     """expr[index] on arrays, pointers and tuples."""
     base: Expr
     index: Expr
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class TypeName(Node):
     """A C-ish type spelling: 'struct task_struct', 'uint32', 'int8[4]', with pointer depth."""
     name: str
@@ -139,66 +140,66 @@ class TypeName(Node):
     array: int | None = None
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Cast(Expr):
     to: TypeName
     operand: Expr
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Tuple(Expr):
     elems: list[Expr]
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Record(Expr):
     names: list[str]
     elems: list[Expr]
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Sizeof(Expr):
     target: TypeName | Expr
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Offsetof(Expr):
     target: TypeName | Expr
     fields: list[str]
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class BlockExpr(Expr):
     """{ stmt; stmt; expr } used as an expression."""
     stmts: list[Stmt]
     value: Expr
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Range(Expr):
     """a..b in `for ($i : a..b)`."""
     low: Expr
     high: Expr
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Identifier(Expr):
     """A bare identifier that is not a builtin: enum constants, macro names, map-decl kinds."""
     name: str
 
 
 # ---------------------------------------------------------------- statements
-@dataclass(eq=False)
+@record(eq=False)
 class Stmt(Node):
     pass
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class ExprStmt(Stmt):
     expr: Expr
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Assign(Stmt):
     """target = value; target op= value (op is '' for plain assignment)."""
     target: Expr  # Var, Map, or Field of Var/Map for records
@@ -206,7 +207,7 @@ class Assign(Stmt):
     op: str = ""
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Let(Stmt):
     """let $x [: type] [= value];"""
     var: Var
@@ -214,31 +215,31 @@ class Let(Stmt):
     value: Expr | None = None
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Block(Stmt):
     stmts: list[Stmt] = field(default_factory=list)
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class If(Stmt):
     cond: Expr
     then: Block
     other: Block | None = None  # `else if` is an If inside a Block
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Unroll(Stmt):
     count: Expr
     body: Block
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class While(Stmt):
     cond: Expr
     body: Block
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class For(Stmt):
     """for ($kv : @map) {...} or for ($i : a..b) {...}"""
     var: Var
@@ -246,14 +247,14 @@ class For(Stmt):
     body: Block
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Jump(Stmt):
     kind: str  # "break" | "continue" | "return"
     value: Expr | None = None
 
 
 # ---------------------------------------------------------------- top level
-@dataclass(eq=False)
+@record(eq=False)
 class AttachPoint(Node):
     """One attach point as written, e.g. 'tracepoint:syscalls:sys_enter_openat'.
 
@@ -265,14 +266,14 @@ class AttachPoint(Node):
     parts: list[str] = field(default_factory=list)
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Probe(Node):
     attach_points: list[AttachPoint]
     predicate: Expr | None
     body: Block
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class MapDecl(Node):
     """let @name = hash(N) | lruhash(N) | percpuhash(N) | percpulruhash(N); (top level)"""
     name: str
@@ -280,14 +281,14 @@ class MapDecl(Node):
     max_entries: int
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Macro(Node):
     name: str
     params: list[str]  # '$x' or '@x' or bare identifiers
     body: BlockExpr | Block
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Function(Node):
     """fn name($a: type, ...): type { ... }"""
     name: str
@@ -296,7 +297,7 @@ class Function(Node):
     body: Block
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Program(Node):
     probes: list[Probe] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)

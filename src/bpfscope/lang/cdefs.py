@@ -18,19 +18,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from .ast import Span
 from .diagnostics import CompileError
+from .records import record
 
-_TOKEN_RE = re.compile(
+_TOKEN_PATTERN = (
     r"""(?P<ws>\s+|//[^\n]*|/\*.*?\*/)
       | (?P<num>0[xX][0-9a-fA-F]+|0[bB][01]+|\d+)[uUlL]*
       | (?P<id>[A-Za-z_]\w*)
       | (?P<str>"(?:[^"\\\n]|\\.)*")
-      | (?P<op><<|>>|<=|>=|==|!=|&&|\|\||\.\.\.|[-+*/%&|^~!<>?:;,.()\[\]{}=#])""",
-    re.VERBOSE | re.DOTALL,
-)
+      | (?P<op><<|>>|<=|>=|==|!=|&&|\|\||\.\.\.|[-+*/%&|^~!<>?:;,.()\[\]{}=#])"""
+)   # compiled on first use (re caches it): scripts without C definitions never tokenize
 
 QUALIFIERS = frozenset({"const", "volatile", "restrict", "__restrict", "static", "extern", "register",
                         "inline", "__inline", "__inline__", "__extension__", "_Atomic", "__user",
@@ -39,14 +39,14 @@ BASE_WORDS = frozenset({"unsigned", "signed", "char", "short", "int", "long", "v
                         "float", "double"})
 
 
-@dataclass
+@record
 class Tok:
     kind: str   # num, id, str, op
     text: str
     pos: int    # offset in the preamble text
 
 
-@dataclass
+@record
 class CType:
     """A type as written: a base spelling plus declarator parts."""
     base: str                       # "struct foo", "int", "unsigned long", a typedef name
@@ -55,7 +55,7 @@ class CType:
     funcptr: bool = False
 
 
-@dataclass
+@record
 class CField:
     name: str                       # "" for an anonymous struct/union member
     ctype: CType
@@ -63,7 +63,7 @@ class CField:
     pos: int = 0
 
 
-@dataclass
+@record
 class CRecord:
     kind: str                       # struct | union
     name: str                       # full key: "struct foo" (anonymous: "struct <anon#3>")
@@ -72,7 +72,7 @@ class CRecord:
     pos: int = 0
 
 
-@dataclass
+@record
 class CDecls:
     records: dict[str, CRecord] = field(default_factory=dict)
     enums: dict[str, list[tuple[str, int]]] = field(default_factory=dict)   # "enum foo" -> values
@@ -214,10 +214,13 @@ def _strip_comment(s: str) -> str:
 
 def tokenize(text: str, mapper: _Mapper | None = None) -> list[Tok]:
     toks: list[Tok] = []
+    if not text or text.isspace():
+        return toks
+    match = re.compile(_TOKEN_PATTERN, re.VERBOSE | re.DOTALL).match
     pos = 0
     n = len(text)
     while pos < n:
-        m = _TOKEN_RE.match(text, pos)
+        m = match(text, pos)
         if m is None:
             sp = mapper.span(pos, pos + 1) if mapper else None
             raise CompileError(f"unexpected character {text[pos]!r} in C definition", sp)

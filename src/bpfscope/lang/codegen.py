@@ -20,14 +20,18 @@ from . import ast as A
 from .codegen_stdlib import StdlibGen
 from .diagnostics import CompileError
 from .emitter import CTX, Emitter, IntVal, Label
+from .globgen import GlobGen
+from .helpererr import HelperErrGen
 from .joingen import JoinGen
-from .loopgen import LoopGen
+from .loopgen import LoopGen, callback_loops
 from .memgen import Loc, MemGen, declared_map
 from .spec import EventSpec, LocArg, MapSpec, ProbeInfo, ProgSpec
+from .tseriesgen import TSeriesGen
 from .typecheck import AGG_FUNCS, MapTable, ProbeTypes, key_storage_type
-from .types import INT64, UINT64, Kind, Type, tuple_type
+from .types import INT64, UINT64, Kind, Type, align8, tuple_type
 
 BPF_NOEXIST = 1
+SCRATCH_LIMIT = 32768 - 8   # a per-CPU map value holds at most 32 KiB
 BPF_F_USER_STACK = 1 << 8
 PT_REGS_ARGS = (112, 104, 96, 88, 72, 64)  # x86-64 di si dx cx r8 r9
 PT_REGS_RET = 80
@@ -47,6 +51,22 @@ def is_int_kind(t: Type) -> bool:
     return t.kind in INT_KINDS
 
 
+def array_slots(vt: Type) -> int:
+    """Slots of a keyless count/hist/lhist kept in a per-CPU array (0: too many, use a hash).
+    hist: indices up to (64 - bits) << bits (see hist_bucket); lhist: 0 .. (hi - lo) // step + 1."""
+    if vt.kind is Kind.COUNT:
+        return 1
+    if vt.kind is Kind.HIST:
+        bits = vt.params[0] if vt.params else 0
+        n = ((64 - bits) << bits) + 1
+    elif vt.kind is Kind.LHIST:
+        lo, hi, step = vt.params
+        n = (hi - lo) // step + 2
+    else:
+        return 0
+    return n if n <= 4096 else 0
+
+
 class Shared:
     """State shared by all programs of one script: maps, events, internal maps."""
 
@@ -64,9 +84,11 @@ class Shared:
                 continue
             kt = info.key
             ksize = kt.size if kt is not None else 8
-            if vt.kind in (Kind.HIST, Kind.LHIST):
-                ksize += 8
-            if vt.kind in (Kind.COUNT, Kind.SUM):
+            if vt.kind in (Kind.HIST, Kind.LHIST, Kind.TSERIES):
+                ksize = align8(ksize) + 8   # the u64 bucket/slot after the key, aligned
+            if vt.kind is Kind.TSERIES:   # per (key, interval slot): value, meta, epoch
+                mtype, vsize = uapi.BPF_MAP_TYPE_PERCPU_HASH, 24
+            elif vt.kind in (Kind.COUNT, Kind.SUM):
                 mtype, vsize = uapi.BPF_MAP_TYPE_PERCPU_HASH, 8
             elif vt.kind in (Kind.MIN, Kind.MAX, Kind.AVG, Kind.STATS):
                 mtype, vsize = uapi.BPF_MAP_TYPE_PERCPU_HASH, 16
@@ -75,8 +97,14 @@ class Shared:
             else:
                 mtype, vsize = uapi.BPF_MAP_TYPE_HASH, max(8, vt.size)
             entries = max_keys if kt is not None or vt.kind in (Kind.HIST, Kind.LHIST) else 1
+            if vt.kind is Kind.TSERIES:
+                entries = max(max_keys, vt.params[1]) if kt is not None else vt.params[1]
             if name in decls:
                 mtype, entries = declared_map(decls[name], mtype)
+            elif kt is None and name in opts.get("agg_arrays", ()) and array_slots(vt):
+                # keyless count/hist/lhist only ever aggregated and printed (lang.aggmaps): one
+                # per-CPU array slot per value/bucket, looked up by index (inlined by the kernel)
+                mtype, ksize, entries = uapi.BPF_MAP_TYPE_PERCPU_ARRAY, 4, array_slots(vt)
             self.add(MapSpec(name, mtype, ksize, vsize, entries, kt, vt))
         self.ringbuf = -1
         self.lost = -1
@@ -106,6 +134,22 @@ class Shared:
             setattr(self, attr, idx)
         return int(getattr(self, attr))
 
+    def scratch_map(self, size: int) -> int:
+        """The per-CPU frame of programs whose stack needs exceed 512 bytes (sized for the largest)."""
+        if "$scratch" not in self.index:
+            self.add(MapSpec("$scratch", uapi.BPF_MAP_TYPE_PERCPU_ARRAY, 4, size, 1, None, UINT64,
+                             internal=True))
+        spec = self.specs[self.index["$scratch"]]
+        spec.value_size = max(spec.value_size, size)
+        return self.index["$scratch"]
+
+    def bench_map(self) -> int:
+        """Per-CPU elapsed-ns counters of bench: probes, indexed by probe number."""
+        if "$bench" not in self.index:
+            self.add(MapSpec("$bench", uapi.BPF_MAP_TYPE_PERCPU_ARRAY, 4, 8, 1024, None, UINT64,
+                             internal=True))
+        return self.index["$bench"]
+
     def seen_map(self) -> int:
         """pids whose first user stack/symbol was reported (LRU: bounded, old pids fall out)."""
         if "$seen" not in self.index:
@@ -117,16 +161,18 @@ class Shared:
         return len(self.events) - 1
 
 
-class ProgGen(MemGen, LoopGen, StdlibGen, JoinGen):
+class ProgGen(MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErrGen, GlobGen):
     """Generates one program: one probe body for one resolved attach point (memory reads: MemGen)."""
 
-    def __init__(self, probe: A.Probe, info: ProbeInfo, types: ProbeTypes, shared: Shared, index: int) -> None:
+    def __init__(self, probe: A.Probe, info: ProbeInfo, types: ProbeTypes, shared: Shared, index: int,
+                 big_frame: bool = False) -> None:
         self.probe = probe
         self.info = info
         self.types = types
         self.shared = shared
         self.index = index
-        self.e = Emitter()
+        self.big_frame = big_frame
+        self.e = Emitter(SCRATCH_LIMIT, (I.R7, I.R8)) if big_frame else Emitter()
         self.exit_label = Label("exit")
         self.var_slots: dict[str, tuple[int, Type]] = {}
         self.loops: list[tuple[Label, Label]] = []
@@ -148,6 +194,7 @@ class ProgGen(MemGen, LoopGen, StdlibGen, JoinGen):
             e.zero(off, size)
             self.var_slots[name] = (off, st)
         self.setup_loops()
+        bench_slot = self.special_prologue()
         if self.probe.predicate is not None:
             e.mark(self.probe.predicate.span)
             v = self.gen_int(self.probe.predicate)
@@ -156,9 +203,82 @@ class ProgGen(MemGen, LoopGen, StdlibGen, JoinGen):
             e.release(v)
         self.block(self.probe.body)
         e.place(self.exit_label)
-        e.emit(I.mov64_imm(I.R0, 0), I.exit_())
-        insns, spans = self.link(e.finish(), e.spans)
+        self.special_epilogue(bench_slot)
+        e.emit(I.exit_())
+        main, spans = e.finish(), e.spans
+        if self.big_frame:
+            main, spans = self.move_frame(main, spans)
+        insns, spans = self.link(main, spans)
         return ProgSpec(self.info, insns, spans, self.index, self.consts, self.subprogs)
+
+    def move_frame(self, main: list[I.Insn], spans: list[tuple[int, A.Span]]) -> tuple[
+            list[I.Insn], list[tuple[int, A.Span]]]:
+        """A frame bigger than the BPF stack (big structs, long strings) lives in a per-CPU
+        scratch map value, as bpftrace does: r9 points at its end and every r10-relative access
+        of the body goes through r9 instead (offsets unchanged)."""
+        if callback_loops(self.probe.body):
+            raise CompileError(f"BPF stack limit exceeded: this probe needs {self.e.max_sp} bytes of stack and "
+                               "its for-loops need it on the BPF stack (limit 512): try a smaller max_strlen",
+                               self.probe.span)
+        size = (self.e.max_sp + 7) & ~7
+        idx = self.shared.scratch_map(size)
+        for ins in main:
+            cls = ins.code & 0x07
+            if cls == 0x01 and ins.src == I.R10:            # ldx
+                ins.src = I.R9
+            elif cls in (0x02, 0x03) and ins.dst == I.R10:  # st / stx
+                ins.dst = I.R9
+            elif cls in (0x04, 0x07) and ins.src == I.R10 and ins.code & 0x08:  # alu reg source (mov r, r10)
+                ins.src = I.R9
+        assert main[0].code == I.mov64_reg(CTX, I.R1).code and main[0].dst == CTX
+        pre = [I.mov64_reg(CTX, I.R1), I.st_imm(4, I.R10, -4, 0), *I.ld_map_fd(I.R1, idx),
+               I.mov64_reg(I.R2, I.R10), I.alu64_imm(I.ADD, I.R2, -4), I.call(uapi.HELPER_ID["map_lookup_elem"]),
+               I.jmp_imm(I.JNE, I.R0, 0, 2), I.mov64_imm(I.R0, 0), I.exit_(),
+               I.mov64_reg(I.R9, I.R0), I.alu64_imm(I.ADD, I.R9, size)]
+        n = len(pre) - 1   # the body's own `r6 = r1` is replaced by the prologue's
+        self.consts[:] = [(i + n, name) for i, name in self.consts]
+        for k, (em, local, cb) in enumerate(self.func_refs):
+            if em is self.e:
+                self.func_refs[k] = (em, local + n, cb)
+        return pre + main[1:], [(i + n, sp) for i, sp in spans]
+
+    def special_prologue(self) -> int:
+        """test:/bench: probes report `return N` as the program's return value (a test passes
+        on 0); a bench: probe also times its body with ktime_get_ns (returns that slot)."""
+        e = self.main_e = self.e
+        self.result_slot = 0
+        if self.info.provider not in ("test", "bench"):
+            return 0
+        self.result_slot = e.alloc(8)
+        e.zero(self.result_slot, 8)
+        if self.info.provider != "bench":
+            return 0
+        slot = e.alloc(8)
+        e.call("ktime_get_ns")
+        e.emit(I.stx(8, I.R10, I.R0, slot))
+        return slot
+
+    def special_epilogue(self, bench_slot: int) -> None:
+        """r0 = the probe's return value; a bench: probe adds its elapsed ns to the per-CPU
+        `$bench` counter of its probe index (the runtime divides by the runs it made)."""
+        e = self.e
+        if bench_slot:
+            done = Label("bench_done")
+            e.call("ktime_get_ns")
+            e.emit(I.ldx(8, I.R1, I.R10, bench_slot), I.alu64_reg(I.SUB, I.R0, I.R1),
+                   I.stx(8, I.R10, I.R0, bench_slot),
+                   I.st_imm(4, I.R10, self.result_slot, self.index))   # the key (a bench's result is unused)
+            self.map_lookup(self.shared.bench_map(), self.result_slot)
+            e.jump(I.jmp_imm(I.JEQ, I.R0, 0), done)
+            e.emit(I.ldx(8, I.R1, I.R10, bench_slot), I.ldx(8, I.R2, I.R0, 0),
+                   I.alu64_reg(I.ADD, I.R2, I.R1), I.stx(8, I.R0, I.R2, 0))
+            e.place(done)
+            e.emit(I.mov64_imm(I.R0, 0))
+            return
+        if self.result_slot:
+            e.emit(I.ldx(8, I.R0, I.R10, self.result_slot))
+        else:
+            e.emit(I.mov64_imm(I.R0, 0))
 
     # ------------------------------------------------------------------ statements
     def block(self, b: A.Block) -> None:
@@ -225,6 +345,10 @@ class ProgGen(MemGen, LoopGen, StdlibGen, JoinGen):
             self.for_range(s)
         elif isinstance(s, A.Jump):
             if s.kind == "return":
+                if s.value is not None and self.result_slot and e is self.main_e:
+                    v = self.gen_int(s.value)
+                    e.emit(I.stx(8, I.R10, e.load(v, I.R1), self.result_slot))
+                    e.release(v)
                 e.ja(self.exit_label)
             elif not self.loops:
                 raise CompileError(f"'{s.kind}' statement is not allowed outside of a loop", s.span)
@@ -234,7 +358,7 @@ class ProgGen(MemGen, LoopGen, StdlibGen, JoinGen):
         else:
             raise CompileError(f"unsupported statement {type(s).__name__}", s.span)
         e.sp = sp
-        e.free[:] = [r for r in (I.R7, I.R8, I.R9)]
+        e.free[:] = list(e.pool)
 
     def nested_stmts(self, stmts: list[A.Stmt]) -> None:
         """Statements inside an expression (block expressions): live temporaries stay reserved."""
@@ -340,6 +464,7 @@ class ProgGen(MemGen, LoopGen, StdlibGen, JoinGen):
         e.emit(I.mov64_reg(I.R2, I.R10), I.alu64_imm(I.ADD, I.R2, key),
                I.mov64_reg(I.R3, I.R10), I.alu64_imm(I.ADD, I.R3, val), I.mov64_imm(I.R4, flags))
         e.call("map_update_elem")
+        self.helper_check("map_update_elem", e.spans[-1][1] if e.spans else None)
         self.warn_map_full(spec)
 
     def map_lookup(self, idx: int, key: int) -> None:
@@ -360,8 +485,17 @@ class ProgGen(MemGen, LoopGen, StdlibGen, JoinGen):
                 e.set_from(slot, arg.reg)
                 e.release(arg)
                 arg = slot
-        extra = 8 if kind in (Kind.HIST, Kind.LHIST) else 0
+        if spec.map_type == uapi.BPF_MAP_TYPE_PERCPU_ARRAY:
+            self.aggregate_array(kind, arg, spec)
+            return
+        extra = 0
+        if kind in (Kind.HIST, Kind.LHIST, Kind.TSERIES):
+            extra = spec.key_size - (spec.key_type.size if spec.key_type is not None else 8)
         key = self.gen_key(m, spec, extra)
+        if kind is Kind.TSERIES:
+            assert arg is not None
+            self.tseries_update(spec, key, arg)
+            return
         if kind is Kind.HIST:
             assert arg is not None
             self.hist_bucket(arg, key + spec.key_size - 8, spec.value_type.params[0])
@@ -410,6 +544,26 @@ class ProgGen(MemGen, LoopGen, StdlibGen, JoinGen):
             assert arg is not None
             e.emit(I.ldx(8, I.R1, I.R10, arg.off), I.stx(8, I.R10, I.R1, val), I.st_imm(8, I.R10, val + 8, 1))
         self.map_update(spec, key, val, BPF_NOEXIST)
+        e.place(done)
+
+    def aggregate_array(self, kind: Kind, arg: IntVal | None, spec: MapSpec) -> None:
+        """count/hist/lhist in a per-CPU array: the slot index (0, or the bucket) is the key and
+        the slot always exists, so no first-time update path."""
+        e = self.e
+        key = e.alloc(8)
+        if kind is Kind.HIST:
+            assert arg is not None
+            self.hist_bucket(arg, key, spec.value_type.params[0])
+        elif kind is Kind.LHIST:
+            assert arg is not None
+            lo, hi, step = spec.value_type.params
+            self.lhist_bucket(arg, key, lo, hi, step)
+        else:
+            e.emit(I.st_imm(8, I.R10, key, 0))
+        self.map_lookup(self.map_index(spec.name), key)
+        done = Label("agg_done")
+        e.jump(I.jmp_imm(I.JEQ, I.R0, 0), done)
+        e.emit(I.ldx(8, I.R1, I.R0, 0), I.alu64_imm(I.ADD, I.R1, 1), I.stx(8, I.R0, I.R1, 0))
         e.place(done)
 
     def hist_bucket(self, arg: IntVal, dst: int, bits: int) -> None:
@@ -530,6 +684,8 @@ class ProgGen(MemGen, LoopGen, StdlibGen, JoinGen):
             self.ld_map(I.R1, self.map_index(m.name))
             e.emit(I.mov64_reg(I.R2, I.R10), I.alu64_imm(I.ADD, I.R2, key))
             e.call("map_delete_elem")
+            # bpftrace warns when a delete whose result is discarded fails, with or without -k
+            self.helper_check("map_delete_elem", c.span, always=True)
         elif n == "exit":
             types = [INT64] if c.args else []
             self.send_event(EventSpec("exit"), c.args, types)
@@ -654,6 +810,7 @@ class ProgGen(MemGen, LoopGen, StdlibGen, JoinGen):
         spec = self.spec(m.name)
         key = self.gen_key(m, spec)
         self.map_lookup(self.map_index(m.name), key)
+        self.helper_check("map_lookup_elem", m.span, null_is_error=True)
         e.zero(off, size)
         done = Label()
         e.jump(I.jmp_imm(I.JEQ, I.R0, 0), done)
@@ -717,6 +874,8 @@ class ProgGen(MemGen, LoopGen, StdlibGen, JoinGen):
             if st.kind is Kind.STRING:
                 if len(x.args) == 2:
                     self.gen_string(src, st, min(size, xt.size), off)
+                    if size >= xt.size:   # str(s, n): n characters and the NUL, as from memory
+                        e.emit(I.st_imm(1, I.R10, off + xt.size - 1, 0))
                     if size > xt.size:
                         e.zero(off + xt.size, size - xt.size)
                 else:
@@ -830,6 +989,7 @@ class ProgGen(MemGen, LoopGen, StdlibGen, JoinGen):
             spec = self.spec(x.name)
             key = self.gen_key(x, spec)
             self.map_lookup(self.map_index(x.name), key)
+            self.helper_check("map_lookup_elem", x.span, null_is_error=True)
             v = e.new_int()
             r = v.reg if v.reg >= 0 else I.R1
             skip = Label()
@@ -1091,6 +1251,22 @@ class ProgGen(MemGen, LoopGen, StdlibGen, JoinGen):
             return self.builtin_int(A.Builtin("kstack", span=c.span))
         if n == "ksym":
             return self.gen_int(c.args[0])
+        if n == "delete":   # used as a value: whether the key was there (no warning then)
+            m = c.args[0]
+            assert isinstance(m, A.Map)
+            key = self.gen_key(m, self.spec(m.name))
+            self.ld_map(I.R1, self.map_index(m.name))
+            e.emit(I.mov64_reg(I.R2, I.R10), I.alu64_imm(I.ADD, I.R2, key))
+            e.call("map_delete_elem")
+            v = e.new_int()
+            r = v.reg if v.reg >= 0 else I.R1
+            e.emit(I.mov64_imm(r, 0))
+            gone = Label()
+            e.jump(I.jmp_imm(I.JNE, I.R0, 0), gone)
+            e.emit(I.mov64_imm(r, 1))
+            e.place(gone)
+            e.set_from(v, r)
+            return v
         if n == "has_key":
             m = c.args[0]
             assert isinstance(m, A.Map)
@@ -1189,6 +1365,8 @@ class ProgGen(MemGen, LoopGen, StdlibGen, JoinGen):
         e = self.e
         if x.op == "*":
             return self.mem_int(x)
+        if x.op == "&":
+            return self.address_of(x)
         v = self.gen_int(x.operand)
         r = e.load(v, I.R1)
         if x.op == "-":

@@ -100,6 +100,8 @@ class StdlibGen:
             return self._strstr(c, n == "strcontains")
         if n == "strlen":
             return self._strlen(c)
+        if n == "globmatch":
+            return self.gen_globmatch(c)  # type: ignore[attr-defined]
         if n == "memcmp":
             return self._memcmp(c)
         if n in ("strerror", "signal_name", "syscall_name", "kptr", "uptr"):
@@ -236,7 +238,7 @@ class StdlibGen:
         if n == "debugf":
             self._debugf(c)
             return True
-        if n == "signal":
+        if n in ("signal", "signal_thread"):
             a = c.args[0]
             if isinstance(a, A.Str):
                 e.emit(I.mov64_imm(I.R1, signal_number(a.value) or 0))
@@ -246,7 +248,7 @@ class StdlibGen:
                 if r != I.R1:
                     e.emit(I.mov64_reg(I.R1, r))
                 e.release(v)
-            e.call("send_signal")
+            e.call("send_signal" if n == "signal" else "send_signal_thread")
             return True
         if n == "assert":
             ok = Label("assert_ok")

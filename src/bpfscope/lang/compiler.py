@@ -62,6 +62,9 @@ def compile_program(program: A.Program, resolve: Resolver, opts: dict[str, Any])
 
         c = opts["typedb"].c
         opts["scope_warnings"] = desugar(program, header_defines(c.includes, c.macros))
+    from .namedparams import apply_named_params
+
+    apply_named_params(program, dict(opts.get("named_params") or {}))
     from .config import check_map_decls, unstable_features
 
     opts["map_decls"] = decls = check_map_decls(program)
@@ -85,11 +88,21 @@ def compile_program(program: A.Program, resolve: Resolver, opts: dict[str, Any])
             pt.block(probe.body)
             typed.append(pt)
     shared = Shared(maps, opts)
-    progs = [ProgGen(probe, info, pt, shared, i).generate()
-             for (i, probe, info), pt in zip(units, typed, strict=True)]
+    progs = [_generate(probe, info, pt, shared, i) for (i, probe, info), pt in zip(units, typed, strict=True)]
     warnings += [w for w in dict.fromkeys(opts.pop("codegen_warnings", []))]  # e.g. debugf's advice
     return CompiledProgram(shared.specs, progs, shared.events, shared.ringbuf, shared.lost,
                            warnings=warnings, config=dict(program.config),
                            var_types=[(info.name, dict(pt.vars)) for (_i, _p, info), pt in zip(units, typed,
                                                                                                strict=True)],
                            expr_types={k: v for pt in reversed(typed) for k, v in pt.types.items()})
+
+
+def _generate(probe: A.Probe, info: ProbeInfo, pt: ProbeTypes, shared: Shared, index: int) -> Any:
+    """One program; one that outgrows the 512-byte BPF stack is generated again with its frame
+    in a per-CPU scratch map (big structs, long strings)."""
+    from .emitter import StackLimitError
+
+    try:
+        return ProgGen(probe, info, pt, shared, index).generate()
+    except StackLimitError:
+        return ProgGen(probe, info, pt, shared, index, big_frame=True).generate()

@@ -34,13 +34,19 @@ class IntVal:
     off: int = 0
 
 
+class StackLimitError(CompileError):
+    """A program needs more than the BPF stack (codegen retries with a scratch-map frame)."""
+
+
 class Emitter:
-    def __init__(self) -> None:
+    def __init__(self, limit: int = STACK_LIMIT, pool: tuple[int, ...] = POOL) -> None:
         self.insns: list[I.Insn] = []
         self._fixups: list[tuple[int, Label]] = []
         self.sp = 0                  # bytes of stack in use (grows downward from r10)
         self.max_sp = 0
-        self.free = list(POOL)
+        self.limit = limit           # above STACK_LIMIT: the frame lives in a per-CPU map value
+        self.pool = pool
+        self.free = list(pool)
         self.spans: list[tuple[int, Span]] = []
 
     # ---------------------------------------------------------- emission
@@ -84,11 +90,11 @@ class Emitter:
         """Reserve `size` bytes (8-aligned); returns the (negative) offset from r10."""
         size = (size + 7) & ~7
         self.sp += size
-        if self.sp > STACK_LIMIT:
+        if self.sp > self.limit:
             if span is None and self.spans:
                 span = self.spans[-1][1]  # the statement being generated
-            raise CompileError(
-                f"BPF stack limit exceeded: this probe needs more than {STACK_LIMIT} bytes of stack "
+            raise StackLimitError(
+                f"BPF stack limit exceeded: this probe needs more than {self.limit} bytes of stack "
                 "(try a smaller max_strlen, or fewer string values in one statement)", span)
         self.max_sp = max(self.max_sp, self.sp)
         return -self.sp

@@ -107,6 +107,36 @@ class MemGen:
         self.gen_mem(x, xt, off)
         return Loc("stack", None, off)
 
+    def address_of(self, x: A.Unop) -> IntVal:
+        """`&x`: the address of a variable's stack slot, of a map value (0 when the key is
+        absent) or of a field/element (base + offset, computed without reading)."""
+        e = self.e
+        a = x.operand
+        if isinstance(a, A.Map):
+            spec = self.spec(a.name)  # type: ignore[attr-defined]
+            key = self.gen_key(a, spec)  # type: ignore[attr-defined]
+            self.map_lookup(self.map_index(a.name), key)  # type: ignore[attr-defined]
+            v = e.new_int()
+            e.set_from(v, I.R0)
+            return v
+        loc = Loc("stack", None, self.var_slots[a.name][0]) if isinstance(a, A.Var) else self.loc(a)
+        v = e.new_int()
+        r = v.reg if v.reg >= 0 else I.R0
+        if loc.space == "stack":
+            e.emit(I.mov64_reg(r, I.R10))
+        elif loc.space == "ctx":
+            e.emit(I.mov64_reg(r, CTX))
+        else:
+            assert loc.base is not None
+            rb = e.load(loc.base, I.R1)
+            e.emit(I.mov64_reg(r, rb))
+            if loc.base.reg != v.reg:
+                e.release(loc.base)
+        if loc.off:
+            e.emit(I.alu64_imm(I.ADD, r, loc.off))
+        e.set_from(v, r)
+        return v
+
     def hold(self, v: IntVal) -> IntVal:
         """Keep an address where helper calls cannot clobber it (r7-r9 or a stack slot)."""
         return v
@@ -171,6 +201,8 @@ class MemGen:
         if loc.off:
             e.emit(I.alu64_imm(I.ADD, I.R3, loc.off))
         e.call(helper)
+        if loc.space != "ctx":   # -k: a failed read of traced memory is reported at its statement
+            self.helper_check(helper, e.spans[-1][1] if e.spans else None)  # type: ignore[attr-defined]
 
     def mem_int(self, x: A.Expr) -> IntVal:
         """An integer-like value (int, enum, bool, pointer, bitfield) read from memory."""

@@ -143,6 +143,26 @@ class MemTypes:
             return INT64
         raise CompileError(f"Can not dereference type '{t}'", e.span)
 
+    def address_of(self, e: A.Unop, t: Type) -> Type:
+        """`&x`: a pointer to a variable (BPF stack), a map value, a struct field or an
+        element in traced memory (the address is computed, nothing is read)."""
+        x = e.operand
+        if isinstance(x, A.Var):
+            space = "kernel"
+        elif isinstance(x, A.Map):
+            space = "kernel"
+        elif (isinstance(x, A.Field) and (id(x) in self.members or (isinstance(x.base, A.Builtin)
+                                                                    and x.base.name == "args"))) \
+                or isinstance(x, A.Index) or (isinstance(x, A.Unop) and x.op == "*"):
+            space = self.spaces.get(id(x), self.default_space())
+        else:
+            raise CompileError("The & operator can only take the address of a variable, a map value, a "
+                               "struct field or an array element", e.span)
+        if t.kind is Kind.NONE or t.is_aggregate:
+            raise CompileError(f"Can not take the address of a value of type '{t}'", e.span)
+        self.spaces[id(e)] = space
+        return pointer_type(t, space=space)
+
     def index_mem(self, e: A.Index, bt: Type) -> Type:
         """`p[i]` on pointers and arrays (arrays of struct members, casts, BTF)."""
         if bt.kind is Kind.POINTER:

@@ -42,6 +42,7 @@ BUILTINS = frozenset(
         "cpid", "username", "ppid", "pcomm", "jiffies", "usermode", "ctx", "probetype",
     }
 )
+BARE_CALLS = frozenset({"has_cpid"})
 _BUILTIN_RE = re.compile(r"(?:s?arg[0-9]+|__builtin_\w+)\Z")
 
 INT_TYPES = frozenset(
@@ -732,6 +733,8 @@ class _Parser:
                 return ast.Call(name, args, span=Span(tok.start, close.end))
             if is_builtin(name):
                 return ast.Builtin(name, span=span)
+            if name in BARE_CALLS:   # argument-less functions work without the call syntax
+                return ast.Call(name, [], span=span)
             if name in self.int_macros:
                 return ast.Int(self.int_macros[name], span=span)
             return ast.Identifier(name, span=span)

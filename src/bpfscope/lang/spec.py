@@ -8,14 +8,15 @@ they use, and the table of user-space events (printf formats, print, exit, …).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from .ast import Span
+from .records import record
 from .types import Type
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ArgField:
     """One field of `args`: a tracepoint record field, or a BTF-typed argument."""
     name: str
@@ -25,7 +26,7 @@ class ArgField:
     user: bool = False   # pointer into user memory (syscall arguments)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class LocArg:
     """Where a USDT argument lives at the probe: a register, memory, or a constant.
 
@@ -47,7 +48,7 @@ class LocArg:
     value: int = 0
 
 
-@dataclass
+@record
 class ProbeInfo:
     """A resolved attach point. `ctx` says how the program's context is laid out:
 
@@ -76,8 +77,9 @@ class ProbeInfo:
     span: Span = field(default_factory=Span)
 
 
-@dataclass
+@record
 class MapSpec:
+    """One BPF map the programs use: how to create it, and the types its bytes decode to."""
     name: str                    # '@name' as the user wrote it, or an internal '$lost' etc.
     map_type: int
     key_size: int
@@ -89,7 +91,7 @@ class MapSpec:
     internal: bool = False       # not printed at exit (ring buffer, counters, stack maps)
 
 
-@dataclass
+@record
 class EventSpec:
     """A user-space action raised from BPF through the ring buffer."""
     kind: str                    # printf, print_map, print_value, clear, zero, exit, time, ...
@@ -100,8 +102,9 @@ class EventSpec:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@record
 class ProgSpec:
+    """One BPF program: its attach point and instructions, ready for map fds and constants."""
     probe: ProbeInfo
     insns: list[Any]             # kernel.insn.Insn with map-fd placeholders (imm = map index)
     spans: list[tuple[int, Span]] # (first insn index, statement span) for verifier messages
@@ -110,8 +113,9 @@ class ProgSpec:
     subprogs: list[int] = field(default_factory=list)  # starts of callback subprograms (need func BTF)
 
 
-@dataclass
+@record
 class CompiledProgram:
+    """The compiler's result: every program, map and user-space event of one script."""
     maps: list[MapSpec]
     progs: list[ProgSpec]
     events: list[EventSpec]

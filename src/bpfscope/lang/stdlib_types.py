@@ -31,7 +31,8 @@ STDLIB_FUNCS = frozenset({
     "strncmp", "strcontains", "strstr", "strlen", "memcmp", "buf", "ntop", "pton", "macaddr",
     "strftime", "strerror", "signal_name", "syscall_name", "len", "find", "signal", "cgroupid",
     "cgroup_path", "kptr", "uptr", "assert", "static_assert", "fail", "is_integer", "is_str",
-    "is_ptr", "is_array", "is_unsigned_integer", "is_literal", "has_cpid", "strcap",
+    "is_ptr", "is_array", "is_unsigned_integer", "is_literal", "has_cpid", "strcap", "signal_thread",
+    "globmatch",
 })
 
 # call syntax for argument-less builtins: `pid()` is `pid`
@@ -462,6 +463,37 @@ def format_fail(pt: ProbeTypes, c: A.Call) -> str:
     return "".join(out)
 
 
+# ---------------------------------------------------------------- tseries
+TSERIES_AGGS = ("", "avg", "max", "min", "sum")   # index = the agg code in the type's params
+
+
+def tseries_type(pt: ProbeTypes, c: A.Call) -> Type:
+    """tseries(value, interval_ns, num_intervals[, "avg"|"max"|"min"|"sum"]): params carry
+    (interval, intervals, agg code); `signed` follows the value (printing, min/max)."""
+    vt = pt.expr(c.args[0])
+    if not vt.is_int:
+        raise CompileError(f"tseries() expects an integer value ({bt_typename(vt)} provided)", c.args[0].span)
+    vals = []
+    for a, what in zip(c.args[1:3], ("interval_ns", "num_intervals"), strict=True):
+        pt.expr(a)
+        v = const_eval(pt, a)
+        if v is None:
+            raise CompileError(f"tseries() {what} must be an integer literal", a.span)
+        if v <= 0:
+            raise CompileError(f"tseries() {what} must be > 0 ({v} provided)", a.span)
+        vals.append(v)
+    if vals[1] > 1_000_000:
+        raise CompileError(f"tseries() num_intervals must be <= 1000000 ({vals[1]} provided)", c.args[2].span)
+    agg = 0
+    if len(c.args) == 4:
+        a = c.args[3]
+        if not isinstance(a, A.Str) or a.value not in TSERIES_AGGS[1:]:
+            raise CompileError('tseries() aggregation must be one of "avg", "max", "min" or "sum"', a.span)
+        pt.expr(a)
+        agg = TSERIES_AGGS.index(a.value)
+    return Type(Kind.TSERIES, size=8, signed=vt.signed, params=(vals[0], vals[1], agg))
+
+
 # ---------------------------------------------------------------- type predicates (compile time)
 def _is(pt: ProbeTypes, c: A.Call) -> Type:
     pt.check_nargs(c, 1, 1)
@@ -501,6 +533,15 @@ def _strcap(pt: ProbeTypes, c: A.Call) -> Type:
     return INT64
 
 
+def _globmatch(pt: ProbeTypes, c: A.Call) -> Type:
+    pt.check_nargs(c, 2, 2)
+    _require_str(c, 0, pt.expr(c.args[0]))
+    if not isinstance(c.args[1], A.Str):
+        raise CompileError("globmatch() expects a string literal as its pattern", c.args[1].span)
+    pt.expr(c.args[1])
+    return BOOL
+
+
 _HANDLERS = {
     "strncmp": _strncmp, "strcontains": _strcontains, "strstr": _strstr, "strlen": _strlen,
     "memcmp": _memcmp, "buf": _buf, "ntop": _ntop, "pton": _pton, "macaddr": _macaddr,
@@ -509,7 +550,8 @@ _HANDLERS = {
     "cgroupid": _cgroupid, "cgroup_path": _cgroup_path, "kptr": _addrspace, "uptr": _addrspace,
     "assert": _assert, "static_assert": _static_assert, "fail": _fail, "is_integer": _is,
     "is_str": _is, "is_ptr": _is, "is_array": _is, "is_unsigned_integer": _is, "is_literal": _is,
-    "has_cpid": _has_cpid, "strcap": _strcap,
+    "has_cpid": _has_cpid, "strcap": _strcap, "signal_thread": _signal,
+    "globmatch": _globmatch,
 }
 
 __all__ = ["STDLIB_FUNCS", "CALLABLE_BUILTINS", "call_type", "const_eval", "map_read_type",

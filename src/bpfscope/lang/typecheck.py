@@ -31,7 +31,7 @@ from .types import (
 from .vartypes import VarTypes
 
 AGG_FUNCS = {"count": Kind.COUNT, "sum": Kind.SUM, "min": Kind.MIN, "max": Kind.MAX, "avg": Kind.AVG,
-             "stats": Kind.STATS, "hist": Kind.HIST, "lhist": Kind.LHIST}
+             "stats": Kind.STATS, "hist": Kind.HIST, "lhist": Kind.LHIST, "tseries": Kind.TSERIES}
 
 INT_BUILTINS = {
     "pid": UINT32, "tid": UINT32, "uid": UINT32, "gid": UINT32, "cpu": UINT32, "ncpus": UINT32,
@@ -49,7 +49,7 @@ KNOWN_FUNCS = {
     "memcmp", "signal_name", "syscall_name", "find", "assert", "static_assert", "fail", "tseries",
     "percpu_kaddr", "socket_cookie", "nsecs",
 }
-UNSAFE_FUNCS = {"system", "signal", "override"}
+UNSAFE_FUNCS = {"system", "signal", "signal_thread", "override"}
 
 
 @dataclass
@@ -98,6 +98,9 @@ def unify(old: Type | None, new: Type, what: str, span: A.Span) -> Type:
         return tuple_type(elems, old.names)
     if old.kind in (Kind.HIST, Kind.LHIST) and old.params != new.params:
         raise CompileError(f"Different lhist bounds in a single map unsupported: {what}", span)
+    if old.kind is Kind.TSERIES and old.params != new.params:
+        raise CompileError(f"Different tseries parameters (interval, intervals, aggregation) in a single map "
+                           f"unsupported: {what}", span)
     return old
 
 
@@ -232,8 +235,14 @@ class ProbeTypes(MemTypes, VarTypes):
     def aggregate(self, c: A.Call) -> Type:
         kind = AGG_FUNCS[c.name]
         nargs = {Kind.COUNT: (0, 0), Kind.SUM: (1, 1), Kind.MIN: (1, 1), Kind.MAX: (1, 1), Kind.AVG: (1, 1),
-                 Kind.STATS: (1, 1), Kind.HIST: (1, 2), Kind.LHIST: (4, 4)}[kind]
+                 Kind.STATS: (1, 1), Kind.HIST: (1, 2), Kind.LHIST: (4, 4), Kind.TSERIES: (3, 4)}[kind]
         self.check_nargs(c, *nargs)
+        if kind is Kind.TSERIES:
+            from .stdlib_types import tseries_type
+
+            t = tseries_type(self, c)
+            self.types[id(c)] = t
+            return t
         for a in c.args:
             t = self.expr(a)
             if not t.is_int:
@@ -397,6 +406,8 @@ class ProbeTypes(MemTypes, VarTypes):
                 return INT64 if e.op == "-" else (UINT64 if not t.signed else INT64)
             if e.op == "*":
                 return self.deref(e, t)
+            if e.op == "&":
+                return self.address_of(e, t)
             raise CompileError(f"unsupported operator {e.op}", e.span)
         if isinstance(e, A.IncDec):
             if isinstance(e.target, A.Map):
@@ -584,15 +595,15 @@ class ProbeTypes(MemTypes, VarTypes):
             if a.name not in self.maps.maps:
                 raise CompileError(f"Undefined map: {a.name}", a.span)
             return NONE
-        if n == "delete":
+        if n == "delete":   # a bool when its result is used (true: the key was there)
             if len(c.args) == 1 and isinstance(c.args[0], A.Map):
                 self.map_access(c.args[0])
-                return NONE
+                return NONE if statement else BOOL
             if len(c.args) == 2 and isinstance(c.args[0], A.Map) and not c.args[0].keys:
                 m = A.Map(c.args[0].name, [c.args[1]], span=c.args[0].span)
                 c.args = [m]
                 self.map_access(m)
-                return NONE
+                return NONE if statement else BOOL
             if len(c.args) != 1:
                 raise CompileError(f"delete() requires one argument ({len(c.args)} provided)", c.span)
             raise CompileError("delete() expects a map with a key", c.args[0].span)

@@ -10,6 +10,7 @@ The CLI is a thin layer over this class; tools and exporters use it too.
 
 from __future__ import annotations
 
+import operator
 import os
 import re
 import struct
@@ -67,11 +68,14 @@ class Program:
         self._stopped = False
         self.lost_stacks = 0
         self._maps_synced: dict[int, int] = {}
+        self._stack_cache: dict[tuple[Any, ...], list[str]] = {}
+        self._mmaps_drained = 0.0
         self._lost_map: Map | None = None
         self.on_output: Callable[[str], None] | None = None
         self.attached = 0
         self._handlers: dict[int, Callable[[bytes], None]] = {}
         self._batch: list[str] | None = None
+        self.error_count = 0      # errorf() messages seen (a --test test with errors fails)
 
     # ------------------------------------------------------------------ compile
     def parse(self) -> A.Program:
@@ -101,12 +105,17 @@ class Program:
 
         def resolve(ap: A.AttachPoint) -> list[Any]:
             env.opts["wants_probe_name"] = id(ap) in probe_users
+            if ap.provider in ("test", "bench") and self.opts.get("mode") != ap.provider:
+                return []   # as bpftrace: test:/bench: probes only run under --test/--bench
             ap = _expand_positional(ap, self.positional)
             mod = provider(ap.provider)
             if mod is None:
                 raise CompileError(f"{ap.provider} probes are not supported yet by bpfscope", ap.span)
             return list(mod.resolve(ap, env))
 
+        from ..lang.aggmaps import array_aggregates
+
+        opts.setdefault("agg_arrays", array_aggregates(prog))   # maps cheaper as per-CPU arrays
         self.compiled = compile_program(prog, resolve, opts)
         self._env = env
         return self.compiled
@@ -197,6 +206,11 @@ class Program:
             return CompileError(f"Error loading BPF program for {ps.probe.name}: {e.strerror}. "
                                 "bpfscope must run as root (or with CAP_BPF and CAP_PERFMON).")
         log = e.log or ""
+        from .kernelreq import missing_helper
+
+        missing = missing_helper(ps, log)   # a feature this kernel is too old for
+        if missing is not None:
+            return missing
         lines = [ln for ln in log.splitlines() if ln.strip()]
         idx = -1
         for ln in lines:
@@ -226,10 +240,14 @@ class Program:
         if not self.prog_fds:
             self.load()
         self._track_mappings(cp)
+        if _uses_kinds(cp, (Kind.KSTACK, Kind.KSYM)):
+            from ..kernel.ksyms import kernel_symbols
+
+            kernel_symbols().preload()   # kallsyms parsed while tracing, not at the first print
         n = 0
         for ps, fd in zip(cp.progs, self.prog_fds, strict=True):
             if ps.probe.provider in SPECIAL:
-                n += 1 if ps.probe.provider in ("begin", "end") else 0
+                n += 1 if ps.probe.provider in ("begin", "end", "self") else 0
                 continue
             mod = provider(ps.probe.provider)
             assert mod is not None
@@ -254,6 +272,19 @@ class Program:
                 self.drain()
                 if self.exiting and kind == "begin":
                     return
+
+    def special_fds(self, name: str) -> list[tuple[ProgSpec, int]]:
+        """The loaded programs of special probes called `name` ('self:signal:SIGUSR1', 'test:x')."""
+        cp = self.compile()
+        return [(ps, fd) for ps, fd in zip(cp.progs, self.prog_fds, strict=True) if ps.probe.name == name]
+
+    def run_named(self, name: str) -> int:
+        """Run the special probes called `name` once each, in script order; returns how many ran."""
+        progs = self.special_fds(name)
+        for _ps, fd in progs:
+            sc.prog_test_run(fd, ctx_in=bytes(8), repeat=0)
+            self.drain()
+        return len(progs)
 
     def drain(self) -> int:
         if self.ring is None:
@@ -349,6 +380,12 @@ class Program:
         k = ev.kind
         if self._stopped and k != "seen_pid":
             return   # as bpftrace: events behind an exit() in the buffer are not acted upon
+        if k == "exit":   # before importing stdlib_actions (and subprocess): 4 ms of a short run
+            self.exiting = True
+            self._stopped = True
+            if args:
+                self.exit_code = int(args[0]) & 0xFF
+            return
         from . import stdlib_actions
 
         if k in stdlib_actions.EVENTS:
@@ -371,11 +408,6 @@ class Program:
             self.write(output.json_event("join", text) if self.json else text + "\n")
         elif k == "seen_pid":
             self.symbolizer().capture(int(args[0]))
-        elif k == "exit":
-            self.exiting = True
-            self._stopped = True
-            if args:
-                self.exit_code = int(args[0]) & 0xFF
         elif k == "print_map":
             self.print_map(ev.map_name, top=int(ev.extra.get("top", 0)), div=int(ev.extra.get("div", 1)))
         elif k == "print_value":
@@ -426,12 +458,19 @@ class Program:
     def map_entries(self, name: str) -> list[tuple[Any, Any]]:
         """Decoded (key, value) pairs of a map; aggregations combined over CPUs."""
         spec, m = self._spec(name)
-        dec = self._decoder()
         vt = spec.value_type
         kt = spec.key_type
+        if vt.kind in (Kind.COUNT, Kind.SUM) and m.value_size == 8:
+            return self._counter_entries(m, kt)
+        if vt.kind in (Kind.HIST, Kind.LHIST) and m.type == uapi.BPF_MAP_TYPE_PERCPU_ARRAY:
+            # a keyless hist kept as one array slot per bucket (lang.aggmaps): empty ones are absent
+            kb, _n, sums = _column_sums(m)
+            h = {b: c for b, c in zip(memoryview(kb).cast("I").tolist(), sums, strict=True) if c}
+            return [(None, h)] if h else []
+        dec = self._decoder()
         out: dict[bytes, Any] = {}
         keyval: dict[bytes, Any] = {}
-        ksize = spec.key_size - (8 if vt.kind in (Kind.HIST, Kind.LHIST) else 0)
+        ksize = spec.key_size - (8 if vt.kind in (Kind.HIST, Kind.LHIST, Kind.TSERIES) else 0)
         for kb, vb in m.items():
             ukey = kb[:ksize]
             if ukey not in keyval:
@@ -450,6 +489,14 @@ class Program:
                 vals = [struct.unpack_from("<q", c, 0)[0] for c in cpus if struct.unpack_from("<q", c, 8)[0]]
                 if vals:
                     out[ukey] = min(vals) if vt.kind is Kind.MIN else max(vals)
+            elif vt.kind is Kind.TSERIES:   # {epoch: value} of the slots' latest intervals
+                from .tseries import reduce_slot
+
+                hit = reduce_slot(cpus, vt)
+                if hit is not None:
+                    out.setdefault(ukey, {})[hit[0]] = hit[1]
+                else:
+                    out.setdefault(ukey, {})
             elif vt.kind in (Kind.HIST, Kind.LHIST):
                 bucket = struct.unpack_from("<Q", kb, ksize)[0]
                 n = sum(struct.unpack_from("<q", c, 0)[0] for c in cpus)
@@ -459,7 +506,27 @@ class Program:
                 out[ukey] = dec.decode(vb, 0, vt)
         if vt.kind in (Kind.HIST, Kind.LHIST):
             out = {k: v for k, v in out.items() if any(v.values())}
+        elif vt.kind is Kind.TSERIES:
+            out = {k: v for k, v in out.items() if v}
         return [(keyval[k], v) for k, v in out.items()]
+
+    def _counter_entries(self, m: Map, kt: Type | None) -> list[tuple[Any, Any]]:
+        """map_entries for count()/sum() maps, column at a time (a 100k-key map prints in a
+        fraction of the per-entry time): per-CPU slots summed with C-level map(), int keys cast."""
+        kb, n, sums = _column_sums(m)
+        if not n:
+            return []
+        if kt is None:
+            if m.type == uapi.BPF_MAP_TYPE_PERCPU_ARRAY:   # lang.aggmaps: a zero count was never hit
+                return [(None, v) for v in sums if v]
+            return [(None, v) for v in sums]
+        ks = m.key_size
+        if (kt.kind is Kind.INT and kt.size == 8 and ks == 8 and len(kt.params) != 2):
+            keys = memoryview(kb).cast("q" if kt.signed else "Q").tolist()
+        else:
+            dec = self._decoder()
+            keys = [dec.decode(kb, i * ks, kt) for i in range(n)]
+        return list(zip(keys, sums, strict=True))
 
     def maps(self) -> dict[str, Any]:
         """Every user map as Python values: scalar maps as a value, keyed maps as a dict."""
@@ -480,10 +547,12 @@ class Program:
 
     def print_maps_at_exit(self) -> None:
         cp = self.compile()
+        if self._symbolizer is not None:
+            self._symbolizer.stop_prewarm()   # load only what the print needs
         user = sorted((s for s in cp.maps if not s.internal), key=lambda s: s.name)
         items = [(s.name, s.key_type, s.value_type, self.map_entries(s.name)) for s in user]
         self.write(output.print_maps_at_exit(items, json=self.json))
-        if self.lost_stacks:
+        if self.lost_stacks and not self.opts.get("no_warnings"):
             sys.stderr.write(f"WARNING: {self.lost_stacks} map entries have a lost stack (stack map full or "
                              "hash collision); raise it with BPFTRACE_STACK_MAP_ENTRIES / config stack_map_entries\n")
 
@@ -492,7 +561,8 @@ class Program:
         if self._symbolizer is None:
             from ..kernel.symbols import Symbolizer
 
-            self._symbolizer = Symbolizer()
+            # background: binaries of pids seen while tracing get their symbols loaded meanwhile
+            self._symbolizer = Symbolizer(background=True)
         return self._symbolizer
 
     def _track_mappings(self, cp: CompiledProgram) -> None:
@@ -514,7 +584,10 @@ class Program:
         t = self._mmaps
         if t is None:
             return
-        t.drain()
+        now = time.monotonic()
+        if now - self._mmaps_drained > 0.05:   # not once per frame of a long map print
+            t.drain()
+            self._mmaps_drained = now
         ver = t.version(pid)
         if ver < 0 or self._maps_synced.get(pid) == ver:
             return
@@ -532,6 +605,17 @@ class Program:
             if sid not in (-14, -2):   # -EFAULT/-ENOENT: no stack there (kernel thread), not a loss
                 self.lost_stacks += 1
             return []
+        # a stack id names the same frames for the map's life (entries are never deleted), and
+        # maps keyed by (ustack, kstack) repeat ids: symbolize each (id, pid, format) once
+        ckey = (kind, sid, pid if kind is Kind.USTACK else 0, t.params, t.mode)
+        frames = self._stack_cache.get(ckey)
+        if frames is None:
+            if len(self._stack_cache) >= 65536:   # bounded over long runs with many pids
+                self._stack_cache.clear()
+            frames = self._stack_cache[ckey] = self._stack_frames(kind, sid, pid, t)
+        return list(frames)
+
+    def _stack_frames(self, kind: Kind, sid: int, pid: int, t: Type) -> list[str]:
         name = "$kstack" if kind is Kind.KSTACK else "$ustack"
         try:
             _spec, m = self._spec(name)
@@ -610,6 +694,19 @@ def _kaddr(name: str) -> int | None:
     return kaddr(name)
 
 
+def _column_sums(m: Map) -> tuple[bytes, int, list[int]]:
+    """(keys blob, count, per-entry sums over CPUs) of a map whose values are one i64 each."""
+    kb, vb, n = m.items_blob()
+    if not n:
+        return kb, 0, []
+    vals = memoryview(vb).cast("q")
+    ncpu = m.stride // 8 if m.percpu else 1
+    sums = vals[0::ncpu].tolist()
+    for c in range(1, ncpu):
+        sums = list(map(operator.add, sums, vals[c::ncpu].tolist()))
+    return kb, n, sums
+
+
 def _has_live_maps(pid: int) -> bool:
     """/proc/PID/maps has content (a zombie's is empty)."""
     try:
@@ -621,10 +718,15 @@ def _has_live_maps(pid: int) -> bool:
 
 def _uses_user_symbols(cp: CompiledProgram) -> bool:
     """Whether any map or event carries a user stack or user symbol."""
+    return _uses_kinds(cp, (Kind.USTACK, Kind.USYM))
+
+
+def _uses_kinds(cp: CompiledProgram, kinds: tuple[Kind, ...]) -> bool:
+    """Whether any map or event carries a value of one of `kinds` (stacks, symbols)."""
     def has(t: Type | None) -> bool:
         if t is None:
             return False
-        if t.kind in (Kind.USTACK, Kind.USYM):
+        if t.kind in kinds:
             return True
         return any(has(e) for e in (t.elems or ()))
 

@@ -92,8 +92,12 @@ def run(source: str, opts: Any) -> int:
     except BpfscopeError as e:
         sys.stderr.write(f"{e}\n")
         return 1
+    popts: dict[str, Any] = {"no_warnings": True} if opts.no_warnings else {}
+    for key, attr in (("named_params", "named"), ("helper_errors", "helper_errors"), ("mode", "mode")):
+        if getattr(opts, attr, None):
+            popts[key] = getattr(opts, attr)
     prog = Program(source, filename=opts.filename, args=opts.args, unsafe=opts.unsafe, pid=opts.pid,
-                   json=json, out=out, opts={"no_warnings": True} if opts.no_warnings else None)
+                   json=json, out=out, opts=popts)
     child: Child | None = None
     sigs = Signals()
     try:
@@ -122,6 +126,11 @@ def run(source: str, opts: Any) -> int:
             return 1
         if opts.dry_run:
             return 0
+        if getattr(opts, "mode", ""):
+            from .testmode import run_benchmarks, run_tests
+
+            return (run_tests if opts.mode == "test" else run_benchmarks)(prog, out)
+        sigs.watch(prog)
         n = prog.attach()
         if not opts.quiet:
             banner = output.attached_banner(n, json=json)
@@ -151,12 +160,30 @@ class Signals:
 
     def __init__(self) -> None:
         self.stop = False
+        self.pending: list[int] = []
         self.rfd, self.wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.old = {s: signal.signal(s, self._on) for s in (signal.SIGINT, signal.SIGTERM)}
         self.old_wakeup = signal.set_wakeup_fd(self.wfd)
 
     def _on(self, signum: int, frame: Any) -> None:
         self.stop = True
+
+    def watch(self, prog: Program) -> None:
+        """Catch the signals the program has self:signal: probes for (bpftrace leaves the others
+        alone); each delivery runs those probes from the event loop."""
+        from .probes.special import SELF_SIGNALS
+
+        for name in SELF_SIGNALS:
+            if prog.special_fds(f"self:signal:{name}"):
+                signum = getattr(signal, name)
+                self.old[signum] = signal.signal(signum, self._on_self)
+
+    def _on_self(self, signum: int, frame: Any) -> None:
+        self.pending.append(signum)
+
+    def run_pending(self, prog: Program) -> None:
+        while self.pending:
+            prog.run_named(f"self:signal:{signal.Signals(self.pending.pop(0)).name}")
 
     def restore(self) -> None:
         signal.set_wakeup_fd(self.old_wakeup)
@@ -198,6 +225,7 @@ def _loop(prog: Program, child: Child | None, opts: Any, out: IO[str], json: boo
                     os.read(rfd, 64)
                 except BlockingIOError:
                     pass
+            sigs.run_pending(prog)
         # detach first so no new events race the final dump
         for h in prog.handles:
             h.close()

@@ -21,16 +21,20 @@ if TYPE_CHECKING:
     from ..lang.spec import EventSpec
     from .program import Program
 
-EVENTS = frozenset({"errorf", "warnf", "system", "cat"})
+EVENTS = frozenset({"errorf", "warnf", "system", "cat", "helper_error"})
 MAX_CAT_BYTES = 10240
 
 
 def handle(prog: Program, ev: EventSpec, args: list[Any]) -> None:
+    if ev.kind == "helper_error":
+        helper_error(prog, ev, int(args[0]))
+        return
     from .printf import format_printf
 
     text = format_printf(ev.fmt, list(zip(args, ev.arg_types, strict=True)))
     k = ev.kind
     if k in ("errorf", "warnf"):
+        prog.error_count += k == "errorf"
         if k == "warnf" and prog.opts.get("no_warnings"):
             return
         level = "ERROR" if k == "errorf" else "WARNING"
@@ -108,3 +112,28 @@ def resolve_const(name: str) -> int:
             raise ConstError(f"ERROR: cgroupid: failed to get cgroup id for path '{arg}': "
                              f"{e.strerror}") from None
     raise KeyError(name)
+
+
+HELPER_MESSAGES = {("map_delete_elem", -2): "Can't delete map element because it does not exist."}
+
+
+def helper_error(prog: Program, ev: EventSpec, rc: int) -> None:
+    """-k: a BPF helper failed (text: a located warning on stderr; JSON: a helper_error record)."""
+    helper = str(ev.extra.get("helper", ""))
+    span = ev.extra.get("span")
+    if prog.json:
+        line, col = prog.source.position(span.start) if span is not None else (0, 0)
+        prog.write('{"type": "helper_error", "msg": ' + output.format_value(os.strerror(-rc), _STR, json=True)
+                   + ', "helper": ' + output.format_value(helper, _STR, json=True)
+                   + f', "retcode": {rc}, "filename": '
+                   + output.format_value(prog.source.filename, _STR, json=True)
+                   + f', "line": {line}, "col": {col}}}\n')
+        return
+    if prog.opts.get("no_warnings"):
+        return
+    if helper == "map_lookup_elem":
+        msg = "Can't lookup map element because it does not exist."
+    else:
+        msg = HELPER_MESSAGES.get((helper, rc)) or os.strerror(-rc)
+    sys.stderr.write(prog.source.render("WARNING", f"{msg}\nAdditional Info - helper: {helper}, retcode: {rc}",
+                                        span))

@@ -12,6 +12,7 @@ from ...lang.spec import ProbeInfo
 from .base import Env, fail
 
 NAMES = ("begin", "end", "self", "test", "bench")
+SELF_SIGNALS = ("SIGUSR1", "SIGUSR2")   # delivered to bpfscope itself; the runner runs the probe
 
 
 def resolve(ap: AttachPoint, env: Env) -> list[ProbeInfo]:
@@ -23,6 +24,9 @@ def resolve(ap: AttachPoint, env: Env) -> list[ProbeInfo]:
     elif p == "self":
         if len(ap.parts) != 2 or ap.parts[0] != "signal":
             raise fail(ap, "self probes must be of the form self:signal:SIGNAME")
+        if ap.parts[1] not in SELF_SIGNALS:
+            raise fail(ap, f"{ap.parts[1]} is not a supported signal for self probes "
+                           f"(supported: {', '.join(SELF_SIGNALS)})")
         name = f"self:signal:{ap.parts[1]}"
     else:
         if len(ap.parts) != 1:

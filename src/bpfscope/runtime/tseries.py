@@ -1,0 +1,151 @@
+"""tseries maps in user space: merge the per-CPU copies of each interval slot, then print
+the series as bpftrace 0.26 does (src/output/text.cpp and json.cpp, TimeSeries).
+
+Text: a 53-column strip chart per key, one row per interval from the key's oldest live
+interval to the map's newest, the value after each row ('-' when the interval has none),
+min and max above and below, a '.' column for zero when the range spans it. JSON: a list
+of {"interval_start", "value"} with empty intervals left out.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from typing import Any
+
+from ..lang.types import Type
+
+GRAPH = 53
+PAD = 21
+AGG_NONE, AGG_AVG, AGG_MAX, AGG_MIN, AGG_SUM = range(5)
+_UNITS = ((1_000_000_000, "s", 0), (1_000_000, "ms", 3), (1_000, "μs", 6))
+
+
+def reduce_slot(cpus: list[bytes], vt: Type) -> tuple[int, int] | None:
+    """(epoch, value) of one slot's newest interval, combining the CPUs that wrote it."""
+    agg = vt.params[2]
+    fmt = "<qQQ" if vt.signed else "<QQQ"
+    latest: dict[int, list[int]] = {}
+    for raw in cpus:
+        value, meta, epoch = struct.unpack_from(fmt, raw, 0)
+        if epoch == 0:
+            continue   # never written on this CPU
+        cur = latest.get(epoch)
+        if cur is None:
+            latest[epoch] = [value, meta]
+        elif agg == AGG_NONE:
+            if meta > cur[1]:
+                cur[:] = [value, meta]   # the most recent write wins
+        elif agg == AGG_AVG:
+            cur[0] += value
+            cur[1] += meta
+        elif agg == AGG_MAX:
+            cur[0] = max(cur[0], value)
+        elif agg == AGG_MIN:
+            cur[0] = min(cur[0], value)
+        else:
+            cur[0] += value
+    if not latest:
+        return None
+    epoch = max(latest)
+    value, meta = latest[epoch]
+    if agg == AGG_AVG and meta:
+        value = int(value / meta) if value < 0 else value // meta
+    return epoch, value
+
+
+def _series(points: dict[int, int], last: int, vt: Type) -> list[tuple[int, int | None]]:
+    """(interval start in TAI ns, value or None) from the key's oldest live interval."""
+    interval, intervals = vt.params[0], vt.params[1]
+    live = [ep for ep in points if ep > last - intervals]
+    if not live:
+        return []
+    return [(ep * interval, points.get(ep)) for ep in range(min(live), last + 1)]
+
+
+def _f32(x: float) -> float:
+    return float(struct.unpack("f", struct.pack("f", x))[0])
+
+
+def _unit(interval: int) -> tuple[int, str, int]:
+    for scale, name, digits in _UNITS:
+        if interval >= scale:
+            return scale, name, digits
+    return 1, "ns", 9
+
+
+def _bytes_ljust(s: str, width: int) -> str:
+    return s + " " * max(0, width - len(s.encode()))
+
+
+def _clock_offset() -> int:
+    """Wall clock minus CLOCK_TAI (what ktime_get_tai_ns reads): whole seconds (leap seconds)."""
+    return round((time.time_ns() - time.clock_gettime_ns(time.CLOCK_TAI)) / 1e9) * 1_000_000_000
+
+
+def _stamp(ns: int, digits: int, scale: int, fmt: str) -> str:
+    sec, frac = divmod(ns, 1_000_000_000)
+    text = time.strftime(fmt, time.localtime(sec))
+    return f"{text}.{frac // scale:0{digits}d}" if digits else text
+
+
+def graph_text(series: list[tuple[int, int | None]]) -> str:
+    if not series:
+        return "<no data>\n"
+    vals = [v for _t, v in series if v is not None]
+    lo, hi = min(vals), max(vals)
+    if lo == hi:
+        lo, hi = lo - 1, hi + 1
+    step = (series[-1][0] - series[0][0]) // (len(series) - 1 if len(series) > 1 else 1)
+    scale, unit, digits = _unit(step)
+    tfmt = "hh:mm:ss" + (f".{unit}" if digits else "")
+    tsize = 8 + (1 + digits if digits else 0)
+    bounds = f"{lo!s:<{PAD}}{hi!s:>{GRAPH - PAD}}"
+    out = [" " * (tsize + 1) + bounds, _bytes_ljust(tfmt, tsize + 1) + "|" + "_" * (GRAPH - 2) + "|"]
+    zero = 0
+    if lo < 0 < hi:
+        zero = int(_f32(_f32(float(GRAPH)) * _f32(float(-lo)) / _f32(float(hi - lo))))
+    offset = _clock_offset()
+    for t, v in series:
+        line = [" "] * GRAPH
+        line[0] = line[-1] = "|"
+        if zero > 0:
+            line[zero] = "."
+        row = _stamp(t + offset, digits, scale, "%H:%M:%S") + " "
+        if v is None:
+            out.append(row + "".join(line) + " -")
+            continue
+        pos = int(_f32(_f32(float(GRAPH - 1)) * _f32(float(v - lo)) / _f32(float(hi - lo))))
+        line[max(0, min(GRAPH - 1, pos))] = "*"
+        out.append(row + "".join(line) + f" {v}")
+    out.append(" " * (tsize + 1) + "v" + "_" * (GRAPH - 2) + "v")
+    out.append(" " * (tsize + 1) + bounds)
+    return "".join(ln + "\n" for ln in out)
+
+
+def graph_json(series: list[tuple[int, int | None]]) -> str:
+    offset = _clock_offset()
+    pts = [f'{{"interval_start":"{_stamp(t + offset, 9, 1, "%Y-%m-%d %H:%M:%S")}","value":{v}}}'
+           for t, v in series if v is not None]
+    return "[" + ",".join(pts) + "]"
+
+
+def format_tseries_map(name: str, key_type: Type | None, vt: Type, items: list[tuple[Any, Any]], *,
+                       json: bool) -> str:
+    """A tseries map for print() or the exit dump; `items` are (key, {epoch: value}), sorted."""
+    from .output import _json_key, _json_str, _key_text
+
+    last = max((ep for _k, pts in items for ep in pts), default=0)
+    rows = [(k, _series(pts, last, vt)) for k, pts in items]
+    rows = [(k, s) for k, s in rows if s]
+    if not rows:
+        return ""
+    if json:
+        if key_type is None:
+            body = graph_json(rows[0][1])
+        else:
+            body = "{" + ", ".join(f"{_json_key(k, key_type)}: {graph_json(s)}" for k, s in rows) + "}"
+        return f'{{"type": "tseries", "data": {{{_json_str(name)}: {body}}}}}\n'
+    if key_type is None:
+        return f"{name}:\n{graph_text(rows[0][1])}\n"
+    return "".join(f"{name}[{_key_text(k, key_type)}]:\n{graph_text(s)}\n" for k, s in rows)
