@@ -246,7 +246,8 @@ def test_many_frames_are_fast(live: Live, chain_bin: tuple[str, str]) -> None:
 
 
 @needs_gcc
-def test_background_prewarm_loads_tables_while_tracing(live: Live, chain_bin: tuple[str, str]) -> None:
+def test_background_prewarm_loads_tables_while_tracing(live: Live, chain_bin: tuple[str, str],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     exe, lib = chain_bin
     addrs, frames = _expected_frames(live, exe, lib)
     s = Symbolizer(background=True)
@@ -254,10 +255,14 @@ def test_background_prewarm_loads_tables_while_tracing(live: Live, chain_bin: tu
     assert snap is not None
     deadline = time.monotonic() + 10
     paths = {e.open_path for e in snap.entries if e.executable and e.open_path}
-    while time.monotonic() < deadline and not paths <= {k[0] for k in s._entry_tables}:
+    while time.monotonic() < deadline and not paths <= {k[0] for k in s.cache._tables}:
         time.sleep(0.01)
-    assert {exe, lib} <= {k[0] for k in s._entry_tables}
+    assert {exe, lib} <= {k[0] for k in s.cache._tables}   # loaded into the bounded LRU
+    loads: list[str] = []
+    real = SymbolTable.load
+    monkeypatch.setattr(SymbolTable, "load", lambda p: loads.append(p) or real(p))
     assert s.ustack(live.pid, addrs) == frames
+    assert loads == []   # every table was ready
     s.stop_prewarm()
     assert not s._pending
 

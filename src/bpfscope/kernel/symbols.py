@@ -265,7 +265,8 @@ class Symbolizer:
         # worker thread while tracing goes on, so a print at exit finds them ready
         self.background = background
         self._lock = threading.Lock()          # table loads (worker and caller)
-        self._pending: deque[MapEntry] = deque()
+        self._pending: deque[str] = deque()
+        self._queued: set[str] = set()         # paths ever queued (each is prewarmed once)
         self._worker_on = False
 
     # -- kernel ------------------------------------------------------------------------------
@@ -295,21 +296,24 @@ class Symbolizer:
 
     def _prewarm_async(self, snap: ProcessMaps) -> None:
         with self._lock:
-            self._pending.extend(e for e in snap.entries if e.executable and e.open_path
-                                 and (e.open_path, e.dev, e.inode) not in self._entry_tables)
+            for e in snap.entries:
+                if e.executable and e.open_path and e.open_path not in self._queued:
+                    self._queued.add(e.open_path)
+                    self._pending.append(e.open_path)
             if not self._pending or self._worker_on:
                 return
             self._worker_on = True
         threading.Thread(target=self._prewarm_worker, name="symbols", daemon=True).start()
 
     def _prewarm_worker(self) -> None:
+        # into the LRU cache only (bounded); a frame that needs the table pins it from there
         while True:
             with self._lock:
                 if not self._pending:
                     self._worker_on = False
                     return
-                e = self._pending.popleft()
-            self._table_for(e)
+                path = self._pending.popleft()
+                self.cache.get(path)
 
     def stop_prewarm(self) -> None:
         """Drop queued background loads (from now on only what is printed gets loaded)."""

@@ -592,7 +592,10 @@ class Program:
         if ver < 0 or self._maps_synced.get(pid) == ver:
             return
         if not t.complete(pid) and _has_live_maps(pid):
-            return   # a process older than us: its /proc maps are complete, ours are not
+            # a process older than us: its /proc maps are complete, ours are not (and the
+            # symbolizer snapshots them next); decided for this version, not re-read per stack
+            self._maps_synced[pid] = ver
+            return
         snap = t.snapshot(pid)
         if snap is not None:
             self.symbolizer().set_maps(snap)

@@ -226,10 +226,15 @@ def _loop(prog: Program, child: Child | None, opts: Any, out: IO[str], json: boo
                 except BlockingIOError:
                     pass
             sigs.run_pending(prog)
-        # detach first so no new events race the final dump
-        for h in prog.handles:
-            h.close()
+        # detach first so no new events race the final dump; the kernel's release of a
+        # tracepoint perf event waits for an RCU grace period (~70 ms), so it runs in a
+        # thread while the end probes and the map dump proceed, and is joined before we return
+        import threading
+
+        handles = list(prog.handles)
         prog.handles.clear()
+        closer = threading.Thread(target=_close_all, args=(handles,), daemon=True)
+        closer.start()
         prog.drain()
         prog.report_lost()
         exiting_via_exit = prog.exiting
@@ -246,9 +251,18 @@ def _loop(prog: Program, child: Child | None, opts: Any, out: IO[str], json: boo
             out.write(output.exit_preamble(json=json))
         out.flush()
         del exiting_via_exit
+        closer.join()
         return prog.exit_code
     finally:
         ep.close()
+
+
+def _close_all(handles: list[Any]) -> None:
+    for h in handles:
+        try:
+            h.close()
+        except OSError:
+            pass
 
 
 def _debug_dump(prog: Program) -> None:

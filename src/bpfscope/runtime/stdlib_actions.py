@@ -11,7 +11,6 @@ on stderr ({"type": "print_error", "msg", "filename", "line", "col"} in JSON).
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +67,8 @@ def run_system(cmd: str) -> str:
     """Run `cmd` with /bin/sh (as popen(3) does) and return what it wrote to stdout."""
     sys.stdout.flush()
     try:
+        import subprocess
+
         res = subprocess.run(["/bin/sh", "-c", cmd], stdout=subprocess.PIPE, check=False)
     except OSError as e:
         sys.stderr.write(f"ERROR: system(): {e.strerror}\n")
