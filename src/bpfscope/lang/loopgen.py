@@ -219,44 +219,8 @@ class LoopGen:
         if vk not in PERCPU_KINDS:
             _copy_from(e, I.R3, 0, voff, min(spec.value_size, val_t.size))
             return
-        ncpus = max(1, int(self.shared.opts.get("ncpus", 1)))
-        idx = self.map_index(spec.name)
-        acc = e.alloc(16)  # (value or count, total or is-set)
-        e.zero(acc, 16)
-        for cpu in range(ncpus):
-            skip = Label()
-            self.ld_map(I.R1, idx)
-            e.emit(I.mov64_reg(I.R2, I.R10), I.alu64_imm(I.ADD, I.R2, koff), I.mov64_imm(I.R3, cpu))
-            e.call("map_lookup_percpu_elem")
-            e.jump(I.jmp_imm(I.JEQ, I.R0, 0), skip)
-            if vk in (Kind.COUNT, Kind.SUM, Kind.AVG):
-                e.emit(I.ldx(8, I.R1, I.R0, 0), I.ldx(8, I.R2, I.R10, acc), I.alu64_reg(I.ADD, I.R2, I.R1),
-                       I.stx(8, I.R10, I.R2, acc))
-                if vk is Kind.AVG:
-                    e.emit(I.ldx(8, I.R1, I.R0, 8), I.ldx(8, I.R2, I.R10, acc + 8),
-                           I.alu64_reg(I.ADD, I.R2, I.R1), I.stx(8, I.R10, I.R2, acc + 8))
-            else:  # MIN / MAX: (value, is_set) per CPU
-                take = Label()
-                e.emit(I.ldx(8, I.R3, I.R0, 8))
-                e.jump(I.jmp_imm(I.JEQ, I.R3, 0), skip)
-                e.emit(I.ldx(8, I.R1, I.R0, 0), I.ldx(8, I.R3, I.R10, acc + 8))
-                e.jump(I.jmp_imm(I.JEQ, I.R3, 0), take)
-                e.emit(I.ldx(8, I.R2, I.R10, acc))
-                e.jump(I.jmp_reg(I.JSGE if vk is Kind.MIN else I.JSLE, I.R1, I.R2), skip)
-                e.place(take)
-                e.emit(I.stx(8, I.R10, I.R1, acc), I.st_imm(8, I.R10, acc + 8, 1))
-            e.place(skip)
-        if vk is Kind.AVG:
-            done = Label()
-            e.emit(I.ldx(8, I.R1, I.R10, acc), I.ldx(8, I.R2, I.R10, acc + 8), I.mov64_imm(I.R0, 0))
-            e.jump(I.jmp_imm(I.JEQ, I.R1, 0), done)
-            div = I.alu64_reg(I.DIV, I.R2, I.R1)
-            div.off = 1
-            e.emit(div, I.mov64_reg(I.R0, I.R2))
-            e.place(done)
-            e.emit(I.stx(8, I.R10, I.R0, voff))
-        else:
-            e.emit(I.ldx(8, I.R1, I.R10, acc), I.stx(8, I.R10, I.R1, voff))
+        # count/sum/min/max/avg live per CPU: combine them as a map read does (StdlibGen)
+        self._percpu_combine(self.map_index(spec.name), koff, vk, voff)  # type: ignore[attr-defined]
 
 
 def prune(insns: list[I.Insn], entries: list[int]) -> tuple[list[I.Insn], list[int]]:
