@@ -44,8 +44,12 @@ mount -t proc proc /host/proc
 mount -t sysfs sysfs /host/sys
 mount -t devtmpfs devtmpfs /host/dev
 mkdir -p /host/dev/pts 2>/dev/null; mount -t devpts devpts /host/dev/pts 2>/dev/null
+# a checkout under /tmp or /run (a CI clone) would vanish under the writable tmpfs: bind it back
+CK=$(sed -n 's/.*bpfscope.ck=\([^ ]*\).*/\1/p' /proc/cmdline)
+case "$CK" in /tmp/*|/run/*) mkdir -p /ck && mount -o bind /host$CK /ck ;; *) CK= ;; esac
 mount -t tmpfs tmpfs /host/tmp
 mount -t tmpfs tmpfs /host/run
+if [ -n "$CK" ]; then mkdir -p /host$CK && mount -o bind /ck /host$CK; fi
 mount -t tracefs tracefs /host/sys/kernel/tracing 2>/dev/null
 mount -t debugfs debugfs /host/sys/kernel/debug 2>/dev/null
 mount -t bpf bpf /host/sys/fs/bpf 2>/dev/null
@@ -236,7 +240,7 @@ def qemu_cmd(kernel: str, initrd: str, out: str) -> list[str]:
         "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
         "-serial", f"file:{out}/console.log",
         "-kernel", kernel, "-initrd", initrd,
-        "-append", f"console=ttyS0 panic=-1 {_quiet()} random.trust_cpu=on bpfscope.out={out}",
+        "-append", f"console=ttyS0 panic=-1 {_quiet()} random.trust_cpu=on bpfscope.out={out} bpfscope.ck={CHECKOUT}",
         "-fsdev", f"local,id=hostroot,path=/,readonly=on,{share}",
         "-device", "virtio-9p-device,fsdev=hostroot,mount_tag=hostroot",
         "-fsdev", f"local,id=out,path={out},{share}",
