@@ -747,16 +747,7 @@ class ProgGen(MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErrGen, Glo
                 self.nested_stmts(x.stmts)
                 return self.gen_mem(x.value, t, off)
             if isinstance(x, A.Ternary):
-                other, end = Label(), Label()
-                c = self.gen_int(x.cond)
-                r = e.load(c, I.R1)
-                e.release(c)
-                e.jump(I.jmp_imm(I.JEQ, r, 0), other)
-                self.gen_mem(x.then, t, off)
-                e.ja(end)
-                e.place(other)
-                self.gen_mem(x.other, t, off)
-                e.place(end)
+                self.ternary_mem(x, t, off)
                 return off
             raise CompileError(f"cannot use a value of type {xt} here", x.span)
         if t.kind is Kind.USTACK:
@@ -804,6 +795,33 @@ class ProgGen(MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErrGen, Glo
             if isinstance(x, A.Cast):
                 return self.gen_mem(x.operand, t, off)
         raise CompileError(f"values of type {t} are not supported here yet", x.span)
+
+    def ternary_mem(self, x: A.Ternary, t: Type, off: int) -> None:
+        """cond ? a : b for a value laid out as `t` at r10+off."""
+        e = self.e
+        other, end = Label(), Label()
+        c = self.gen_int(x.cond)
+        r = e.load(c, I.R1)
+        e.release(c)
+        e.jump(I.jmp_imm(I.JEQ, r, 0), other)
+        self.gen_mem(x.then, t, off)
+        e.ja(end)
+        e.place(other)
+        self.gen_mem(x.other, t, off)
+        e.place(end)
+
+    def r0_test(self, nonzero: bool) -> IntVal:
+        """A bool value: r0 != 0 (nonzero=True) or r0 == 0, e.g. after a map helper call."""
+        e = self.e
+        v = e.new_int()
+        r = v.reg if v.reg >= 0 else I.R1
+        e.emit(I.mov64_imm(r, 1 if nonzero else 0))
+        done = Label()
+        e.jump(I.jmp_imm(I.JNE, I.R0, 0), done)
+        e.emit(I.mov64_imm(r, 0 if nonzero else 1))
+        e.place(done)
+        e.set_from(v, r)
+        return v
 
     def map_value_copy(self, m: A.Map, off: int, size: int) -> None:
         e = self.e
@@ -1258,30 +1276,14 @@ class ProgGen(MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErrGen, Glo
             self.ld_map(I.R1, self.map_index(m.name))
             e.emit(I.mov64_reg(I.R2, I.R10), I.alu64_imm(I.ADD, I.R2, key))
             e.call("map_delete_elem")
-            v = e.new_int()
-            r = v.reg if v.reg >= 0 else I.R1
-            e.emit(I.mov64_imm(r, 0))
-            gone = Label()
-            e.jump(I.jmp_imm(I.JNE, I.R0, 0), gone)
-            e.emit(I.mov64_imm(r, 1))
-            e.place(gone)
-            e.set_from(v, r)
-            return v
+            return self.r0_test(nonzero=False)   # delete() is true when it removed (r0 == 0)
         if n == "has_key":
             m = c.args[0]
             assert isinstance(m, A.Map)
             spec = self.spec(m.name)
             key = self.gen_key(m, spec)
             self.map_lookup(self.map_index(m.name), key)
-            v = e.new_int()
-            r = v.reg if v.reg >= 0 else I.R1
-            e.emit(I.mov64_imm(r, 1))
-            skip = Label()
-            e.jump(I.jmp_imm(I.JNE, I.R0, 0), skip)
-            e.emit(I.mov64_imm(r, 0))
-            e.place(skip)
-            e.set_from(v, r)
-            return v
+            return self.r0_test(nonzero=True)
         if n == "reg":
             from .regs import pt_regs_offset
 

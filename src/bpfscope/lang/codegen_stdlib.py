@@ -195,16 +195,7 @@ class StdlibGen:
             self.map_value_copy(x, off, t.size)
             return True
         if isinstance(x, A.Ternary):
-            other, end = Label(), Label()
-            v = self.gen_int(x.cond)
-            r = e.load(v, I.R1)
-            e.release(v)
-            e.jump(I.jmp_imm(I.JEQ, r, 0), other)
-            self.gen_mem(x.then, t, off)
-            e.ja(end)
-            e.place(other)
-            self.gen_mem(x.other, t, off)
-            e.place(end)
+            self.ternary_mem(x, t, off)  # type: ignore[attr-defined]
             return True
         if not isinstance(x, A.Call):
             raise CompileError(f"values of type {t} are not supported here yet", x.span)
@@ -576,14 +567,6 @@ class StdlibGen:
         return v
 
     # ------------------------------------------------------------------ buffers and addresses
-    def _ptr_space_user(self, x: A.Expr) -> bool:
-        if isinstance(x, A.Call) and x.name in ("kptr", "uptr"):
-            return x.name == "uptr"
-        t = self.t(x)
-        if t.kind is Kind.POINTER and t.mode in ("user", "kernel"):
-            return t.mode == "user"
-        return self.user_ptr(x)
-
     def _bytes_from(self, x: A.Expr, dst: int, n: int) -> None:
         """n bytes of x at r10+dst: an array/string value, or the memory a pointer points at."""
         e = self.e
@@ -596,7 +579,7 @@ class StdlibGen:
                 e.emit(I.mov64_reg(I.R3, r))
             e.release(v)
             e.emit(I.mov64_reg(I.R1, I.R10), I.alu64_imm(I.ADD, I.R1, dst), I.mov64_imm(I.R2, n))
-            e.call("probe_read_user" if self._ptr_space_user(x) else "probe_read_kernel")
+            e.call("probe_read_user" if self.user_ptr(x) else "probe_read_kernel")
             return
         if isinstance(x, A.Field) and isinstance(x.base, A.Builtin) and x.base.name == "args":
             f = self.types.arg_field(x.name, x.span)
@@ -643,7 +626,7 @@ class StdlibGen:
         e.emit(I.stx(8, I.R10, I.R2, slot))
         e.copy(off, slot, 4)  # the u32 length (a buffer may sit at any offset of a record)
         e.emit(I.ldx(8, I.R2, I.R10, slot), I.mov64_reg(I.R1, I.R10), I.alu64_imm(I.ADD, I.R1, off + 4))
-        e.call("probe_read_user" if self._ptr_space_user(src) else "probe_read_kernel")
+        e.call("probe_read_user" if self.user_ptr(src) else "probe_read_kernel")
 
     def _ntop(self, c: A.Call, off: int) -> None:
         e = self.e
