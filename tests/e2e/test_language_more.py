@@ -335,7 +335,7 @@ def test_missing_helper_is_explained() -> None:
     """Pure logic: a verifier rejection for a helper the kernel lacks becomes a located message."""
     from bpfscope.kernel import insn as I
     from bpfscope.kernel.uapi import HELPER_ID
-    from bpfscope.lang.ast import Span
+    from bpfscope.lang.bpftrace.ast import Span
     from bpfscope.lang.spec import ProbeInfo, ProgSpec
     from bpfscope.runtime.kernelreq import missing_helper
 

@@ -20,7 +20,7 @@ import pytest
 
 from bpfscope.export.stacks import EMPTY_FRAME, StackMap, key_frames, merged_stacks
 from bpfscope.flame.pprof import decode, split_frame
-from bpfscope.lang.types import Kind, Type, stack_type
+from bpfscope.lang.ctype.types import Kind, Type, stack_type
 
 from .svgframes import by_title
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from bpfscope.lang.aggmaps import array_aggregates
-from bpfscope.lang.codegen import array_slots
-from bpfscope.lang.parser import parse
-from bpfscope.lang.types import Kind, Type
+from bpfscope.lang.bpftrace.aggmaps import array_aggregates
+from bpfscope.lang.bpftrace.codegen import array_slots
+from bpfscope.lang.bpftrace.parser import parse
+from bpfscope.lang.ctype.types import Kind, Type
 
 TP = "tracepoint:syscalls:sys_enter_read"
 

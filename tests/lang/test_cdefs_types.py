@@ -9,13 +9,13 @@ import subprocess
 
 import pytest
 
-from bpfscope.lang import ast as A
-from bpfscope.lang.cdefs import parse_cdefs
-from bpfscope.lang.desugar import desugar, display
+from bpfscope.lang.bpftrace import ast as A
+from bpfscope.lang.bpftrace.desugar import desugar, display
+from bpfscope.lang.bpftrace.parser import parse
+from bpfscope.lang.ctype.cdefs import parse_cdefs
+from bpfscope.lang.ctype.typedb import TypeDB, typedb_for
+from bpfscope.lang.ctype.types import Kind
 from bpfscope.lang.diagnostics import CompileError, Source
-from bpfscope.lang.parser import parse
-from bpfscope.lang.typedb import TypeDB, typedb_for
-from bpfscope.lang.types import Kind
 
 VMLINUX = "/sys/kernel/btf/vmlinux"
 

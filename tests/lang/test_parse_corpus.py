@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from bpfscope.lang import ast
+from bpfscope.lang.bpftrace import ast
+from bpfscope.lang.bpftrace.parser import parse
 from bpfscope.lang.diagnostics import CompileError, Source
-from bpfscope.lang.parser import parse
 
 ONE_LINERS = [
     'BEGIN { printf("hello world\\n"); }',

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bpfscope.lang.bpftrace.parser import parse
 from bpfscope.lang.diagnostics import CompileError, Source
-from bpfscope.lang.parser import parse
 
 SEED = """#include <linux/sched.h>
 struct S { int a; };

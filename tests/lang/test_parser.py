@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bpfscope.lang import ast
-from bpfscope.lang.ast import Span
+from bpfscope.lang.bpftrace import ast
+from bpfscope.lang.bpftrace.ast import Span
+from bpfscope.lang.bpftrace.parser import parse
 from bpfscope.lang.diagnostics import CompileError, Source
-from bpfscope.lang.parser import parse
 
 
 def body(src: str) -> list[ast.Stmt]:

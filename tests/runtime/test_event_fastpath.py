@@ -8,7 +8,7 @@ import struct
 
 import pytest
 
-from bpfscope.lang.types import BOOL, INT32, INT64, UINT32, UINT64, Kind, Type, int_type, string_type, tuple_type
+from bpfscope.lang.ctype.types import BOOL, INT32, INT64, UINT32, UINT64, Kind, Type, int_type, string_type, tuple_type
 from bpfscope.runtime.decode import Decoder, record_unpacker
 from bpfscope.runtime.printf import compile_printf, format_printf
 from tests.conftest import needs_root

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from bpfscope.lang.types import Kind, Type, int_type, string_type
+from bpfscope.lang.ctype.types import Kind, Type, int_type, string_type
 from bpfscope.runtime import output
 
 COUNT = Type(Kind.COUNT, size=8, signed=True)

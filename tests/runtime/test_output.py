@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from bpfscope.lang.types import BOOL, INT64, UINT64, Kind, Type, stack_type, string_type, tuple_type
+from bpfscope.lang.ctype.types import BOOL, INT64, UINT64, Kind, Type, stack_type, string_type, tuple_type
 from bpfscope.runtime.output import (
     attached_banner,
     format_map,

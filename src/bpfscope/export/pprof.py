@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from ..flame.pprof import Profile, encode, gzip_bytes
-from ..lang.types import Kind
+from ..lang.ctype.types import Kind
 from .stacks import merged_stacks, stack_maps
 
 _PROFILE_RE = re.compile(r"^profile:(hz|s|ms|us):(\d+)$")

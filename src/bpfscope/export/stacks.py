@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..lang.types import Kind, Type
+from ..lang.ctype.types import Kind, Type
 
 INTEGER_VALUES = (Kind.COUNT, Kind.SUM, Kind.MIN, Kind.MAX, Kind.INT)
 STACKS = (Kind.KSTACK, Kind.USTACK)

@@ -10,11 +10,11 @@ import dataclasses
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from . import ast as A
-from .codegen import ProgGen, Shared
+from .bpftrace import ast as A
+from .bpftrace.codegen import ProgGen, Shared
+from .bpftrace.typecheck import MapTable, ProbeTypes
 from .diagnostics import CompileError
 from .spec import CompiledProgram, ProbeInfo
-from .typecheck import MapTable, ProbeTypes
 
 Resolver = Callable[[A.AttachPoint], list[ProbeInfo]]
 
@@ -54,18 +54,18 @@ def compile_program(program: A.Program, resolve: Resolver, opts: dict[str, Any])
     if not units:
         raise CompileError("No probes to attach")
     if "typedb" not in opts:
-        from .typedb import typedb_for
+        from .ctype.typedb import typedb_for
 
         opts["typedb"] = typedb_for(program, opts)
-        from .desugar import desugar
-        from .header_consts import header_defines
+        from .bpftrace.desugar import desugar
+        from .ctype.header_consts import header_defines
 
         c = opts["typedb"].c
         opts["scope_warnings"] = desugar(program, header_defines(c.includes, c.macros))
-    from .namedparams import apply_named_params
+    from .bpftrace.namedparams import apply_named_params
 
     apply_named_params(program, dict(opts.get("named_params") or {}))
-    from .config import check_map_decls, unstable_features
+    from .bpftrace.config import check_map_decls, unstable_features
 
     opts["map_decls"] = decls = check_map_decls(program)
     maps = MapTable()
@@ -100,7 +100,7 @@ def compile_program(program: A.Program, resolve: Resolver, opts: dict[str, Any])
 def _generate(probe: A.Probe, info: ProbeInfo, pt: ProbeTypes, shared: Shared, index: int) -> Any:
     """One program; one that outgrows the 512-byte BPF stack is generated again with its frame
     in a per-CPU scratch map (big structs, long strings)."""
-    from .emitter import StackLimitError
+    from .ebpf.emitter import StackLimitError
 
     try:
         return ProgGen(probe, info, pt, shared, index).generate()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .ast import Span
+from .bpftrace.ast import Span
 
 
 class CompileError(Exception):

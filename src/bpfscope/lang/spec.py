@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import field
 from typing import Any
 
-from .ast import Span
+from .bpftrace.ast import Span
+from .ctype.types import Type
 from .records import record
-from .types import Type
 
 
 @record(frozen=True)

@@ -10,7 +10,7 @@ import struct
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..lang.types import Kind, Type
+from ..lang.ctype.types import Kind, Type
 
 _INT = {(1, False): "<B", (1, True): "<b", (2, False): "<H", (2, True): "<h", (4, False): "<I",
         (4, True): "<i", (8, False): "<Q", (8, True): "<q"}

@@ -31,7 +31,7 @@ import struct
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from bpfscope.lang.types import Kind, Type
+from bpfscope.lang.ctype.types import Kind, Type
 
 # --------------------------------------------------------------------------
 # histogram bucket schemes (shared contract with the code generator)

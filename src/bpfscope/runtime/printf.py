@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from bpfscope.lang.types import Kind, Type
+from bpfscope.lang.ctype.types import Kind, Type
 
 # Conversion-specifier grammar of src/format_string.cpp (FormatSpec::regex),
 # with rx/rh tried before r and a ``0`` flag.  ``%%`` is a literal percent.

@@ -23,10 +23,10 @@ from ..kernel import insn as I
 from ..kernel import syscall as sc
 from ..kernel import uapi
 from ..kernel.maps import Map, possible_cpus
-from ..lang import ast as A
+from ..lang.bpftrace import ast as A
+from ..lang.ctype.types import Kind, Type
 from ..lang.diagnostics import CompileError, Source
 from ..lang.spec import CompiledProgram, EventSpec, MapSpec, ProgSpec
-from ..lang.types import Kind, Type
 from . import output
 from .decode import Decoder
 from .probes import provider
@@ -80,7 +80,7 @@ class Program:
     # ------------------------------------------------------------------ compile
     def parse(self) -> A.Program:
         if self.ast is None:
-            from ..lang.parser import parse
+            from ..lang.bpftrace.parser import parse
 
             self.ast = parse(self.source.text, self.source.filename)
         return self.ast
@@ -113,7 +113,7 @@ class Program:
                 raise CompileError(f"{ap.provider} probes are not supported yet by bpfscope", ap.span)
             return list(mod.resolve(ap, env))
 
-        from ..lang.aggmaps import array_aggregates
+        from ..lang.bpftrace.aggmaps import array_aggregates
 
         opts.setdefault("agg_arrays", array_aggregates(prog))   # maps cheaper as per-CPU arrays
         self.compiled = compile_program(prog, resolve, opts)
@@ -122,7 +122,7 @@ class Program:
 
     def _resolve_imports(self, prog: A.Program) -> None:
         """`import "x.bt"`: files are read here (relative to the importing script), merged in lang."""
-        from ..lang.imports import MultiSource, resolve_imports
+        from ..lang.bpftrace.imports import MultiSource, resolve_imports
 
         src = MultiSource(self.source.text, self.source.filename)
         self.source = src
@@ -788,7 +788,7 @@ def _vmlinux_btf() -> Any:
 
 def _script_config(prog: A.Program) -> dict[str, Any]:
     """Config block + BPFTRACE_* environment (which wins), checked; output settings applied."""
-    from ..lang.config import check_config
+    from ..lang.bpftrace.config import check_config
 
     cfg = check_config(prog, os.environ)
     output.configure(str_trunc_trailer=cfg.get("str_trunc_trailer", ".."))

@@ -268,7 +268,7 @@ def _close_all(handles: list[Any]) -> None:
 def _debug_dump(prog: Program) -> None:
     """-d: the AST, the inferred types and each program's instructions (bpfscope's own format)."""
     from ..kernel.uapi import HELPER_ID
-    from ..lang.debugdump import dump_ast, dump_types, format_insns
+    from ..lang.bpftrace.debugdump import dump_ast, dump_types, format_insns
 
     cp = prog.compile()
     sys.stderr.write(dump_ast(prog.parse(), cp.expr_types))
@@ -281,7 +281,7 @@ def _debug_dump(prog: Program) -> None:
 
 def _verbose_dump(prog: Program) -> None:
     """-v: the inferred types and the size of each generated program (-d adds the AST and listings)."""
-    from ..lang.debugdump import dump_types
+    from ..lang.bpftrace.debugdump import dump_types
 
     cp = prog.compile()
     sys.stderr.write(dump_types(cp.var_types, cp.maps))

@@ -55,7 +55,7 @@ def handle(prog: Program, ev: EventSpec, args: list[Any]) -> None:
 
 
 def _str_type() -> Any:
-    from ..lang.types import string_type
+    from ..lang.ctype.types import string_type
 
     return string_type(0)
 

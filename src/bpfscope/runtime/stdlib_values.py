@@ -14,7 +14,7 @@ import struct
 import time
 from typing import Any
 
-from ..lang.types import Kind, Type
+from ..lang.ctype.types import Kind, Type
 
 # strsignal(3) texts, as bpftrace's signal_name() table has them
 _SIGNALS = ["Unknown signal 0", "Hangup", "Interrupt", "Quit", "Illegal instruction",

@@ -39,7 +39,7 @@ def _plural(n: int) -> str:
 
 
 def _json_str(s: str) -> str:
-    from ..lang.types import string_type
+    from ..lang.ctype.types import string_type
     from .output import format_value
 
     return format_value(s, string_type(0), json=True)

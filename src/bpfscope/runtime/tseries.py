@@ -13,7 +13,7 @@ import struct
 import time
 from typing import Any
 
-from ..lang.types import Type
+from ..lang.ctype.types import Type
 
 GRAPH = 53
 PAD = 21

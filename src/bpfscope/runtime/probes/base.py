@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ...lang.ast import AttachPoint, Span
+from ...lang.bpftrace.ast import AttachPoint, Span
 from ...lang.diagnostics import CompileError
 
 

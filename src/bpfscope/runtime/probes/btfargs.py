@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...lang.ctype.types import Kind, Type, int_type
 from ...lang.spec import ArgField
-from ...lang.types import Kind, Type, int_type
 
 
 def value_type(btf: Any, type_id: int) -> Type:

@@ -17,9 +17,9 @@ import sys
 from typing import Any
 
 from ...kernel import uapi
-from ...lang.ast import AttachPoint
+from ...lang.bpftrace.ast import AttachPoint
+from ...lang.ctype.types import int_type
 from ...lang.spec import ArgField, ProbeInfo
-from ...lang.types import int_type
 from .base import Env, fail, is_glob
 
 NAMES = ("kprobe", "kretprobe", "fentry", "fexit")

@@ -9,7 +9,7 @@ import os
 
 from ...kernel import syscall as sc
 from ...kernel import uapi
-from ...lang.ast import AttachPoint
+from ...lang.bpftrace.ast import AttachPoint
 from ...lang.spec import ProbeInfo
 from .base import Env, FdHandle, fail
 

@@ -7,9 +7,9 @@ import os
 
 from ...kernel import syscall as sc
 from ...kernel import tracefs, uapi
-from ...lang.ast import AttachPoint
+from ...lang.bpftrace.ast import AttachPoint
+from ...lang.ctype.types import Kind, Type, int_type
 from ...lang.spec import ArgField, ProbeInfo
-from ...lang.types import Kind, Type, int_type
 from .base import Env, FdHandle, fail, is_glob
 
 NAMES = ("rawtracepoint",)

@@ -7,7 +7,7 @@ once in the kernel through test_run needs no probe at all and leaves nothing beh
 from __future__ import annotations
 
 from ...kernel import uapi
-from ...lang.ast import AttachPoint
+from ...lang.bpftrace.ast import AttachPoint
 from ...lang.spec import ProbeInfo
 from .base import Env, fail
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from ...kernel import syscall as sc
 from ...kernel import tracefs, uapi
-from ...lang.ast import AttachPoint
+from ...lang.bpftrace.ast import AttachPoint
+from ...lang.bpftrace.typecheck import ctype_to_type
 from ...lang.spec import ArgField, ProbeInfo
-from ...lang.typecheck import ctype_to_type
 from .base import Env, FdHandle, fail, is_glob
 
 NAMES = ("tracepoint",)

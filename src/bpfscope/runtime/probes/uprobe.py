@@ -12,7 +12,7 @@ import os
 from typing import Any
 
 from ...kernel import uapi
-from ...lang.ast import AttachPoint
+from ...lang.bpftrace.ast import AttachPoint
 from ...lang.spec import ProbeInfo
 from .base import Env, fail
 

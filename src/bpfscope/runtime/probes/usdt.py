@@ -14,7 +14,7 @@ from collections import defaultdict
 from typing import Any
 
 from ...kernel import uapi
-from ...lang.ast import AttachPoint
+from ...lang.bpftrace.ast import AttachPoint
 from ...lang.spec import LocArg, ProbeInfo
 from .base import Env, fail, is_glob
 from .uprobe import symbol_lookup, target_path

@@ -18,8 +18,8 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+from ..diagnostics import CompileError
 from . import ast as A
-from .diagnostics import CompileError
 
 MAX_MACRO_DEPTH = 32
 HIDDEN = "\u00a7"   # separates a variable's name from its scope suffix ($x§2)

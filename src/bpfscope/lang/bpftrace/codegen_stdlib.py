@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..kernel import insn as I
+from ...kernel import insn as I
+from ..ctype.types import INT64, Kind, Type, string_type
+from ..diagnostics import CompileError
+from ..ebpf.emitter import CTX, Emitter, IntVal, Label
+from ..spec import EventSpec
 from . import ast as A
-from .diagnostics import CompileError
-from .emitter import CTX, Emitter, IntVal, Label
-from .spec import EventSpec
 from .stdlib_types import (
     CALLABLE_BUILTINS,
     const_eval,
@@ -27,7 +28,6 @@ from .stdlib_types import (
     pton_bytes,
     signal_number,
 )
-from .types import INT64, Kind, Type, string_type
 
 PSEUDO_FUNC = 4
 PERCPU_KINDS = (Kind.COUNT, Kind.SUM, Kind.MIN, Kind.MAX, Kind.AVG)
@@ -506,8 +506,8 @@ class StdlibGen:
 
     def _stack_depth(self, x: A.Expr) -> IntVal:
         """Frames in the current kernel/user stack: bpf_get_stack into a per-CPU scratch value."""
-        from ..kernel import uapi
-        from .spec import MapSpec
+        from ...kernel import uapi
+        from ..spec import MapSpec
 
         e = self.e
         t = self.t(x)

@@ -14,21 +14,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..kernel import insn as I
-from ..kernel import uapi
+from ...kernel import insn as I
+from ...kernel import uapi
+from ..ctype.types import INT64, UINT64, Kind, Type, align8, tuple_type
+from ..diagnostics import CompileError
+from ..ebpf.emitter import CTX, Emitter, IntVal, Label
+from ..ebpf.helpererr import HelperErrGen
+from ..spec import EventSpec, LocArg, MapSpec, ProbeInfo, ProgSpec
 from . import ast as A
 from .codegen_stdlib import StdlibGen
-from .diagnostics import CompileError
-from .emitter import CTX, Emitter, IntVal, Label
 from .globgen import GlobGen
-from .helpererr import HelperErrGen
 from .joingen import JoinGen
 from .loopgen import LoopGen, callback_loops
 from .memgen import Loc, MemGen, declared_map
-from .spec import EventSpec, LocArg, MapSpec, ProbeInfo, ProgSpec
 from .tseriesgen import TSeriesGen
 from .typecheck import AGG_FUNCS, MapTable, ProbeTypes, key_storage_type
-from .types import INT64, UINT64, Kind, Type, align8, tuple_type
 
 BPF_NOEXIST = 1
 SCRATCH_LIMIT = 32768 - 8   # a per-CPU map value holds at most 32 KiB
@@ -1285,7 +1285,7 @@ class ProgGen(MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErrGen, Glo
             self.map_lookup(self.map_index(m.name), key)
             return self.r0_test(nonzero=True)
         if n == "reg":
-            from .regs import pt_regs_offset
+            from ..ebpf.arch.x86_64 import pt_regs_offset
 
             arg = c.args[0]
             assert isinstance(arg, A.Str)

@@ -8,10 +8,10 @@ string), so any string length is verified once instead of unrolled.
 
 from __future__ import annotations
 
-from ..kernel import insn as I
+from ...kernel import insn as I
+from ..diagnostics import CompileError
+from ..ebpf.emitter import Emitter, IntVal, Label
 from . import ast as A
-from .diagnostics import CompileError
-from .emitter import Emitter, IntVal, Label
 
 PSEUDO_FUNC = 4
 STATE = 40            # i, j, star, mark, result (u64 each); the string follows

@@ -10,12 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import ast as A
-from .diagnostics import CompileError
-from .memtypes import MemTypes
-from .spec import ArgField, ProbeInfo
-from .stdlib_types import probetype_name
-from .types import (
+from ..ctype.types import (
     BOOL,
     INT64,
     NONE,
@@ -28,6 +23,11 @@ from .types import (
     string_type,
     tuple_type,
 )
+from ..diagnostics import CompileError
+from ..spec import ArgField, ProbeInfo
+from . import ast as A
+from .memtypes import MemTypes
+from .stdlib_types import probetype_name
 from .vartypes import VarTypes
 
 AGG_FUNCS = {"count": Kind.COUNT, "sum": Kind.SUM, "min": Kind.MIN, "max": Kind.MAX, "avg": Kind.AVG,
@@ -131,7 +131,7 @@ def ctype_to_type(ctype: str, size: int, signed: bool) -> Type:
         return Type(Kind.POINTER, size=8, signed=False, name=c)
     if c == "bool" or c == "_Bool":
         return BOOL
-    from .typedb import BASE_INTS
+    from ..ctype.typedb import BASE_INTS
 
     base = " ".join(w for w in c.split() if w not in ("const", "volatile"))
     if base in BASE_INTS and BASE_INTS[base][0] <= size:
@@ -675,7 +675,7 @@ class ProbeTypes(MemTypes, VarTypes):
                 raise CompileError("reg() expects a string literal", a.span)
             if self.probe.ctx != "pt_regs":
                 raise CompileError(f"reg() can not be used with \"{self.probe.provider}\" probes", c.span)
-            from .regs import pt_regs_offset
+            from ..ebpf.arch.x86_64 import pt_regs_offset
 
             if pt_regs_offset(a.value) is None:
                 raise CompileError(f"'{a.value}' is not a valid register", a.span)

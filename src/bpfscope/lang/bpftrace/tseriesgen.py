@@ -11,9 +11,9 @@ lays the latest `num_intervals` epochs out in time order.
 
 from __future__ import annotations
 
-from ..kernel import insn as I
-from .emitter import IntVal, Label
-from .spec import MapSpec
+from ...kernel import insn as I
+from ..ebpf.emitter import IntVal, Label
+from ..spec import MapSpec
 
 BPF_NOEXIST = 1
 AGG_NONE, AGG_AVG, AGG_MAX, AGG_MIN, AGG_SUM = range(5)

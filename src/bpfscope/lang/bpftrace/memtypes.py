@@ -12,11 +12,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from ..ctype.btftypes import Member
+from ..ctype.typedb import TypeDB
+from ..ctype.types import BOOL, INT64, UINT64, Kind, Type, pointer_type
+from ..diagnostics import CompileError
 from . import ast as A
-from .btftypes import Member
-from .diagnostics import CompileError
-from .typedb import TypeDB
-from .types import BOOL, INT64, UINT64, Kind, Type, pointer_type
 
 
 class MemTypes:

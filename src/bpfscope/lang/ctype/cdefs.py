@@ -20,9 +20,9 @@ import re
 from collections.abc import Callable
 from dataclasses import field
 
-from .ast import Span
-from .diagnostics import CompileError
-from .records import record
+from ..bpftrace.ast import Span
+from ..diagnostics import CompileError
+from ..records import record
 
 _TOKEN_PATTERN = (
     r"""(?P<ws>\s+|//[^\n]*|/\*.*?\*/)

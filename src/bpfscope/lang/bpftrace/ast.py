@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import field
 from typing import Any
 
-from .records import record
-from .types import Type
+from ..ctype.types import Type
+from ..records import record
 
 
 @record(frozen=True)

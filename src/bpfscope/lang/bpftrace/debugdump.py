@@ -18,9 +18,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from ..ctype.types import Type
 from . import ast as A
 from .desugar import display
-from .types import Type
 
 
 def dump_ast(program: A.Program, types: dict[int, Type] | None = None) -> str:

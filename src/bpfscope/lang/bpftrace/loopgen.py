@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..kernel import insn as I
+from ...kernel import insn as I
+from ..ctype.types import Kind, Type
+from ..diagnostics import CompileError
+from ..ebpf.emitter import CTX, STACK_LIMIT, Emitter, Label
 from . import ast as A
-from .diagnostics import CompileError
-from .emitter import CTX, STACK_LIMIT, Emitter, Label
-from .types import Kind, Type
 
 PSEUDO_FUNC = 4
 PERCPU_KINDS = (Kind.COUNT, Kind.SUM, Kind.MIN, Kind.MAX, Kind.AVG)
@@ -29,7 +29,7 @@ PERCPU_KINDS = (Kind.COUNT, Kind.SUM, Kind.MIN, Kind.MAX, Kind.AVG)
 
 def callback_loops(node: Any) -> list[A.For]:
     """Every for-loop of a probe: each becomes a callback subprogram."""
-    from .compiler import walk
+    from ..compiler import walk
 
     return [n for n in walk(node) if isinstance(n, A.For)]
 
@@ -296,7 +296,7 @@ def _copy_from(e: Emitter, src: int, src_off: int, dst: int, size: int) -> None:
 
 def kv_type(key: Type | None, value: Type | None) -> Type:
     """The loop variable of `for ($kv : @m)`: (key, value) with the map's storage types."""
-    from .types import INT64, tuple_type
+    from ..ctype.types import INT64, tuple_type
 
     k = key if key is not None else INT64
     v = value if value is not None else INT64

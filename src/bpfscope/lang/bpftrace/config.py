@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..diagnostics import CompileError
 from . import ast as A
-from .diagnostics import CompileError
 
 _UNSTABLE = ("error", "warn", "enable")
 # name -> kind: "int" | "bool" | "str" | tuple of allowed words
@@ -145,7 +145,7 @@ def unstable_features(program: A.Program, opts: dict[str, Any]) -> list[tuple[st
         uses.append(("map declarations", "unstable_map_decl", program.map_decls[0].span))
     if opts.get("imported"):
         uses.append(("imports", "unstable_import", None))
-    from .compiler import walk
+    from ..compiler import walk
 
     ts = next((n for n in walk(program.probes) if isinstance(n, A.Call) and n.name == "tseries"), None)
     if ts is not None:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import ipaddress
 from typing import TYPE_CHECKING, Any
 
+from ..ctype.types import BOOL, INT64, NONE, UINT64, Kind, Type, int_type, string_type
+from ..diagnostics import CompileError
 from . import ast as A
-from .diagnostics import CompileError
-from .types import BOOL, INT64, NONE, UINT64, Kind, Type, int_type, string_type
 
 if TYPE_CHECKING:
     from .typecheck import ProbeTypes

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
+from ..ctype.types import Kind, Type
+from ..diagnostics import CompileError
 from .ast import Span
-from .diagnostics import CompileError
-from .types import Kind, Type
 
 SPEC_RE = re.compile(r"%(?P<flags>[-+ #0]*)(?P<width>\*|\d+)?(?:\.(?P<prec>\*|\d+))?"
                      r"(?P<len>hh|h|ll|l|j|z|t|L)?(?P<conv>rx|rh|r|[diouxXcsSpeEfgGaA%])")

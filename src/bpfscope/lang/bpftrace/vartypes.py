@@ -9,10 +9,10 @@ is an int64 zero when nothing is ever assigned.
 
 from __future__ import annotations
 
+from ..ctype.types import INT64, NONE, Kind, Type, string_type
+from ..diagnostics import CompileError
 from . import ast as A
 from .desugar import display
-from .diagnostics import CompileError
-from .types import INT64, NONE, Kind, Type, string_type
 
 
 class VarTypes:

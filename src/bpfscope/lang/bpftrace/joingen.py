@@ -6,12 +6,12 @@ so it is built in a one-slot per-CPU array used as scratch space and sent from t
 
 from __future__ import annotations
 
-from ..kernel import insn as I
-from ..kernel import uapi
+from ...kernel import insn as I
+from ...kernel import uapi
+from ..ctype.types import UINT64, string_type, tuple_type
+from ..ebpf.emitter import Label
+from ..spec import EventSpec, MapSpec
 from . import ast as A
-from .emitter import Label
-from .spec import EventSpec, MapSpec
-from .types import UINT64, string_type, tuple_type
 
 JOIN_ARGS = 16   # as bpftrace: at most 16 elements are printed
 

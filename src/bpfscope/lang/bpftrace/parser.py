@@ -13,9 +13,9 @@ import bisect
 import re
 from typing import Any, NoReturn
 
+from ..diagnostics import CompileError
 from . import ast
 from .ast import Span
-from .diagnostics import CompileError
 from .lexer import SKIP_RE, Token, decode_string, lex, lex_run, skip_trivia
 
 PROVIDERS = {

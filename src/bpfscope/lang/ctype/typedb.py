@@ -13,10 +13,10 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from . import ast as A
+from ..bpftrace import ast as A
+from ..diagnostics import CompileError
 from .btftypes import BtfSource, Member
 from .cdefs import BASE_WORDS, QUALIFIERS, CDecls, CRecord, CType, _canon_base
-from .diagnostics import CompileError
 from .types import BOOL, Kind, Type, int_type, pointer_type, string_type, struct_ref
 
 BASE_INTS: dict[str, tuple[int, bool]] = {

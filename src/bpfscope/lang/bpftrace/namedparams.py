@@ -12,8 +12,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from ..diagnostics import CompileError
 from . import ast as A
-from .diagnostics import CompileError
 
 TRUTHY = ("1", "true", "")
 FALSY = ("0", "false")

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..kernel import insn as I
-from ..kernel.uapi import HELPER_ID
-from .ast import Span
-from .diagnostics import CompileError
+from ...kernel import insn as I
+from ...kernel.uapi import HELPER_ID
+from ..bpftrace.ast import Span
+from ..diagnostics import CompileError
 
 STACK_LIMIT = 512
 CTX = I.R6

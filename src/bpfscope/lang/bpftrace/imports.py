@@ -14,8 +14,8 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+from ..diagnostics import CompileError, Source
 from . import ast as A
-from .diagnostics import CompileError, Source
 
 Loader = Callable[[str, str], list[tuple[str, str]]]
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..kernel import insn as I
-from ..kernel import uapi
+from ...kernel import insn as I
+from ...kernel import uapi
+from ..ctype.types import Kind, Type
+from ..diagnostics import CompileError
+from ..ebpf.emitter import CTX, Emitter, IntVal, Label
+from ..spec import EventSpec
 from . import ast as A
-from .diagnostics import CompileError
-from .emitter import CTX, Emitter, IntVal, Label
-from .spec import EventSpec
-from .types import Kind, Type
 
 MAX_STACK_INDEX_UNROLL = 64
 E2BIG = 7

@@ -8,11 +8,11 @@ the helper's result is unchanged.
 
 from __future__ import annotations
 
-from ..kernel import insn as I
-from . import ast as A
+from ...kernel import insn as I
+from ..bpftrace import ast as A
+from ..ctype.types import INT64, UINT64, tuple_type
+from ..spec import EventSpec
 from .emitter import Label
-from .spec import EventSpec
-from .types import INT64, UINT64, tuple_type
 
 E2BIG, EEXIST = 7, 17
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..diagnostics import CompileError
 from .ast import Span
-from .diagnostics import CompileError
 
 KEYWORDS = frozenset(
     {

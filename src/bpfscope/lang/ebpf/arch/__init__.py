@@ -1,0 +1,1 @@
+"""Per-architecture register layouts (struct pt_regs) and calling conventions."""
