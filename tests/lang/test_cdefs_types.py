@@ -141,6 +141,6 @@ def test_macro_hygiene() -> None:
 
 
 def _walk(node: object) -> list[A.Node]:
-    from bpfscope.lang.compiler import walk
+    from bpfscope.lang.bpftrace.ast import walk
 
     return list(walk(node))

@@ -6,30 +6,17 @@ syscalls: the runtime's probe providers read tracefs/BTF and hand back ProbeInfo
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from .bpftrace import ast as A
+from .bpftrace.ast import walk
 from .bpftrace.codegen import ProgGen, Shared
 from .bpftrace.typecheck import MapTable, ProbeTypes
 from .diagnostics import CompileError
 from .spec import CompiledProgram, ProbeInfo
 
 Resolver = Callable[[A.AttachPoint], list[ProbeInfo]]
-
-
-def walk(node: Any) -> Iterator[A.Node]:
-    """Every AST node below (and including) `node`, depth first."""
-    if isinstance(node, A.Node):
-        yield node
-        for f in dataclasses.fields(node):
-            if f.name in ("span", "type"):
-                continue
-            yield from walk(getattr(node, f.name))
-    elif isinstance(node, list):
-        for x in node:
-            yield from walk(x)
 
 
 def assigned_maps(program: A.Program) -> dict[str, A.Span]:

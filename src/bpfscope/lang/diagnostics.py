@@ -8,7 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .bpftrace.ast import Span
+from .records import record
+
+
+@record(frozen=True)
+class Span:
+    """Byte offsets into the source: every diagnostic, from parsing to a verifier rejection, points
+    at the exact text. Front-end neutral, so the back end and the C types can carry one too."""
+    start: int = 0
+    end: int = 0
+
+    def to(self, other: Span) -> Span:
+        return Span(self.start, other.end)
 
 
 class CompileError(Exception):

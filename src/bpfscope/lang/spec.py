@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import field
 from typing import Any
 
-from .bpftrace.ast import Span
 from .ctype.types import Type
+from .diagnostics import Span
 from .records import record
 
 

@@ -739,7 +739,7 @@ def _uses_kinds(cp: CompiledProgram, kinds: tuple[Kind, ...]) -> bool:
 
 def _probe_builtin_users(prog: A.Program) -> set[int]:
     """Attach points whose probe reads the `probe` builtin: wildcards expand per match there."""
-    from ..lang.compiler import walk
+    from ..lang.bpftrace.ast import walk
 
     out: set[int] = set()
     for p in prog.probes:

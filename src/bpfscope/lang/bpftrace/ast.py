@@ -8,21 +8,14 @@ Semantic analysis fills `Expr.type` in place.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
 from dataclasses import field
 from typing import Any
 
 from ..ctype.types import Type
+from ..diagnostics import Span
 from ..records import record
-
-
-@record(frozen=True)
-class Span:
-    start: int = 0
-    end: int = 0
-
-    def to(self, other: Span) -> Span:
-        return Span(self.start, other.end)
-
 
 NOSPAN = Span()
 
@@ -308,3 +301,16 @@ class Program(Node):
     imports: list[str] = field(default_factory=list)
     c_definitions: str = ""  # preprocessor lines and struct/union/enum/typedef text, raw
     c_spans: list[Span] = field(default_factory=list)  # where each joined chunk sits in the source
+
+
+def walk(node: Any) -> Iterator[Node]:
+    """Every AST node below (and including) `node`, depth first."""
+    if isinstance(node, Node):
+        yield node
+        for f in dataclasses.fields(node):
+            if f.name in ("span", "type"):
+                continue
+            yield from walk(getattr(node, f.name))
+    elif isinstance(node, list):
+        for x in node:
+            yield from walk(x)

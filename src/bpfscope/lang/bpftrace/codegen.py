@@ -18,8 +18,10 @@ from ...kernel import insn as I
 from ...kernel import uapi
 from ..ctype.types import INT64, UINT64, Kind, Type, align8, tuple_type
 from ..diagnostics import CompileError
+from ..ebpf.arch import host as host_arch
 from ..ebpf.emitter import CTX, Emitter, IntVal, Label
 from ..ebpf.helpererr import HelperErrGen
+from ..ebpf.records import key_storage_type
 from ..spec import EventSpec, LocArg, MapSpec, ProbeInfo, ProgSpec
 from . import ast as A
 from .codegen_stdlib import StdlibGen
@@ -28,15 +30,13 @@ from .joingen import JoinGen
 from .loopgen import LoopGen, callback_loops
 from .memgen import Loc, MemGen, declared_map
 from .tseriesgen import TSeriesGen
-from .typecheck import AGG_FUNCS, MapTable, ProbeTypes, key_storage_type
+from .typecheck import AGG_FUNCS, MapTable, ProbeTypes
 
 BPF_NOEXIST = 1
 SCRATCH_LIMIT = 32768 - 8   # a per-CPU map value holds at most 32 KiB
 BPF_F_USER_STACK = 1 << 8
-PT_REGS_ARGS = (112, 104, 96, 88, 72, 64)  # x86-64 di si dx cx r8 r9
-PT_REGS_RET = 80
-PT_REGS_IP = 128
-PT_REGS_SP = 152
+ARCH = host_arch()          # struct pt_regs of the machine the programs load on
+PT_REGS_ARGS, PT_REGS_RET, PT_REGS_IP, PT_REGS_SP = ARCH.args, ARCH.ret, ARCH.ip, ARCH.sp
 
 INT_KINDS = frozenset({Kind.INT, Kind.BOOL, Kind.ENUM, Kind.POINTER, Kind.KSYM, Kind.USERNAME,
                        Kind.STRERROR, Kind.KSTACK})
@@ -1285,11 +1285,9 @@ class ProgGen(MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErrGen, Glo
             self.map_lookup(self.map_index(m.name), key)
             return self.r0_test(nonzero=True)
         if n == "reg":
-            from ..ebpf.arch.x86_64 import pt_regs_offset
-
             arg = c.args[0]
             assert isinstance(arg, A.Str)
-            off = pt_regs_offset(arg.value)
+            off = ARCH.reg_offset(arg.value)
             assert off is not None
             v = e.new_int()
             r = v.reg if v.reg >= 0 else I.R1

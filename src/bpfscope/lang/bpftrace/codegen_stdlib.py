@@ -17,6 +17,8 @@ from ...kernel import insn as I
 from ..ctype.types import INT64, Kind, Type, string_type
 from ..diagnostics import CompileError
 from ..ebpf.emitter import CTX, Emitter, IntVal, Label
+from ..ebpf.maps import PERCPU_KINDS
+from ..ebpf.records import key_storage_type
 from ..spec import EventSpec
 from . import ast as A
 from .stdlib_types import (
@@ -30,7 +32,6 @@ from .stdlib_types import (
 )
 
 PSEUDO_FUNC = 4
-PERCPU_KINDS = (Kind.COUNT, Kind.SUM, Kind.MIN, Kind.MAX, Kind.AVG)
 MY_MEM_KINDS = (Kind.BUFFER, Kind.INET, Kind.MAC, Kind.TIMESTAMP, Kind.CGROUP_PATH)
 AF_INET, AF_INET6 = 2, 10
 MAX_DEBUGF_ARGS = 3  # bpf_trace_printk's limit, which bpftrace enforces
@@ -282,8 +283,6 @@ class StdlibGen:
 
     # ------------------------------------------------------------------ helpers
     def _storage(self, t: Type) -> Type:
-        from .typecheck import key_storage_type
-
         return key_storage_type(t)
 
     def _std_synth(self, node: A.Expr, t: Type) -> A.Expr:

@@ -145,12 +145,10 @@ def unstable_features(program: A.Program, opts: dict[str, Any]) -> list[tuple[st
         uses.append(("map declarations", "unstable_map_decl", program.map_decls[0].span))
     if opts.get("imported"):
         uses.append(("imports", "unstable_import", None))
-    from ..compiler import walk
-
-    ts = next((n for n in walk(program.probes) if isinstance(n, A.Call) and n.name == "tseries"), None)
+    ts = next((n for n in A.walk(program.probes) if isinstance(n, A.Call) and n.name == "tseries"), None)
     if ts is not None:
         uses.append(("tseries", "unstable_tseries", ts.span))
-    addr = next((n for n in walk(program.probes) if isinstance(n, A.Unop) and n.op == "&"), None)
+    addr = next((n for n in A.walk(program.probes) if isinstance(n, A.Unop) and n.op == "&"), None)
     if addr is not None:
         uses.append(("address-of operator (&)", "unstable_addr", addr.span))
     for feature, key, span in uses:

@@ -18,20 +18,18 @@ from __future__ import annotations
 from typing import Any
 
 from ...kernel import insn as I
-from ..ctype.types import Kind, Type
+from ..ctype.types import Type
 from ..diagnostics import CompileError
 from ..ebpf.emitter import CTX, STACK_LIMIT, Emitter, Label
+from ..ebpf.maps import PERCPU_KINDS
 from . import ast as A
 
 PSEUDO_FUNC = 4
-PERCPU_KINDS = (Kind.COUNT, Kind.SUM, Kind.MIN, Kind.MAX, Kind.AVG)
 
 
 def callback_loops(node: Any) -> list[A.For]:
     """Every for-loop of a probe: each becomes a callback subprogram."""
-    from ..compiler import walk
-
-    return [n for n in walk(node) if isinstance(n, A.For)]
+    return [n for n in A.walk(node) if isinstance(n, A.For)]
 
 
 class LoopGen:
@@ -292,14 +290,3 @@ def _copy_from(e: Emitter, src: int, src_off: int, dst: int, size: int) -> None:
     while o < size:
         e.emit(I.ldx(1, I.R0, src, src_off + o), I.stx(1, I.R10, I.R0, dst + o))
         o += 1
-
-
-def kv_type(key: Type | None, value: Type | None) -> Type:
-    """The loop variable of `for ($kv : @m)`: (key, value) with the map's storage types."""
-    from ..ctype.types import INT64, tuple_type
-
-    k = key if key is not None else INT64
-    v = value if value is not None else INT64
-    if v.kind in PERCPU_KINDS:
-        v = INT64
-    return tuple_type([k, v])

@@ -15,6 +15,7 @@ from ...kernel import uapi
 from ..ctype.types import Kind, Type
 from ..diagnostics import CompileError
 from ..ebpf.emitter import CTX, Emitter, IntVal, Label
+from ..ebpf.records import key_storage_type
 from ..spec import EventSpec
 from . import ast as A
 
@@ -255,8 +256,6 @@ class MemGen:
 
     def tuple_elem_mem(self, x: A.Field | A.Index, t: Type, off: int) -> None:
         """A non-integer element of a tuple/record (`$kv.0` of a multi-key map, `$t.e`)."""
-        from .typecheck import key_storage_type
-
         e = self.e
         bt = key_storage_type(self.t(x.base))
         if isinstance(x, A.Field):

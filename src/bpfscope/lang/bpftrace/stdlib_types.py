@@ -10,14 +10,38 @@ same names lives in codegen_stdlib.py.
 from __future__ import annotations
 
 import ipaddress
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..ctype.types import BOOL, INT64, NONE, UINT64, Kind, Type, int_type, string_type
 from ..diagnostics import CompileError
+from ..ebpf.records import key_storage_type
+from ..spec import ProbeInfo
 from . import ast as A
+from .typeops import unify
 
-if TYPE_CHECKING:
-    from .typecheck import ProbeTypes
+
+class ProbeTypes(Protocol):
+    """What stdlib typing uses of the checker (typecheck.ProbeTypes, which calls into this module):
+    a protocol, so this module does not import typecheck back."""
+
+    @property
+    def probe(self) -> ProbeInfo: ...
+    @property
+    def maps(self) -> Any: ...          # typecheck.MapTable
+    @property
+    def opts(self) -> dict[str, Any]: ...
+    @property
+    def types(self) -> dict[int, Type]: ...
+    @property
+    def vars(self) -> dict[str, Type]: ...
+    @property
+    def positional(self) -> list[str]: ...
+    def of(self, e: A.Expr) -> Type: ...
+    def const_int(self, e: A.Expr) -> int | None: ...
+    def map_access(self, m: A.Map, assign: Type | None = None) -> Type: ...
+    def check_nargs(self, c: A.Call, lo: int, hi: int) -> None: ...
+    def expr(self, e: A.Expr, statement: bool = False) -> Type: ...
+    def builtin(self, e: A.Builtin) -> Type: ...
 
 INET = Type(Kind.INET, size=24)        # u64 address family + 16 address bytes
 MAC = Type(Kind.MAC, size=6)
@@ -360,8 +384,6 @@ def _find(pt: ProbeTypes, c: A.Call) -> Type:
     m = key
     vt = pt.map_access(key)
     vt = map_read_type(vt, m.span)
-    from .typecheck import key_storage_type, unify
-
     pt.vars[var.name] = unify(pt.vars.get(var.name), key_storage_type(vt), var.name, var.span)
     pt.types[id(var)] = pt.vars[var.name]
     return BOOL

@@ -24,10 +24,12 @@ from ..ctype.types import (
     tuple_type,
 )
 from ..diagnostics import CompileError
+from ..ebpf.records import key_storage_type
 from ..spec import ArgField, ProbeInfo
 from . import ast as A
 from .memtypes import MemTypes
 from .stdlib_types import probetype_name
+from .typeops import unify
 from .vartypes import VarTypes
 
 AGG_FUNCS = {"count": Kind.COUNT, "sum": Kind.SUM, "min": Kind.MIN, "max": Kind.MAX, "avg": Kind.AVG,
@@ -71,48 +73,6 @@ class MapTable:
         if m is None:
             m = self.maps[name] = MapInfo(name, span=span)
         return m
-
-
-def unify(old: Type | None, new: Type, what: str, span: A.Span) -> Type:
-    """Merge two types seen for one map/variable: strings grow, ints widen, kinds must agree."""
-    if old is None or old.kind is Kind.NONE:
-        return new
-    if new.kind is Kind.NONE:
-        return old
-    int_like = {Kind.INT, Kind.BOOL, Kind.ENUM, Kind.POINTER}
-    if old.kind in int_like and new.kind in int_like:
-        return Type(Kind.INT, size=8, signed=old.signed or new.signed) if old != new else old
-    if old.kind != new.kind:
-        raise CompileError(f"Type mismatch for {what}: trying to assign value of type '{new}' "
-                           f"when map already contains a value of type '{old}'", span)
-    if old.kind is Kind.STRING:
-        return old if old.size >= new.size else new
-    if old.kind is Kind.RECORD and set(old.names) == set(new.names) and old.names != new.names:
-        by_name = dict(zip(new.names, new.elems, strict=True))
-        new = tuple_type([by_name[n] for n in old.names], old.names)  # records match fields by name
-    if old.kind in (Kind.TUPLE, Kind.RECORD):
-        if len(old.elems) != len(new.elems) or (old.kind is Kind.RECORD and old.names != new.names):
-            raise CompileError(f"Type mismatch for {what}: trying to assign value of type '{new}' "
-                               f"when map already contains a value of type '{old}'", span)
-        elems = [unify(a, b, what, span) for a, b in zip(old.elems, new.elems, strict=True)]
-        return tuple_type(elems, old.names)
-    if old.kind in (Kind.HIST, Kind.LHIST) and old.params != new.params:
-        raise CompileError(f"Different lhist bounds in a single map unsupported: {what}", span)
-    if old.kind is Kind.TSERIES and old.params != new.params:
-        raise CompileError(f"Different tseries parameters (interval, intervals, aggregation) in a single map "
-                           f"unsupported: {what}", span)
-    return old
-
-
-def key_storage_type(t: Type) -> Type:
-    """How a value is laid out inside a map key/value/event record: ints widened to 8 bytes."""
-    if t.kind in (Kind.INT, Kind.BOOL, Kind.ENUM, Kind.POINTER, Kind.KSYM, Kind.USERNAME,
-                  Kind.STRERROR, Kind.KSTACK):
-        return Type(t.kind, size=8, signed=t.signed, mode=t.mode, params=t.params, name=t.name,
-                    pointee=t.pointee, enum_values=t.enum_values)
-    if t.kind in (Kind.TUPLE, Kind.RECORD):
-        return tuple_type([key_storage_type(e) for e in t.elems], t.names)
-    return t
 
 
 def ctype_to_type(ctype: str, size: int, signed: bool) -> Type:
@@ -675,9 +635,9 @@ class ProbeTypes(MemTypes, VarTypes):
                 raise CompileError("reg() expects a string literal", a.span)
             if self.probe.ctx != "pt_regs":
                 raise CompileError(f"reg() can not be used with \"{self.probe.provider}\" probes", c.span)
-            from ..ebpf.arch.x86_64 import pt_regs_offset
+            from ..ebpf.arch import host
 
-            if pt_regs_offset(a.value) is None:
+            if host().reg_offset(a.value) is None:
                 raise CompileError(f"'{a.value}' is not a valid register", a.span)
             return UINT64
         if n == "kaddr":

@@ -13,6 +13,7 @@ from ..ctype.types import INT64, NONE, Kind, Type, string_type
 from ..diagnostics import CompileError
 from . import ast as A
 from .desugar import display
+from .typeops import kv_type, unify
 
 
 class VarTypes:
@@ -50,8 +51,6 @@ class VarTypes:
         return t
 
     def let(self, s: A.Let) -> None:
-        from .typecheck import unify
-
         name = s.var.name
         if s.decl_type is not None:
             t = self.declared_type(s.decl_type)
@@ -105,8 +104,6 @@ class VarTypes:
 
     def for_map_var(self, s: A.For) -> Type:
         """`$kv` of `for ($kv : @m)`: (key, value), keys of multi-key maps as a tuple."""
-        from .loopgen import kv_type
-
         m = s.iterable
         if not isinstance(m, A.Map) or m.keys:
             raise CompileError("Loop expression must be a map (without keys) or a range a..b", m.span)

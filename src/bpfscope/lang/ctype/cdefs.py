@@ -20,8 +20,7 @@ import re
 from collections.abc import Callable
 from dataclasses import field
 
-from ..bpftrace.ast import Span
-from ..diagnostics import CompileError
+from ..diagnostics import CompileError, Span
 from ..records import record
 
 _TOKEN_PATTERN = (

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
-from ..bpftrace import ast as A
-from ..diagnostics import CompileError
+from ..diagnostics import CompileError, Span
 from .btftypes import BtfSource, Member
 from .cdefs import BASE_WORDS, QUALIFIERS, CDecls, CRecord, CType, _canon_base
 from .types import BOOL, Kind, Type, int_type, pointer_type, string_type, struct_ref
@@ -36,6 +35,20 @@ BASE_INTS: dict[str, tuple[int, bool]] = {
 }
 
 _SPELLING_RE = re.compile(r"^(?P<base>[^*\[]*?)\s*(?P<ptr>(?:\*\s*(?:const\s*)?)*)\s*(?P<dims>(?:\[\s*\d*\s*\]\s*)*)$")
+
+
+class TypeSpelling(Protocol):
+    """A type as a front end spelled it in a cast/sizeof/declaration (bpftrace's ast.TypeName)."""
+    name: str
+    pointer: int
+    array: int | None
+    span: Span
+
+
+class CSource(Protocol):
+    """A script's C preamble: its text and where each chunk sits in the source (ast.Program)."""
+    c_definitions: str
+    c_spans: list[Span]
 
 
 class TypeDB:
@@ -127,7 +140,7 @@ class TypeDB:
                         return rec_t
         return None
 
-    def from_ctype(self, ct: CType, span: A.Span | None = None) -> Type:
+    def from_ctype(self, ct: CType, span: Span | None = None) -> Type:
         """A preamble C type (with pointer/array declarators) → Type."""
         if ct.funcptr:
             return pointer_type(None, f"{ct.base} (*)()")
@@ -157,7 +170,7 @@ class TypeDB:
             t = array_of(t, int(n) if n else 0, _is_char(m.group("base")) and "*" not in m.group("ptr"))
         return t
 
-    def from_typename(self, tn: A.TypeName) -> Type:
+    def from_typename(self, tn: TypeSpelling) -> Type:
         """A cast/sizeof/let type as the parser saw it → Type (located error if unknown)."""
         base = self.named(tn.name)
         if base is None:
@@ -346,7 +359,7 @@ def _is_char(base: str) -> bool:
     return bool(words) and words[-1] == "char"
 
 
-def typedb_for(program: A.Program, opts: dict[str, Any]) -> TypeDB:
+def typedb_for(program: CSource, opts: dict[str, Any]) -> TypeDB:
     """The TypeDB of one script: its preamble parsed, BTF through opts['btf'] (a loader callable)."""
     from .cdefs import parse_cdefs
 

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 
 from ...kernel import insn as I
 from ...kernel.uapi import HELPER_ID
-from ..bpftrace.ast import Span
-from ..diagnostics import CompileError
+from ..diagnostics import CompileError, Span
 
 STACK_LIMIT = 512
 CTX = I.R6

@@ -9,8 +9,8 @@ the helper's result is unchanged.
 from __future__ import annotations
 
 from ...kernel import insn as I
-from ..bpftrace import ast as A
 from ..ctype.types import INT64, UINT64, tuple_type
+from ..diagnostics import Span
 from ..spec import EventSpec
 from .emitter import Label
 
@@ -20,7 +20,7 @@ E2BIG, EEXIST = 7, 17
 class HelperErrGen:
     """Mixin for ProgGen (uses its emitter, shared tables and map helpers)."""
 
-    def helper_check(self, helper: str, span: A.Span | None, null_is_error: bool = False,
+    def helper_check(self, helper: str, span: Span | None, null_is_error: bool = False,
                      always: bool = False) -> None:
         """After `helper` returned in r0: on failure send a helper_error event (with -k, or
         `always`: a statement-level delete())."""
