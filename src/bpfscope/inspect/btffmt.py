@@ -9,6 +9,7 @@ jsonw.JsonWriter lays them out exactly like bpftool.
 
 from __future__ import annotations
 
+import os
 import struct
 from typing import Any
 
@@ -121,3 +122,17 @@ def func_signature(btf: Btf, func_id: int) -> str:
     proto = btf.get(f.type)
     params = ", ".join(f"{_spell(btf, pt)} {pn}".rstrip() if pt else "..." for pn, pt in proto.params)
     return f"{_spell(btf, proto.type)} {f.name}({params})"
+
+
+def btf_by_id(btf_id: int) -> Any:
+    """Parse a loaded BTF object: module BTF is split on vmlinux, everything else standalone."""
+    from ..kernel import objinfo
+
+    fd = objinfo.fd_by_id("btf", btf_id)
+    try:
+        info = objinfo.btf_info(fd, with_data=True)
+    finally:
+        os.close(fd)
+    if info.kernel_btf and info.name != "vmlinux":
+        return Btf.from_bytes(info.data, base=Btf.vmlinux())
+    return Btf.from_bytes(info.data)

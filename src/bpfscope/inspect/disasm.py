@@ -13,9 +13,13 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..kernel import insn as I
 from ..kernel import uapi
+
+if TYPE_CHECKING:
+    from ..kernel import objinfo
 
 PSEUDO_MAP_FD = 1
 PSEUDO_MAP_VALUE = 2
@@ -360,3 +364,21 @@ def dump_json(xlated: bytes, ctx: DumpContext | None = None, opcodes: bool = Fal
         out.append(rec)
         i += 2 if double else 1
     return out
+
+
+def prog_annotations(info: objinfo.ProgInfo) -> Annotations | None:
+    """The BTF func/line info of a loaded program, for source lines in xlated/jited dumps."""
+    if not info.btf_id or not (info.func_info or info.line_info):
+        return None
+    try:
+        from ..kernel import objinfo
+        from ..kernel.btf import Btf
+
+        btf = Btf.from_bytes(objinfo.btf_data_by_id(info.btf_id))
+    except Exception:
+        return None
+    from .btffmt import func_signature
+
+    return Annotations(strings=btf.string, func_proto=lambda tid: func_signature(btf, tid),
+                       funcs=parse_func_info(info.func_info, info.func_info_rec_size),
+                       lines=parse_line_info(info.line_info, info.line_info_rec_size))

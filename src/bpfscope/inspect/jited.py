@@ -188,9 +188,9 @@ def dump_jited(ctx: Ctx, info: objinfo.ProgInfo, opcodes: bool, linum: bool, fd:
     """Print the JITed image of `info` (detail=True) the way bpftool does."""
     if not info.jited:
         raise CmdError("no instructions returned")
-    from . import disasm, prog
+    from . import disasm
 
-    ann = prog._annotations(info)
+    ann = disasm.prog_annotations(info)
     ksyms = disasm.KernelSyms()
     jl = None
     if ann is not None and ann.lines and fd >= 0 and info.nr_jited_line_info:

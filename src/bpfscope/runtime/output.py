@@ -260,8 +260,6 @@ def _text(value: Any, t: Type) -> str:
     if k is Kind.STRING:
         return _string_text(str(value), t)
     if k is Kind.BUFFER:
-        from bpfscope.runtime.printf import hex_format_buffer
-
         return hex_format_buffer(bytes(value))
     if k is Kind.POINTER:
         return hex(int(value) & (2**64 - 1))
@@ -505,8 +503,6 @@ def format_map(name: str, key_type: Type | None, value_type: Type,
         div = 1
     vt = value_type
     if vt.kind is Kind.TSERIES:
-        from .tseries import format_tseries_map
-
         return format_tseries_map(name, key_type, vt, _apply_top(_sort_by_key(key_type, entries)
                                                                  if key_type is not None else list(entries),
                                                                  top), json=json)
@@ -644,3 +640,29 @@ def print_maps_at_exit(maps: Iterable[tuple[str, Type | None, Type, Sequence[tup
     parts = [exit_preamble(json=json)]
     parts.extend(format_map(n, kt, vt, e, json=json) for n, kt, vt, e in maps)
     return "".join(parts)
+
+
+def format_tseries_map(name: str, key_type: Type | None, vt: Type, items: list[tuple[Any, Any]], *,
+                       json: bool) -> str:
+    """A tseries map for print() or the exit dump; `items` are (key, {epoch: value}), sorted."""
+    from .tseries import _series, graph_json, graph_text
+
+    last = max((ep for _k, pts in items for ep in pts), default=0)
+    rows = [(k, _series(pts, last, vt)) for k, pts in items]
+    rows = [(k, s) for k, s in rows if s]
+    if not rows:
+        return ""
+    if json:
+        if key_type is None:
+            body = graph_json(rows[0][1])
+        else:
+            body = "{" + ", ".join(f"{_json_key(k, key_type)}: {graph_json(s)}" for k, s in rows) + "}"
+        return f'{{"type": "tseries", "data": {{{_json_str(name)}: {body}}}}}\n'
+    if key_type is None:
+        return f"{name}:\n{graph_text(rows[0][1])}\n"
+    return "".join(f"{name}[{_key_text(k, key_type)}]:\n{graph_text(s)}\n" for k, s in rows)
+
+
+def hex_format_buffer(data: bytes) -> str:
+    """Printable ASCII kept, everything else as \\xNN (bpftrace's default buffer text)."""
+    return "".join(chr(b) if 32 <= b < 127 else f"\\x{b:02x}" for b in data)

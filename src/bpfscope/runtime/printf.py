@@ -177,12 +177,9 @@ def _fmt_buffer(data: bytes, conv: str) -> str:
         return " ".join(f"{b:02x}" for b in data)
     if conv == "rx":
         return "".join(f"\\x{b:02x}" for b in data)
+    from bpfscope.runtime.output import hex_format_buffer
+
     return hex_format_buffer(data)
-
-
-def hex_format_buffer(data: bytes) -> str:
-    """Printable ASCII kept, everything else as \\xNN (bpftrace's default buffer text)."""
-    return "".join(chr(b) if 32 <= b < 127 else f"\\x{b:02x}" for b in data)
 
 
 def format_printf(fmt: str, args: list[tuple[object, Type]]) -> str:

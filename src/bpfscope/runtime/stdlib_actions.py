@@ -12,13 +12,27 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import output
 
 if TYPE_CHECKING:
+    from ..lang.diagnostics import Source
     from ..lang.spec import EventSpec
-    from .program import Program
+
+
+class Program(Protocol):
+    """What these actions use of the running program (program.Program, which imports this module
+    lazily): a protocol, so there is no import back."""
+    error_count: int
+
+    @property
+    def json(self) -> bool: ...
+    @property
+    def opts(self) -> dict[str, Any]: ...
+    @property
+    def source(self) -> Source: ...
+    def write(self, text: str) -> None: ...
 
 EVENTS = frozenset({"errorf", "warnf", "system", "cat", "helper_error"})
 MAX_CAT_BYTES = 10240

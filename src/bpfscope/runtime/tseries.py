@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import struct
 import time
-from typing import Any
 
 from ..lang.ctype.types import Type
 
@@ -128,24 +127,3 @@ def graph_json(series: list[tuple[int, int | None]]) -> str:
     pts = [f'{{"interval_start":"{_stamp(t + offset, 9, 1, "%Y-%m-%d %H:%M:%S")}","value":{v}}}'
            for t, v in series if v is not None]
     return "[" + ",".join(pts) + "]"
-
-
-def format_tseries_map(name: str, key_type: Type | None, vt: Type, items: list[tuple[Any, Any]], *,
-                       json: bool) -> str:
-    """A tseries map for print() or the exit dump; `items` are (key, {epoch: value}), sorted."""
-    from .output import _json_key, _json_str, _key_text
-
-    last = max((ep for _k, pts in items for ep in pts), default=0)
-    rows = [(k, _series(pts, last, vt)) for k, pts in items]
-    rows = [(k, s) for k, s in rows if s]
-    if not rows:
-        return ""
-    if json:
-        if key_type is None:
-            body = graph_json(rows[0][1])
-        else:
-            body = "{" + ", ".join(f"{_json_key(k, key_type)}: {graph_json(s)}" for k, s in rows) + "}"
-        return f'{{"type": "tseries", "data": {{{_json_str(name)}: {body}}}}}\n'
-    if key_type is None:
-        return f"{name}:\n{graph_text(rows[0][1])}\n"
-    return "".join(f"{name}[{_key_text(k, key_type)}]:\n{graph_text(s)}\n" for k, s in rows)
