@@ -16,6 +16,7 @@ from typing import Any
 from ...kernel import insn as I
 from ..ctype.types import INT64, Kind, Type, string_type
 from ..diagnostics import CompileError
+from ..ebpf.callbacks import PSEUDO_FUNC
 from ..ebpf.emitter import CTX, Emitter, IntVal, Label
 from ..ebpf.maps import PERCPU_KINDS
 from ..ebpf.records import key_storage_type
@@ -31,7 +32,6 @@ from .stdlib_types import (
     signal_number,
 )
 
-PSEUDO_FUNC = 4
 MY_MEM_KINDS = (Kind.BUFFER, Kind.INET, Kind.MAC, Kind.TIMESTAMP, Kind.CGROUP_PATH)
 AF_INET, AF_INET6 = 2, 10
 MAX_DEBUGF_ARGS = 3  # bpf_trace_printk's limit, which bpftrace enforces

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from ...kernel import insn as I
 from ..diagnostics import CompileError
+from ..ebpf.callbacks import PSEUDO_FUNC
 from ..ebpf.emitter import Emitter, IntVal, Label
 from . import ast as A
 
-PSEUDO_FUNC = 4
 STATE = 40            # i, j, star, mark, result (u64 each); the string follows
 Token = tuple[str, list[tuple[int, int]], bool]   # kind ("*", "set"), byte ranges, negated
 

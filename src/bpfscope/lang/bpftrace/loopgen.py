@@ -20,11 +20,10 @@ from typing import Any
 from ...kernel import insn as I
 from ..ctype.types import Type
 from ..diagnostics import CompileError
+from ..ebpf.callbacks import PSEUDO_FUNC, copy_from, jumped_to, prune
 from ..ebpf.emitter import CTX, STACK_LIMIT, Emitter, Label
 from ..ebpf.maps import PERCPU_KINDS
 from . import ast as A
-
-PSEUDO_FUNC = 4
 
 
 def callback_loops(node: Any) -> list[A.For]:
@@ -180,10 +179,10 @@ class LoopGen:
             self.block(s.body)
             cb.place(cont)
             self.copy_out(cptr, 0)
-            if _jumped_to(cb, brk):  # the verifier rejects unreachable code
+            if jumped_to(cb, brk):  # the verifier rejects unreachable code
                 cb.place(brk)
                 self.copy_out(cptr, 1)
-            if _jumped_to(cb, ret):
+            if jumped_to(cb, ret):
                 cb.place(ret)
                 cb.emit(I.st_imm(8, I.R10, self.ret_slot, 1))
                 self.copy_out(cptr, 1)
@@ -212,81 +211,10 @@ class LoopGen:
         key_t, val_t = kvt.elems
         koff, voff = off + kvt.offsets[0], off + kvt.offsets[1]
         e.zero(off, kvt.size)
-        _copy_from(e, I.R2, 0, koff, min(spec.key_size, key_t.size))
+        copy_from(e, I.R2, 0, koff, min(spec.key_size, key_t.size))
         vk = spec.value_type.kind
         if vk not in PERCPU_KINDS:
-            _copy_from(e, I.R3, 0, voff, min(spec.value_size, val_t.size))
+            copy_from(e, I.R3, 0, voff, min(spec.value_size, val_t.size))
             return
         # count/sum/min/max/avg live per CPU: combine them as a map read does (StdlibGen)
         self._percpu_combine(self.map_index(spec.name), koff, vk, voff)  # type: ignore[attr-defined]
-
-
-def prune(insns: list[I.Insn], entries: list[int]) -> tuple[list[I.Insn], list[int]]:
-    """Drop unreachable instructions; returns the new list and old index → new index
-    (a removed instruction maps to the next kept one). Jumps and subprogram references
-    (ld_imm64 of a function) are re-targeted."""
-    n = len(insns)
-    seen = [False] * n
-    work = list(entries)
-    while work:
-        i = work.pop()
-        while 0 <= i < n and not seen[i]:
-            seen[i] = True
-            ins = insns[i]
-            cls = ins.code & 0x07
-            if I.is_ld_imm64(ins):
-                if i + 1 < n:
-                    seen[i + 1] = True
-                if ins.src == PSEUDO_FUNC:
-                    work.append(i + 1 + ins.imm)
-                i += 2
-                continue
-            if cls in (0x05, 0x06):
-                op = ins.code & 0xF0
-                if op == 0x90:      # exit
-                    break
-                if op == 0x80:      # call
-                    i += 1
-                    continue
-                if op == 0x00:      # ja
-                    i = i + 1 + ins.off
-                    continue
-                work.append(i + 1 + ins.off)
-            i += 1
-    if all(seen):
-        return insns, list(range(n + 1))
-    newpos = [0] * (n + 1)
-    k = 0
-    for i in range(n):
-        newpos[i] = k
-        k += seen[i]
-    newpos[n] = k
-    out: list[I.Insn] = []
-    for i, ins in enumerate(insns):
-        if not seen[i]:
-            continue
-        c = I.Insn(ins.code, ins.dst, ins.src, ins.off, ins.imm)
-        cls = c.code & 0x07
-        if I.is_ld_imm64(ins) and ins.src == PSEUDO_FUNC:
-            c.imm = newpos[i + 1 + ins.imm] - newpos[i] - 1
-        elif cls in (0x05, 0x06) and (c.code & 0xF0) not in (0x80, 0x90):
-            c.off = newpos[i + 1 + ins.off] - newpos[i] - 1
-        out.append(c)
-    return out, newpos
-
-
-def _jumped_to(e: Emitter, lab: Label) -> bool:
-    return any(target is lab for _idx, target in e._fixups)
-
-
-def _copy_from(e: Emitter, src: int, src_off: int, dst: int, size: int) -> None:
-    o = 0
-    while o + 8 <= size:
-        e.emit(I.ldx(8, I.R0, src, src_off + o), I.stx(8, I.R10, I.R0, dst + o))
-        o += 8
-    while o + 4 <= size:
-        e.emit(I.ldx(4, I.R0, src, src_off + o), I.stx(4, I.R10, I.R0, dst + o))
-        o += 4
-    while o < size:
-        e.emit(I.ldx(1, I.R0, src, src_off + o), I.stx(1, I.R10, I.R0, dst + o))
-        o += 1

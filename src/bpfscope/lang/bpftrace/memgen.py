@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from ...kernel import insn as I
-from ...kernel import uapi
 from ..ctype.types import Kind, Type
 from ..diagnostics import CompileError
 from ..ebpf.emitter import CTX, Emitter, IntVal, Label
@@ -20,7 +19,6 @@ from ..spec import EventSpec
 from . import ast as A
 
 MAX_STACK_INDEX_UNROLL = 64
-E2BIG = 7
 
 
 class Loc:
@@ -296,18 +294,6 @@ class MemGen:
         self.truncate(v, self.t(x))
         return v
 
-    def warn_map_full(self, spec: Any) -> None:
-        """After map_update_elem: report -E2BIG (map full) to user space, as bpftrace always does."""
-        e = self.e
-        ok = Label("upd_ok")
-        e.jump(I.jmp_imm(I.JNE, I.R0, -E2BIG), ok)
-        span = e.spans[-1][1] if e.spans else None
-        msg = ("Map full; can't update element.\nTry increasing max_map_keys config or manually setting the "
-               "max entries in a map declaration e.g. `let @a = hash(5000)`\n"
-               "Additional Info - helper: map_update_elem, retcode: -7")
-        self.send_event(EventSpec("map_full", fmt=msg, map_name=spec.name, extra={"span": span}), [], [])
-        e.place(ok)
-
     def send_event(self, ev: EventSpec, args: list[A.Expr], arg_types: list[Type]) -> None:  # pragma: no cover
         raise NotImplementedError
 
@@ -360,15 +346,3 @@ def _pointee_size(gen: Any, t: Type) -> int:
     if pt is None or pt.kind is Kind.NONE or pt.size == 0:
         return 1
     return int(pt.size)
-
-
-def declared_map(decl: tuple[str, int, Any], default_type: int) -> tuple[int, int]:
-    """(BPF map type, max entries) of a `let @m = kind(N);` declaration. Aggregations keep their
-    per-CPU layout (they are updated in place without atomics), in the LRU flavour if asked."""
-    kind, entries, _span = decl
-    percpu_default = default_type == uapi.BPF_MAP_TYPE_PERCPU_HASH
-    lru = kind in ("lruhash", "percpulruhash")
-    percpu = percpu_default or kind in ("percpuhash", "percpulruhash")
-    if lru:
-        return (uapi.BPF_MAP_TYPE_LRU_PERCPU_HASH if percpu else uapi.BPF_MAP_TYPE_LRU_HASH), entries
-    return (uapi.BPF_MAP_TYPE_PERCPU_HASH if percpu else uapi.BPF_MAP_TYPE_HASH), entries
