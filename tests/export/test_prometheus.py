@@ -245,3 +245,20 @@ def test_reload_while_scraping_and_bad_input(tmp_path: Path, workload: Path) -> 
         assert "ERROR" in r.stderr and "Traceback" not in r.stderr, r.stderr
     r = subprocess.run([sys.executable, "-m", "bpfscope", "export", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "usage: bpfscope export" in r.stdout
+
+
+def test_tool_as_source(tmp_path: Path) -> None:
+    """`--tool 'runqlat -m'`: the tool's histogram is exported, its state map is not."""
+    ex = Exporter("--tool", "runqlat -m")
+    try:
+        for _ in range(20):     # wake-ups happen all the time; a few scrapes see buckets
+            subprocess.run(["sleep", "0.01"], check=True)
+        text = ex.metrics()
+    finally:
+        rc, err = ex.stop()
+    assert rc == 0, err
+    assert "# TYPE bpfscope_dist histogram" in text
+    assert "bpfscope_start" not in text
+    r = subprocess.run([sys.executable, "-m", "bpfscope", "export", "--tool", "nosuchtool"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 1 and "no bpfscope tool named 'nosuchtool'" in r.stderr

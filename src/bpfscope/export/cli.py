@@ -24,6 +24,7 @@ USAGE_EXAMPLES = """examples:
   bpfscope export --listen 0.0.0.0:9436 --config /etc/bpfscope/export.yaml
   bpfscope export --pyroscope http://127.0.0.1:4040 --app host.cpu \\
       -e 'profile:hz:49 { @[kstack, ustack, comm] = count(); }'
+  bpfscope export --listen none --otlp http://127.0.0.1:4318 --app web1 -e '...'
   curl -s 127.0.0.1:9436/metrics
 """
 
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "Pyroscope profiles.", epilog=USAGE_EXAMPLES)
     p.add_argument("script", nargs="?", help="a bpftrace script file")
     p.add_argument("-e", dest="program", metavar="PROGRAM", help="program text")
+    p.add_argument("--tool", metavar="'TOOL [OPTIONS]'", help="export a bpfscope tool's maps, e.g. 'runqlat -m'")
     p.add_argument("--config", metavar="FILE", help="YAML/JSON file with programs and metric names")
     p.add_argument("--listen", metavar="HOST:PORT", help="where /metrics is served (default 127.0.0.1:9436); "
                    "'none' serves nothing (push only)")
@@ -51,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="series per metric before the rest are dropped and counted")
     p.add_argument("--pyroscope", metavar="URL", help="push stack maps to this Pyroscope server (/ingest)")
     p.add_argument("--parca", metavar="URL", help="push stack maps to this Parca server (/profiles/writeraw)")
+    p.add_argument("--otlp", metavar="URL", help="push the metrics to an OpenTelemetry Collector "
+                   "(OTLP/HTTP protobuf, URL/v1/metrics)")
     p.add_argument("--push-format", choices=("folded", "pprof"), default="folded",
                    help="Pyroscope upload format (Parca always takes pprof)")
     p.add_argument("--app", default="bpfscope", help="Pyroscope application name")
@@ -79,7 +83,8 @@ def main(argv: list[str]) -> int:
         sys.stderr.write(f"ERROR: {e}\n")
         return 1
     if conf is None:
-        sys.stderr.write("ERROR: give a program (-e 'PROGRAM' or a script file) or --config FILE\n")
+        sys.stderr.write("ERROR: give a program (-e 'PROGRAM' or a script file), --tool 'TOOL [OPTIONS]' "
+                         "or --config FILE\n")
         return 1
     return Exporter(args, conf).run()
 
@@ -95,6 +100,12 @@ def _conf(args: argparse.Namespace, load: Any, ExportConf: Any, ProgramConf: Any
         labels[k] = v
     if args.config:
         conf = load(args.config)
+    elif args.tool:
+        from .config import tool_program
+
+        name, _, rest = args.tool.strip().partition(" ")
+        source, filename = tool_program(name, rest)
+        conf = ExportConf(programs=[ProgramConf(name=name, source=source, filename=filename)])
     elif args.program is not None or args.script:
         if args.program is not None:
             source, filename = args.program, "stdin"
@@ -119,7 +130,7 @@ def _conf(args: argparse.Namespace, load: Any, ExportConf: Any, ProgramConf: Any
         conf.listen = args.listen
     if args.prefix is not None:
         conf.prefix = args.prefix
-    for kind in ("pyroscope", "parca"):
+    for kind in ("pyroscope", "parca", "otlp"):
         url = getattr(args, kind)
         if url:
             conf.push.append({"kind": kind, "url": url, "app": args.app, "interval": args.interval,
@@ -198,7 +209,7 @@ class Exporter:
 
     # ------------------------------------------------------------------ run
     def run(self) -> int:
-        from prometheus_client import CollectorRegistry, start_http_server
+        from prometheus_client import CollectorRegistry
 
         from .promhealth import HealthCollector
 
@@ -213,16 +224,17 @@ class Exporter:
             for pc, p in self.running:
                 self.collector.add(p, pc.metrics, pc.labels)
             self.health.programs = [p for _pc, p in self.running]
-            self.pushers = [_pusher(target) for target in self.conf.push]
+            self.pushers = [_pusher(target, self.collector) for target in self.conf.push]
             self.health.pushers.extend(self.pushers)
             where = "no /metrics (push only)"
             if self.conf.listen != "none":
+                from .httpserve import serve
+
                 host, port = _host_port(self.conf.listen)
-                registry = CollectorRegistry(auto_describe=False)
-                registry.register(self.collector)
-                registry.register(HealthCollector(self.health))
+                health = CollectorRegistry(auto_describe=False)
+                health.register(HealthCollector(self.health))
                 try:
-                    server = start_http_server(port, addr=host, registry=registry)
+                    server = serve(host, port, self.collector, health)
                 except OSError as e:
                     sys.stderr.write(f"ERROR: cannot listen on {self.conf.listen}: {e.strerror or e}\n")
                     return 1
@@ -233,8 +245,9 @@ class Exporter:
             self._loop()
             return 0
         finally:
-            if server is not None and isinstance(server, tuple):
-                server[0].shutdown()
+            if server is not None:
+                server.shutdown()
+                server.server_close()
             for _pc, p in self.running:
                 p.close()
 
@@ -266,11 +279,15 @@ class Exporter:
         self.reload = True
 
 
-def _pusher(target: dict[str, Any]) -> Any:
+def _pusher(target: dict[str, Any], collector: Any) -> Any:
     from .profilepush import ParcaPusher, PyroscopePusher
 
     labels = {str(k): str(v) for k, v in (target.get("labels") or {}).items()}
     common = {"queue": int(target.get("queue", 32))}
+    if target.get("kind") == "otlp":
+        from .otlp import OtlpPusher
+
+        return OtlpPusher(str(target["url"]), [collector], str(target.get("app", "bpfscope")), **common)
     if target.get("kind", "pyroscope") == "parca":
         return ParcaPusher(str(target["url"]), str(target.get("app", "bpfscope")), labels, **common)
     return PyroscopePusher(str(target["url"]), str(target.get("app", "bpfscope")), labels,

@@ -15,8 +15,11 @@ The file is YAML (or JSON, which YAML reads too)::
           - {map: "@bytes", name: block_io_size_bytes, max_series: 100}
       - name: opens
         file: /etc/bpfscope/opens.bt  # a script instead of inline text
+      - tool: runqlat                 # a bpfscope tool's program, built for these options
+        args: [-m]
     pyroscope: {url: "http://127.0.0.1:4040", app: host.cpu, interval: 10, format: pprof}
     parca: {url: "http://127.0.0.1:7070", app: host.cpu, interval: 10}
+    otlp: {url: "http://127.0.0.1:4318", app: web1, interval: 15}   # metrics to an OTel Collector
 
 A program without ``metrics`` exports every map with derived names. Every error is a
 ``ConfigError`` naming the file and the entry, never a traceback.
@@ -48,7 +51,7 @@ class ExportConf:
     listen: str = "127.0.0.1:9436"
     prefix: str = "bpfscope_"
     programs: list[ProgramConf] = field(default_factory=list)
-    push: list[dict[str, Any]] = field(default_factory=list)   # profile targets (pyroscope/parca)
+    push: list[dict[str, Any]] = field(default_factory=list)   # push targets (pyroscope/parca/otlp)
 
 
 _METRIC_KEYS = {"map", "name", "help", "labels", "multiplier", "stack_label", "max_series"}
@@ -88,7 +91,7 @@ def parse(data: Any, path: str = "config") -> ExportConf:
         raise ConfigError(f"{path}: 'programs' must be a non-empty list")
     for i, p in enumerate(progs):
         conf.programs.append(_program(p, f"{path}: programs[{i}]"))
-    for kind in ("pyroscope", "parca"):
+    for kind in ("pyroscope", "parca", "otlp"):
         target = data.get(kind)
         if target is None:
             continue
@@ -104,6 +107,8 @@ def _program(p: Any, where: str) -> ProgramConf:
     name = str(p.get("name", ""))
     if "program" in p:
         source, filename = str(p["program"]), f"{name or 'config'}.bt"
+    elif "tool" in p:
+        source, filename = tool_program(str(p["tool"]), p.get("args") or [], where)
     elif "file" in p:
         try:
             with open(str(p["file"])) as f:
@@ -112,7 +117,7 @@ def _program(p: Any, where: str) -> ProgramConf:
             raise ConfigError(f"{where}: cannot read {p['file']}: {e.strerror}") from None
         filename = str(p["file"])
     else:
-        raise ConfigError(f"{where}: needs 'program' (text) or 'file'")
+        raise ConfigError(f"{where}: needs 'program' (text), 'file' or 'tool' (a bpfscope tool name)")
     labels = p.get("labels") or {}
     if not isinstance(labels, dict):
         raise ConfigError(f"{where}: 'labels' must be a mapping of label name to value")
@@ -122,6 +127,29 @@ def _program(p: Any, where: str) -> ProgramConf:
         mc = _metric(m, f"{where}.metrics[{j}]")
         pc.metrics[mc.map] = mc
     return pc
+
+
+def tool_program(name: str, args: Any, where: str = "--tool") -> tuple[str, str]:
+    """The bpftrace program a bpfscope tool runs for *args* (BCC's options), and its name."""
+    import shlex
+
+    from ..tools import registry
+    from ..tools.base import ToolError, parser
+
+    if not registry.is_tool(name):
+        raise ConfigError(f"{where}: no bpfscope tool named {name!r} (see 'bpfscope tools')")
+    argv = shlex.split(args) if isinstance(args, str) else [str(a) for a in args]
+    cls = registry.load(name).TOOL
+    try:
+        opts = parser(cls).parse_args(argv)
+    except SystemExit:
+        raise ConfigError(f"{where}: bad options for {name}: {' '.join(argv)}") from None
+    tool = cls(opts)
+    try:
+        tool.check()
+        return tool.program(), name
+    except ToolError as e:
+        raise ConfigError(f"{where}: {e}") from None
 
 
 def _metric(m: Any, where: str) -> MetricConf:

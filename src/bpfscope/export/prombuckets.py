@@ -12,32 +12,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+from ..runtime.histbounds import hist_le, hist_lower, lhist_le
 
-def hist_lower(index: int, bits: int = 0) -> float:
-    """The smallest value that ``hist(v, bits)`` puts in bucket *index* (-inf for index 0)."""
-    if index <= 0:
-        return -math.inf
-    n = 1 << bits
-    j = index - 1
-    if j < 2 * n:           # the single-value buckets 0 .. 2n-1
-        return j
-    shift = (j >> bits) - 1
-    return (n + (j & (n - 1))) << shift
-
-
-def hist_le(index: int, bits: int = 0) -> float:
-    """Inclusive upper bound of bucket *index* (index 0 holds every negative value)."""
-    if index <= 0:
-        return -1
-    return hist_lower(index + 1, bits) - 1
-
-
-def lhist_le(index: int, lo: int, hi: int, step: int) -> float:
-    """Inclusive upper bound of ``lhist(v, lo, hi, step)``'s bucket *index* (+Inf for the last)."""
-    last = (hi - lo) // step + 1
-    if index >= last:
-        return math.inf
-    return lo + index * step - 1
+__all__ = ["cumulative", "hist_edges", "hist_le", "hist_lower", "lhist_edges", "lhist_le"]
 
 
 def cumulative(buckets: dict[int, int], le_of: Iterable[tuple[int, float]],

@@ -5,7 +5,9 @@ Mapping (ebpf_exporter's ideas, bpftrace's aggregations):
 ``lhist`` → histogram with its linear edges; ``avg``/``min``/``max``/plain integers →
 gauge; ``stats`` → summary (count and sum). Map keys become labels; stack keys only
 when the metric's config asks (``stack_label``), as one label of folded frames.
-Per-CPU values are already summed by ``Program.map_entries``.
+Per-CPU values are already summed by ``Program.map_entries``. Without a config entry, keyed
+maps of plain values (``@start[tid] = nsecs``: a program's state, not a measurement) are
+left out; a config that names such a map exports it as a gauge.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ class ProgramCollector:
     def __init__(self, prefix: str = "bpfscope_") -> None:
         self.prefix = prefix
         self.sources: list[tuple[Any, dict[str, MetricConf], dict[str, str]]] = []
-        self.lock = threading.Lock()      # scrapes and program (re)loads do not interleave
+        self.lock = threading.RLock()     # scrapes, pushes and program (re)loads do not interleave
         self.dropped: dict[str, int] = {}
         self.scrape_seconds = 0.0
         self.scrapes = 0
@@ -74,26 +76,36 @@ class ProgramCollector:
         with self.lock:
             self.sources = [s for s in self.sources if s[0] is not prog]
 
-    def collect(self) -> Iterator[Any]:
+    def rows(self) -> list[Rows]:
+        """Every exported metric as plain rows, read from the maps now (one pass, under the lock)."""
         import time
 
         t0 = time.perf_counter()
+        out: dict[str, Rows] = {}
         with self.lock:
-            fams: dict[str, Any] = {}
             for prog, confs, extra in self.sources:
-                for fam in self._program_families(prog, confs, extra):
-                    have = fams.get(fam.name)
+                for r in self._program_rows(prog, confs, extra):
+                    have = out.get(r.name)
                     if have is None:
-                        fams[fam.name] = fam
-                    else:                       # two programs exporting one metric name
-                        have.samples.extend(fam.samples)
-            yield from fams.values()
+                        out[r.name] = r
+                    elif have.kind == r.kind and have.label_names == r.label_names:
+                        have.entries.extend(r.entries)   # two programs exporting one metric
         self.scrapes += 1
         self.scrape_seconds = time.perf_counter() - t0
+        return list(out.values())
+
+    def collect(self) -> Iterator[Any]:
+        """prometheus_client's collector protocol (OpenMetrics, the registry, OTLP)."""
+        for r in self.rows():
+            yield r.family()
+
+    def text(self) -> str:
+        """The Prometheus text format (0.0.4) of every row, formatted directly: a scrape of
+        10,000 series spends its time reading maps, not building sample objects."""
+        return "".join(r.text() for r in self.rows())
 
     # ------------------------------------------------------------------ per map
-    def _program_families(self, prog: Any, confs: dict[str, MetricConf],
-                          extra: dict[str, str]) -> Iterator[Any]:
+    def _program_rows(self, prog: Any, confs: dict[str, MetricConf], extra: dict[str, str]) -> Iterator[Rows]:
         for spec in prog.compile().maps:
             if spec.internal:
                 continue
@@ -101,20 +113,15 @@ class ProgramCollector:
             if conf is None:
                 if confs and "*" not in confs:
                     continue                # a config lists what it exports
+                if spec.key_type is not None and not spec.value_type.is_aggregate:
+                    continue                # keyed plain values are usually state (start times)
                 wild = confs.get("*")
                 conf = MetricConf(spec.name, max_series=wild.max_series if wild else 10_000)
-            fam = self._family(prog, spec, conf, extra)
-            if fam is not None:
-                yield fam
+            r = self._rows(prog, spec, conf, extra)
+            if r is not None:
+                yield r
 
-    def _family(self, prog: Any, spec: Any, conf: MetricConf, extra: dict[str, str]) -> Any:
-        from prometheus_client.core import (
-            CounterMetricFamily,
-            GaugeMetricFamily,
-            HistogramMetricFamily,
-            SummaryMetricFamily,
-        )
-
+    def _rows(self, prog: Any, spec: Any, conf: MetricConf, extra: dict[str, str]) -> Rows | None:
         from ..lang.ctype.types import Kind
 
         vt, kt = spec.value_type, spec.key_type
@@ -125,43 +132,127 @@ class ProgramCollector:
         if len(names) != len(key_parts):
             names = _default_labels(len(key_parts))
         fixed = {**extra, **conf.static_labels}
-        label_names = [label_name(n) for n in names] + list(fixed)
-        name = conf.name or metric_name(spec.name, self.prefix)
-        doc = conf.help or f"bpftrace map {spec.name} ({vt.kind.value})"
-        mult = conf.multiplier
         k = vt.kind
-        if k in (Kind.COUNT, Kind.SUM):
-            fam: Any = CounterMetricFamily(name, doc, labels=label_names)
-        elif k in (Kind.HIST, Kind.LHIST):
-            fam = HistogramMetricFamily(name, doc, labels=label_names)
-        elif k is Kind.STATS:
-            fam = SummaryMetricFamily(name, doc, labels=label_names)
-        elif k in (Kind.AVG, Kind.MIN, Kind.MAX, Kind.INT, Kind.BOOL, Kind.ENUM):
-            fam = GaugeMetricFamily(name, doc, labels=label_names)
-        else:
+        kind = _KINDS.get(k.value)
+        if kind is None:
             return None                     # strings, tuples, tseries: not a number to scrape
+        rows = Rows(name=conf.name or metric_name(spec.name, self.prefix),
+                    doc=conf.help or f"bpftrace map {spec.name} ({k.value})", kind=kind,
+                    label_names=[label_name(n) for n in names] + list(fixed))
         entries = prog.map_entries(spec.name)
         if len(entries) > conf.max_series:
-            self.dropped[name] = self.dropped.get(name, 0) + len(entries) - conf.max_series
+            self.dropped[rows.name] = self.dropped.get(rows.name, 0) + len(entries) - conf.max_series
             entries = entries[:conf.max_series]
-        for key, value in entries:
-            lv = _label_values(key, len(key_parts)) + list(fixed.values())
-            if k in (Kind.COUNT, Kind.SUM, Kind.INT, Kind.BOOL, Kind.ENUM, Kind.MIN, Kind.MAX):
-                fam.add_metric(lv, float(int(value)) * mult)
-            elif k is Kind.AVG:
-                cnt, tot = value
-                fam.add_metric(lv, (int(tot / cnt) if cnt else 0) * mult)
-            elif k is Kind.STATS:
-                cnt, tot = value
-                fam.add_metric(lv, count_value=cnt, sum_value=tot * mult)
-            elif k is Kind.HIST:
-                bits = vt.params[0] if vt.params else 0
-                edges = pb.hist_edges(value, bits)
-                fam.add_metric(lv, pb.cumulative(value, edges, mult), None)
+        mult = conf.multiplier
+        rows.n_keys = len(key_parts)
+        rows.fixed = list(fixed.values())
+        if kind in ("counter", "gauge") and k is not Kind.AVG:
+            rows.entries = [(key, float(v) * mult) for key, v in entries] if mult != 1.0 else \
+                [(key, float(v)) for key, v in entries]
+        elif k is Kind.AVG:
+            rows.entries = [(key, (int(t / c) if c else 0) * mult) for key, (c, t) in entries]
+        elif kind == "summary":
+            rows.entries = [(key, (c, t * mult)) for key, (c, t) in entries]
+        elif k is Kind.HIST:
+            bits = vt.params[0] if vt.params else 0
+            rows.entries = [(key, pb.cumulative(v, pb.hist_edges(v, bits), mult)) for key, v in entries]
+        else:
+            lo, hi, step = vt.params
+            edges = pb.lhist_edges(lo, hi, step)
+            rows.entries = [(key, pb.cumulative(v, edges, mult)) for key, v in entries]
+        return rows
+
+
+_KINDS = {"count": "counter", "sum": "counter", "hist": "histogram", "lhist": "histogram", "stats": "summary",
+          "avg": "gauge", "min": "gauge", "max": "gauge", "int": "gauge", "bool": "gauge", "enum": "gauge"}
+
+
+@dataclass
+class Rows:
+    """One metric's samples before any exposition format: the map key and a payload (a
+    float; ``[(le, cumulative)]`` for histograms; ``(count, sum)`` for summaries). Keys
+    become label values only when a format needs them (``label_values``/``blocks``)."""
+    name: str
+    doc: str
+    kind: str
+    label_names: list[str]
+    entries: list[tuple[Any, Any]] = field(default_factory=list)
+    n_keys: int = 0
+    fixed: list[str] = field(default_factory=list)     # static label values (after the key's)
+
+    def label_values(self, key: Any) -> list[str]:
+        return _label_values(key, self.n_keys) + self.fixed
+
+    def blocks(self) -> list[str]:
+        """``name="value",...`` (no braces) per entry, in entry order: the text format's hot loop."""
+        names = self.label_names
+        fixed = "".join(f',{n}="{_escape(v)}"' for n, v in zip(names[self.n_keys:], self.fixed, strict=True))
+        if self.n_keys == 1:
+            pre = f'{names[0]}="'
+            return [f'{pre}{k}"{fixed}' if type(k) is int else f'{pre}{_escape(_label_text(k))}"{fixed}'
+                    for k, _v in self.entries]
+        return [",".join(f'{n}="{_escape(v)}"' for n, v in zip(names, self.label_values(k), strict=True))
+                for k, _v in self.entries]
+
+    def family(self) -> Any:
+        from prometheus_client import core
+
+        cls = {"counter": core.CounterMetricFamily, "gauge": core.GaugeMetricFamily,
+               "histogram": core.HistogramMetricFamily, "summary": core.SummaryMetricFamily}[self.kind]
+        fam = cls(self.name, self.doc, labels=self.label_names)
+        for key, payload in self.entries:
+            lv = self.label_values(key)
+            if self.kind == "histogram":
+                fam.add_metric(lv, payload, None)
+            elif self.kind == "summary":
+                fam.add_metric(lv, count_value=payload[0], sum_value=payload[1])
             else:
-                lo, hi, step = vt.params
-                fam.add_metric(lv, pb.cumulative(value, pb.lhist_edges(lo, hi, step), mult), None)
+                fam.add_metric(lv, payload)
         return fam
+
+    def text(self) -> str:
+        name = self.name[:-6] if self.kind == "counter" and self.name.endswith("_total") else self.name
+        doc = self.doc.replace("\\", "\\\\").replace("\n", "\\n")
+        out = [f"# HELP {name}{'_total' if self.kind == 'counter' else ''} {doc}\n",
+               f"# TYPE {name}{'_total' if self.kind == 'counter' else ''} {self.kind}\n"]
+        blocks = self.blocks() if self.label_names else [""] * len(self.entries)
+        if self.kind in ("counter", "gauge"):
+            series = f"{name}_total" if self.kind == "counter" else name
+            if self.label_names:
+                out += [f"{series}{{{b}}} {v!r}\n" if v == v and abs(v) != _INF else f"{series}{{{b}}} {_num(v)}\n"
+                        for b, (_k, v) in zip(blocks, self.entries, strict=True)]
+            else:
+                out += [f"{series} {_num(v)}\n" for _k, v in self.entries]
+        elif self.kind == "summary":
+            for b, (_k, (c, t)) in zip(blocks, self.entries, strict=True):
+                lab = f"{{{b}}}" if b else ""
+                out.append(f"{name}_count{lab} {_num(c)}\n{name}_sum{lab} {_num(t)}\n")
+        else:
+            for b, (_k, buckets) in zip(blocks, self.entries, strict=True):
+                sep = "," if b else ""
+                out += [f'{name}_bucket{{{b}{sep}le="{le}"}} {_num(cum)}\n' for le, cum in buckets]
+                out.append(f"{name}_count{{{b}}} {_num(buckets[-1][1])}\n" if b else
+                           f"{name}_count {_num(buckets[-1][1])}\n")
+        return "".join(out)
+
+
+_INF = float("inf")
+
+
+def _escape(v: str) -> str:
+    if "\\" in v or '"' in v or "\n" in v:
+        return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return v
+
+
+def _num(v: float) -> str:
+    """Go's float formatting as Prometheus prints it (1234.0, 1.5e+21, +Inf, NaN)."""
+    f = float(v)
+    if f != f:
+        return "NaN"
+    if f in (float("inf"), float("-inf")):
+        return "+Inf" if f > 0 else "-Inf"
+    return repr(f)
 
 
 def _key_parts(kt: Any) -> list[Any]:
