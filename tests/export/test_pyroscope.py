@@ -20,7 +20,7 @@ pytestmark = needs_root
 
 
 class Receiver:
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.requests: list[tuple[dict[str, str], bytes]] = []
         outer = self
 
@@ -35,7 +35,7 @@ class Receiver:
             def log_message(self, *a: object) -> None:
                 pass
 
-        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), H)
         self.port = self.srv.server_address[1]
         threading.Thread(target=self.srv.serve_forever, daemon=True).start()
 
@@ -71,29 +71,39 @@ def test_pushes_interval_deltas_with_labels(tmp_path: Path, workload: Path) -> N
     assert total == 500          # deltas, not cumulative snapshots
 
 
-def test_receiver_down_queue_bounded_and_counted(tmp_path: Path, workload: Path) -> None:
+def test_receiver_down_30s_queue_bounded_then_recovers(tmp_path: Path, workload: Path) -> None:
+    """A receiver down for 30 s: the queue stays at its bound, the drops are counted, and
+    once the receiver is back the queued intervals arrive (oldest dropped, newest kept)."""
     wl = unique_copy(tmp_path, workload, "pz")
-    with socket.socket() as s:           # a port nobody listens on
+    with socket.socket() as s:           # a port nobody listens on yet
         s.bind(("127.0.0.1", 0))
-        dead = s.getsockname()[1]
-    ex = Exporter("--pyroscope", f"http://127.0.0.1:{dead}", "--interval", "0.2", "--push-queue", "3",
+        port = s.getsockname()[1]
+    target = f"http://127.0.0.1:{port}"
+    ex = Exporter("--pyroscope", target, "--interval", "1", "--push-queue", "5",
                   "-e", f'tracepoint:syscalls:sys_enter_getppid /comm == "{wl.name}"/ {{ @[comm] = count(); }}')
+    rx: Receiver | None = None
     try:
-        deadline = time.monotonic() + 30
-        dropped = 0.0
-        while time.monotonic() < deadline:
+        down_until = time.monotonic() + 30
+        while time.monotonic() < down_until:
             subprocess.run([str(wl), "1"], check=True)    # every interval has something to send
-            dropped = ex.value('bpfscope_export_profile_pushes_total{outcome="dropped",'
-                               f'target="http://127.0.0.1:{dead}"}}') or 0.0
-            if dropped >= 3:
-                break
+            time.sleep(0.5)
+        dropped = ex.value(f'bpfscope_export_profile_pushes_total{{outcome="dropped",target="{target}"}}') or 0
+        failed = ex.value(f'bpfscope_export_profile_pushes_total{{outcome="failed",target="{target}"}}') or 0
+        assert dropped >= 20 and failed >= 20, (dropped, failed)
+        rx = Receiver(port)
+        deadline = time.monotonic() + 20
+        while len(rx.requests) < 5 and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert dropped >= 3
-        failed = ex.value(f'bpfscope_export_profile_pushes_total{{outcome="failed",target="http://127.0.0.1:{dead}"}}')
-        assert failed and failed >= 1
+        assert len(rx.requests) >= 5          # the five queued intervals, oldest first
+        froms = [int(q["from"]) for q, _b in rx.requests]
+        assert froms == sorted(froms)
+        sent = ex.value(f'bpfscope_export_profile_pushes_total{{outcome="sent",target="{target}"}}') or 0
+        assert sent >= 5
     finally:
         ex.p.send_signal(signal.SIGTERM)
         ex.p.communicate(timeout=30)
+        if rx is not None:
+            rx.close()
     assert ex.p.returncode == 0
 
 
