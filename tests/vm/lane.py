@@ -7,8 +7,10 @@ mounts it, runs pytest as root in a chroot, writes the output to a read-write 9p
 and powers off. All tests run in one boot because TCG makes everything 10-20x slower.
 
 Usage: tests/vm/run [pytest args...]   (see README "VM test lane")
+Kernel: the exact Debian build in tests/vm/KERNEL (how to move it is written there);
+when apt no longer serves it the newest linux-image-amd64 is booted with a WARNING.
 Environment: BPFSCOPE_VM_CACHE (default /var/cache/bpfscope-vm), BPFSCOPE_VM_KERNEL
-(apt package, default linux-image-amd64), BPFSCOPE_VM_TIMEOUT (seconds, default 540),
+(apt "package[=version]" instead of tests/vm/KERNEL), BPFSCOPE_VM_TIMEOUT (seconds, default 900),
 BPFSCOPE_VM_MEM (default 2048M), BPFSCOPE_VM_SMP (default 2), BPFSCOPE_VM_ACCEL
 (auto|kvm|tcg), BPFSCOPE_VM_VERBOSE=1 (echo the serial console).
 """
@@ -23,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import NoReturn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CHECKOUT = os.path.dirname(os.path.dirname(HERE))
@@ -76,7 +79,7 @@ def log(msg: str) -> None:
     print(f"vm-lane: {msg}", file=sys.stderr, flush=True)
 
 
-def die(msg: str, code: int = 2) -> None:
+def die(msg: str, code: int = 2) -> NoReturn:
     log(msg)
     sys.exit(code)
 
@@ -93,45 +96,133 @@ def _run(cmd: list[str], cwd: str | None = None) -> str:
     return r.stdout
 
 
+PIN_FILE = os.path.join(HERE, "KERNEL")
+FALLBACK_META = "linux-image-amd64"
+
+
+def pinned_kernel() -> str:
+    """apt's "package=version" of the kernel the lane boots: BPFSCOPE_VM_KERNEL, else tests/vm/KERNEL."""
+    env = os.environ.get("BPFSCOPE_VM_KERNEL", "").strip()
+    if env:
+        return env
+    with open(PIN_FILE) as f:
+        lines = [ln.strip() for ln in f if ln.strip() and not ln.lstrip().startswith("#")]
+    if len(lines) != 1:
+        die(f"{PIN_FILE} must hold exactly one 'package=version' line")
+    return lines[0]
+
+
+def _apt_download(spec: str, dl: str) -> str | None:
+    """`apt-get download spec` into dl; the .deb's path, or None when apt cannot get it."""
+    for old in glob.glob(os.path.join(dl, "*.deb")):
+        os.unlink(old)
+    r = subprocess.run(["apt-get", "download", spec], cwd=dl, capture_output=True, text=True)
+    debs = glob.glob(os.path.join(dl, "*.deb"))
+    if r.returncode != 0 or len(debs) != 1:
+        log(f"apt-get download {spec}: {(r.stderr.strip().splitlines() or ['no .deb'])[-1]}")
+        return None
+    return debs[0]
+
+
+def _newest_image(dl: str) -> str | None:
+    """The versioned image the metapackage points at now (Debian's current build)."""
+    meta = _apt_download(FALLBACK_META, dl)
+    if meta is None:
+        return None
+    depends = _run(["dpkg-deb", "-f", meta, "Depends"]).strip()
+    os.unlink(meta)
+    for dep in depends.split(","):   # "linux-image-6.1.0-NN-amd64 (= 6.1.x-y)"
+        m = dep.strip().split(" ", 1)
+        if m[0].startswith("linux-image-"):
+            ver = m[1].strip("()= ") if len(m) > 1 else ""
+            return f"{m[0]}={ver}" if ver else m[0]
+    return None
+
+
+def _unpack(deb: str, cache: str, key: str) -> str:
+    """dpkg -x the image into cache/kernels/<key> (with modules.dep); returns that dir."""
+    tmp = tempfile.mkdtemp(dir=cache, prefix="unpack-")
+    _run(["dpkg", "-x", deb, tmp])
+    kernels = glob.glob(os.path.join(tmp, "boot", "vmlinuz-*"))
+    if not kernels:
+        die(f"{deb} holds no /boot/vmlinuz-*")
+    kver = os.path.basename(kernels[0])[len("vmlinuz-"):]
+    _run(["depmod", "-b", tmp, kver])
+    target = os.path.join(cache, "kernels", key)
+    shutil.rmtree(target, ignore_errors=True)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    os.rename(tmp, target)
+    return target
+
+
+def _kernel_paths(root: str) -> tuple[str, str]:
+    """(vmlinuz, modules dir) of an unpacked kernel; other cached kernels (a moved pin) go."""
+    for other in glob.glob(os.path.join(os.path.dirname(root), "*")):
+        if os.path.realpath(other) != os.path.realpath(root):
+            shutil.rmtree(other, ignore_errors=True)
+    vmlinuz = glob.glob(os.path.join(root, "boot", "vmlinuz-*"))[0]
+    kver = os.path.basename(vmlinuz)[len("vmlinuz-"):]
+    return vmlinuz, os.path.join(root, "lib", "modules", kver)
+
+
+def _cache_key(spec: str) -> str:
+    return spec.replace("=", "_").replace("/", "_")
+
+
 def fetch_kernel(cache: str) -> tuple[str, str]:
-    """Download and unpack the kernel package once; returns (vmlinuz, modules dir)."""
+    """The pinned kernel (downloaded and unpacked once); returns (vmlinuz, modules dir).
+
+    When apt no longer serves the pinned build, boot Debian's newest one with a WARNING
+    (and, offline, the newest cached one): a moved archive must not fail the lane.
+    """
     for tool in ("apt-get", "dpkg", "dpkg-deb", "depmod"):
         if shutil.which(tool) is None:
             die(f"missing {tool}: install kmod and run on a Debian-based host")
-    meta = os.environ.get("BPFSCOPE_VM_KERNEL", "linux-image-amd64")
-    unpacked = glob.glob(os.path.join(cache, "kernel", "boot", "vmlinuz-*"))
-    if unpacked and not os.environ.get("BPFSCOPE_VM_REFRESH"):
-        kver = os.path.basename(unpacked[0])[len("vmlinuz-"):]
-        return unpacked[0], os.path.join(cache, "kernel", "lib", "modules", kver)
-    dl = os.path.join(cache, "dl")
-    os.makedirs(dl, exist_ok=True)
-    log(f"fetching {meta} with apt-get download")
-    _run(["apt-get", "download", meta], cwd=dl)
-    debs = sorted(glob.glob(os.path.join(dl, f"{meta}_*.deb")), key=os.path.getmtime)
-    pkg = meta
-    depends = _run(["dpkg-deb", "-f", debs[-1], "Depends"]).strip() if debs else ""
-    for dep in depends.split(","):   # the metapackage depends on the versioned image
-        name = dep.strip().split(" ")[0]
-        if name.startswith("linux-image-"):
-            pkg = name
-            _run(["apt-get", "download", pkg], cwd=dl)
-            break
-    debs = sorted(glob.glob(os.path.join(dl, f"{pkg}_*.deb")), key=os.path.getmtime)
-    if not debs:
-        die(f"apt-get download {pkg} produced no .deb")
-    tmp = tempfile.mkdtemp(dir=cache, prefix="unpack-")
-    _run(["dpkg", "-x", debs[-1], tmp])
-    kernels = glob.glob(os.path.join(tmp, "boot", "vmlinuz-*"))
-    if not kernels:
-        die(f"{debs[-1]} holds no /boot/vmlinuz-*")
-    kver = os.path.basename(kernels[0])[len("vmlinuz-"):]
-    _run(["depmod", "-b", tmp, kver])
-    shutil.rmtree(os.path.join(cache, "kernel"), ignore_errors=True)
-    os.rename(tmp, os.path.join(cache, "kernel"))
-    for d in debs:
-        os.unlink(d)
-    return (os.path.join(cache, "kernel", "boot", f"vmlinuz-{kver}"),
-            os.path.join(cache, "kernel", "lib", "modules", kver))
+    pin = pinned_kernel()
+    kernels = os.path.join(cache, "kernels")
+    shutil.rmtree(os.path.join(cache, "kernel"), ignore_errors=True)   # the unpinned lane's layout
+    cached = os.path.join(kernels, _cache_key(pin))
+    if glob.glob(os.path.join(cached, "boot", "vmlinuz-*")) and not os.environ.get("BPFSCOPE_VM_REFRESH"):
+        return _kernel_paths(cached)
+    dl = tempfile.mkdtemp(dir=cache, prefix="dl-")   # private: lanes may run side by side
+    os.chmod(dl, 0o755)                               # apt's _apt user writes here
+    try:
+        return _fetch(pin, dl, kernels)
+    finally:
+        shutil.rmtree(dl, ignore_errors=True)
+
+
+def _fetch(pin: str, dl: str, kernels: str) -> tuple[str, str]:
+    if pin.split("=")[0] == FALLBACK_META:   # BPFSCOPE_VM_KERNEL=linux-image-amd64: today's build
+        pin = _newest_image(dl) or die(f"cannot download {FALLBACK_META}")
+        if glob.glob(os.path.join(kernels, _cache_key(pin), "boot", "vmlinuz-*")):
+            return _kernel_paths(os.path.join(kernels, _cache_key(pin)))
+    log(f"fetching {pin} with apt-get download")
+    deb = _apt_download(pin, dl)
+    spec = pin
+    if deb is None:
+        newest = _newest_image(dl)
+        if newest is not None:
+            spec = newest
+            newest_dir = os.path.join(kernels, _cache_key(newest))
+            if glob.glob(os.path.join(newest_dir, "boot", "vmlinuz-*")):
+                _warn_unpinned(pin, newest)
+                return _kernel_paths(newest_dir)
+            deb = _apt_download(newest, dl)
+        if deb is None:
+            have = sorted(glob.glob(os.path.join(kernels, "*", "boot", "vmlinuz-*")), key=os.path.getmtime)
+            if not have:
+                die(f"cannot download {pin} nor {FALLBACK_META} (apt-get update? network?)")
+            root = os.path.dirname(os.path.dirname(have[-1]))
+            _warn_unpinned(pin, os.path.basename(root) + " (cached; apt unavailable)")
+            return _kernel_paths(root)
+        _warn_unpinned(pin, spec)
+    return _kernel_paths(_unpack(deb, os.path.dirname(kernels), _cache_key(spec)))
+
+
+def _warn_unpinned(pin: str, used: str) -> None:
+    log(f"WARNING: pinned kernel {pin} (tests/vm/KERNEL) is not downloadable any more; "
+        f"testing {used} instead. Move the pin: see the comment in tests/vm/KERNEL.")
 
 
 def module_closure(moddir: str, names: tuple[str, ...]) -> list[str]:
@@ -226,6 +317,18 @@ def accel() -> str:
     return "kvm" if hw and os.access("/dev/kvm", os.R_OK | os.W_OK) else "tcg"
 
 
+def _tsc_khz() -> str:
+    """`tsc_early_khz=` for a TCG guest: its TSC ticks at the host's rate, and measuring it
+    against the emulated PIT fails when the host is busy ("tsc: Unable to calibrate against
+    PIT" ... "could not calculate TSC khz"), after which the boot wedged before init."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            mhz = next(float(ln.split(":", 1)[1]) for ln in f if ln.startswith("cpu MHz"))
+    except (OSError, StopIteration, ValueError):
+        return ""
+    return f" tsc_early_khz={int(mhz * 1000)}"
+
+
 def _quiet() -> str:
     return "loglevel=7" if os.environ.get("BPFSCOPE_VM_VERBOSE") else "quiet loglevel=4"
 
@@ -240,7 +343,8 @@ def qemu_cmd(kernel: str, initrd: str, out: str) -> list[str]:
         "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
         "-serial", f"file:{out}/console.log",
         "-kernel", kernel, "-initrd", initrd,
-        "-append", f"console=ttyS0 panic=-1 {_quiet()} random.trust_cpu=on bpfscope.out={out} bpfscope.ck={CHECKOUT}",
+        "-append", f"console=ttyS0 panic=-1 {_quiet()} random.trust_cpu=on bpfscope.out={out} "
+                   f"bpfscope.ck={CHECKOUT}" + (_tsc_khz() if acc == "tcg" else ""),
         "-fsdev", f"local,id=hostroot,path=/,readonly=on,{share}",
         "-device", "virtio-9p-device,fsdev=hostroot,mount_tag=hostroot",
         "-fsdev", f"local,id=out,path={out},{share}",
@@ -291,7 +395,7 @@ def main(argv: list[str]) -> int:
     with open(os.path.join(out, "inner.sh"), "w") as f:
         f.write(INNER.format(src=os.path.join(CHECKOUT, "src"), py=real_python(), checkout=CHECKOUT,
                              out=out, args=args))
-    timeout = float(os.environ.get("BPFSCOPE_VM_TIMEOUT", "540"))
+    timeout = float(os.environ.get("BPFSCOPE_VM_TIMEOUT", "900"))
     cmd = qemu_cmd(kernel, initrd, out)
     qemu_out = b""
     for attempt in (1, 2):
