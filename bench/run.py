@@ -4,9 +4,10 @@ whether each goal is met.
 
     python3 bench/run.py [--quick] [--only NAME] [-v]
 
-NAME is one of: startup, per-event, streaming, profile, scale. Needs root, gcc, and for the
-comparison /usr/bin/bpftrace (without it only bpfscope is measured). Exit status 0 when every
-goal is met, 1 otherwise.
+NAME is one of: startup, per-event, streaming, profile, scale, export, checks (the speed figures
+that the unit tests used to assert), tools (BCC-style tools vs bpftrace .bt and libbpf-tools).
+Needs root, gcc, and for the comparison /usr/bin/bpftrace (without it only bpfscope is measured).
+Exit status 0 when every goal is met, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import BPFTRACE, Config, Row, bytecompile, have_bpftrace, print_table  # noqa: E402
 
 PARTS = {"startup": "startup", "per-event": "per_event", "streaming": "streaming", "profile": "profile",
-         "scale": "scale"}
+         "scale": "scale", "export": "export", "checks": "checks", "tools": "tools",
+         "triage": "triage", "multitools": "multitools"}
 
 
 def main() -> int:

@@ -2,11 +2,12 @@
 
 Usage: python3 bench/flame/bench_flamegraph.py [--stacks N] [--repeat R] [--scaling]
                                                [--flamegraph-pl PATH | --no-peer]
-flamegraph.pl is a benchmark peer only: by default the copy that tests/flame/fgpeer.py
-fetches from PyPI (rv-profile wheel, pinned) into a cache dir; set FLAMEGRAPH_PL or pass
---flamegraph-pl to use another. Without it only our time is printed. The input is
-synthetic but shaped like CPU profiles: a few hot trunks fanning out into many distinct
-leaves. The last line gives the render-time ratio and whether both drew the same frames.
+flamegraph.pl is a benchmark peer only: by default the copy that
+`python3 -m tests.flame.fgpeer install` (run by .ci/run) put in its fixed directory (rv-profile
+wheel from PyPI, pinned by hash); set FLAMEGRAPH_PL or pass --flamegraph-pl to use another.
+Without it only our time is printed. The input is synthetic but shaped like CPU profiles: a
+few hot trunks fanning out into many distinct leaves. The last line gives the render-time
+ratio and whether both drew the same frames.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def _time(cmd: list[str], path: str, repeat: int) -> tuple[float, float, bytes]:
 
 
 def _peer_script(arg: str) -> tuple[str, str]:
-    """flamegraph.pl to compare with: the given path, else the fetched test peer."""
+    """flamegraph.pl to compare with: the given path, else the installed test peer."""
     if arg:
         return arg, ""
     sys.path.insert(0, ROOT)
@@ -83,7 +84,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--stacks", type=int, default=20000)
     ap.add_argument("--flamegraph-pl", default=os.environ.get("FLAMEGRAPH_PL", ""),
-                    help="flamegraph.pl to compare with (default: fetch the test peer)")
+                    help="flamegraph.pl to compare with (default: the installed test peer)")
     ap.add_argument("--no-peer", action="store_true", help="time bpfscope only")
     ap.add_argument("--scaling", action="store_true", help="also time N/2 and 2N stacks (linearity)")
     ap.add_argument("--repeat", type=int, default=3)

@@ -17,6 +17,10 @@ USAGE = """USAGE:
     bpfscope [options] -e 'program'
     bpfscope prog|map|btf|link|net|bpflist|reset-trace ...   (bpftool-style inspection)
     bpfscope flamegraph|stackcollapse|difffolded ...         (flame graphs)
+    bpfscope tools | bpfscope <tool> [BCC options]           (BCC's tools: opensnoop, runqlat, profile, ...)
+    bpfscope triage [-d SECONDS] [--html F] [--json F]       (60-second analysis + BCC checklist + USE)
+    bpfscope export [--listen HOST:PORT] -e 'program'        (Prometheus / OTLP metrics, Pyroscope / Parca)
+    bpfscope bcc SCRIPT [ARGS]                                (an unchanged BCC Python tool script)
 
 OPTIONS:
     -B MODE        output buffering mode ('full', 'none', 'line')
@@ -81,6 +85,28 @@ class UsageError(Exception):
     pass
 
 
+class OptionError(UsageError):
+    """A bad option value: bpftrace prints only the message, not the usage."""
+
+
+PID_MAX_LIMIT = 4194304  # the kernel's upper bound for pid_max, the range bpftrace checks
+
+
+def _parse_pid(text: str) -> int:
+    """-p PID with bpftrace 0.26's checks and messages (leading digits, then nothing else)."""
+    import re
+
+    m = re.match(r"[0-9]+", text)
+    if m is None:
+        raise OptionError(f"Failed to parse pid: invalid integer: {text}")
+    if m.end() != len(text):
+        raise OptionError(f"Failed to parse pid: invalid trailing bytes: {text}")
+    pid = int(text)
+    if not 1 <= pid <= PID_MAX_LIMIT:
+        raise OptionError(f"Pid out of range: {pid}")
+    return pid
+
+
 _VALUE_FLAGS = "ecpofB"
 _BARE_FLAGS = "lqvdkhV"
 
@@ -136,6 +162,9 @@ def parse_args(argv: list[str]) -> Options:
             break
         if a == "-e":
             o.program = value()
+            if "\n" not in o.program and os.path.isfile(o.program):   # `-e x.bt`: 0.26's hint
+                sys.stderr.write(f"WARNING: It appears that '{o.program}' is a filename; did you intend to use "
+                                 "the script file? Try removing the -e option.\n")
         elif a == "-l":
             o.listing = True
             if i + 1 < len(argv) and not argv[i + 1].startswith("-"):
@@ -143,10 +172,7 @@ def parse_args(argv: list[str]) -> Options:
         elif a == "-c":
             o.cmd = value()
         elif a == "-p":
-            try:
-                o.pid = int(value())
-            except ValueError:
-                raise UsageError("pid must be an integer") from None
+            o.pid = _parse_pid(value())
         elif a == "-q":
             o.quiet = True
         elif a == "-o":
@@ -193,6 +219,13 @@ def parse_args(argv: list[str]) -> Options:
     return o
 
 
+def _is_tool(name: str) -> bool:
+    """`bpfscope execsnoop ...`: a BCC-style tool (src/bpfscope/tools/), unless a file of that name is here."""
+    from .tools.registry import is_tool
+
+    return is_tool(name) and not os.path.isfile(name)
+
+
 def _is_number(s: str) -> bool:
     try:
         int(s, 0)
@@ -201,36 +234,95 @@ def _is_number(s: str) -> bool:
         return False
 
 
+_INSPECT_OBJECTS = {"prog", "map", "btf", "link", "net", "cgroup"}
+_INSPECT_GLOBALS = {"-j", "--json", "-p", "--pretty", "-f", "--bpffs"}
+
+
+def _inspect_argv(argv: list[str]) -> bool:
+    """bpftool's global options may come before the object: `bpfscope -j prog show`."""
+    for a in argv:
+        if a in _INSPECT_OBJECTS:
+            return True
+        if a not in _INSPECT_GLOBALS and not (len(a) > 1 and a[0] == "-" and set(a[1:]) <= set("jpf")):
+            return False
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in INSPECT:
+    if argv and (argv[0] in INSPECT or _inspect_argv(argv)):
         from .inspect.cli import main as inspect_main
 
         return int(inspect_main(argv))
+    if argv and argv[0] == "export":        # Prometheus/Pyroscope/Parca exporter (export/cli.py)
+        from .export.cli import main as export_main
+
+        return int(export_main(argv[1:]))
+    if argv and argv[0] == "bcc":           # unchanged BCC tool scripts (bcc/run.py)
+        from .bcc.run import main as bcc_main
+
+        return int(bcc_main(argv[1:]))
+    if argv and argv[0] == "triage":        # 60-second analysis + BCC checklist + USE (triage/cli.py)
+        from .triage.cli import main as triage_main
+
+        return int(triage_main(argv[1:]))
     if argv and argv[0] in FLAME:
         from .flame import cli as flame_cli
 
-        return int(getattr(flame_cli, FLAME[argv[0]])(argv[1:]))
+        rest = ["--help"] if argv[1:2] == ["help"] else argv[1:]
+        return int(getattr(flame_cli, FLAME[argv[0]])(rest))
+    if argv and (argv[0] == "tools" or _is_tool(argv[0])):   # BCC-style tools (src/bpfscope/tools/)
+        from .tools import dispatch
+
+        return dispatch.main(argv)
     try:
         opts = parse_args(argv)
     except UsageError as e:
         if str(e):
             sys.stderr.write(f"ERROR: {e}\n")
-        sys.stderr.write(USAGE)
-        return 1 if str(e) else 0
+            if not isinstance(e, OptionError):
+                sys.stderr.write(USAGE)
+            return 1
+        sys.stdout.write(USAGE)
+        return 0
     if opts.version:
         from . import __version__
 
         print(f"bpfscope v{__version__} (bpftrace v0.26 language)")
         return 0
-    if opts.info:
-        return _info()
-    if opts.listing:
-        return _list(opts)
-    source = _read_source(opts)
-    if source is None:
-        sys.stderr.write(USAGE)
+    source = None
+    if not (opts.info or opts.listing):
+        source = _read_source(opts)
+        if source is None:
+            sys.stderr.write(USAGE)
+            return 1
+    from .privilege import denied_message, is_denied, privileged
+
+    if not privileged():  # as bpftrace: refuse up front rather than fail half-way or list nothing
+        sys.stderr.write(f"ERROR: {denied_message()}\n")
         return 1
+    try:
+        if opts.info:
+            return _info()
+        if opts.listing:
+            return _list(opts)
+        assert source is not None
+        return _run(source, opts)
+    except OSError as e:  # privilege, or I/O the layers below let through (e.g. -o to /proc): a message
+        if is_denied(e):
+            msg = denied_message(e)
+        else:
+            msg = f"{e.filename}: {e.strerror}" if e.filename and e.strerror else (e.strerror or str(e))
+        sys.stderr.write(f"ERROR: {msg}\n")
+        return 1
+
+
+def _run(source: str, opts: Options) -> int:
+    if opts.cmd is not None:
+        err = _check_command(opts.cmd)
+        if err:
+            sys.stderr.write(f"ERROR: {err}\n")
+            return 1
     if opts.fmt in ("folded", "pprof"):
         from .export.exit_dump import prepare
 
@@ -243,6 +335,27 @@ def main(argv: list[str] | None = None) -> int:
     return run(source, opts)
 
 
+def _check_command(cmd: str) -> str | None:
+    """`-c CMD` must name an executable before anything is attached (bpftrace's message)."""
+    import shlex
+    import shutil
+
+    try:
+        argv = shlex.split(cmd)
+    except ValueError as e:
+        return f"Failed to fork child: cannot parse command '{cmd}': {e}"
+    if not argv:
+        return "-c requires a command"
+    prog = argv[0]
+    path = prog if "/" in prog else shutil.which(prog)
+    if not path or not os.path.isfile(path) or not os.access(path, os.X_OK):
+        return f"Failed to fork child: path '{prog}' does not exist or is not executable"
+    return None
+
+
+_MAX_SCRIPT = 16 << 20
+
+
 def _read_source(opts: Options) -> str | None:
     if opts.program is not None:
         return opts.program
@@ -252,52 +365,130 @@ def _read_source(opts: Options) -> str | None:
         opts.filename = "stdin"
         return sys.stdin.read()
     try:
-        with open(opts.filename) as f:
-            return f.read()
+        with open(opts.filename, "rb") as f:
+            data = f.read(_MAX_SCRIPT + 1)
     except OSError as e:
         sys.stderr.write(f"ERROR: failed to open file '{opts.filename}': {e.strerror}\n")
+        raise SystemExit(1) from None
+    if len(data) > _MAX_SCRIPT:  # /dev/zero, a disk image: never a script
+        sys.stderr.write(f"ERROR: failed to read file '{opts.filename}': larger than {_MAX_SCRIPT >> 20} MiB\n")
+        raise SystemExit(1)
+    try:
+        return data.decode()
+    except UnicodeDecodeError as e:
+        sys.stderr.write(f"ERROR: failed to read file '{opts.filename}': not UTF-8 text ({e.reason} "
+                         f"at byte {e.start})\n")
         raise SystemExit(1) from None
 
 
 def _info() -> int:
     from .kernel import features
 
-    print("\n".join(features.info_lines()))
+    print("\n".join(features.info_lines() + features.unavailable_lines()))
     return 0
 
 
+# probe types a wildcard or a bare word on the probe type searches (those with a kernel listing)
+_KERNEL_LISTED = ("tracepoint", "rawtracepoint", "software", "hardware", "interval", "profile")
+_PERF_LISTED = ("software", "hardware", "interval", "profile")   # listed without their count/rate
+
+
 def _list(opts: Options) -> int:
+    """-l: probes matching a search, the probes a script would attach (`-l -e PROG`, `-l FILE`),
+    or kernel types (`-l 'struct task_struct'`, definitions with -v)."""
+    from .runtime.probes.typelist import is_type_name
+
+    if opts.program is not None or (opts.list and os.path.isfile(opts.list)):
+        return _list_script(opts)
+    pattern = (opts.list or "*").strip()
+    if is_type_name(pattern):
+        return _list_types([pattern, *[a for a in opts.args if is_type_name(a)]], opts.verbose)
+    if "." in pattern and not any(c in pattern for c in ":*"):   # 0.26's main.cpp
+        sys.stderr.write(f"WARNING: It appears that '{pattern}' is a filename but the file does not exist. "
+                         f"Treating '{pattern}' as a search pattern.\n")
+    out = _list_search(pattern, opts.verbose)
+    if isinstance(out, int):
+        return out
+    sys.stdout.write("".join(f"{x}\n" for x in out))
+    return 0
+
+
+def _list_types(searches: list[str], verbose: bool) -> int:
+    from .runtime.probes.typelist import listing
+
+    for search in searches:
+        sys.stdout.write("".join(f"{x}\n" for x in listing(search.strip(), verbose)))
+    return 0
+
+
+def _list_script(opts: Options) -> int:
+    """Every attach point of the script, listed as its own search (bpftrace lists them in order)."""
+    from .lang.bpftrace.parser import parse
+    from .lang.diagnostics import CompileError, Source
+
+    if opts.program is not None:
+        text, name = opts.program, "stdin"
+    else:
+        assert opts.list is not None
+        name = opts.list
+        try:
+            with open(name) as f:
+                text = f.read()
+        except OSError as e:
+            sys.stderr.write(f"ERROR: failed to open file '{name}': {e.strerror}\n")
+            return 1
+    try:
+        prog = parse(text, name)
+    except CompileError as e:
+        sys.stderr.write(Source(text, name).error(e))
+        return 1
+    out: list[str] = []
+    for probe in prog.probes:
+        for ap in probe.attach_points:
+            if ap.provider in ("begin", "end", "self", "test", "bench"):
+                continue
+            parts = ap.parts[:1] + [""] if ap.provider in _PERF_LISTED else ap.parts   # `interval:s:`
+            got = _list_search(":".join([ap.provider, *parts]), opts.verbose)
+            if isinstance(got, int):
+                return got
+            out += got
+    sys.stdout.write("".join(f"{x}\n" for x in out))
+    return 0
+
+
+def _list_search(pattern: str, verbose: bool) -> list[str] | int:
+    """The probes one search matches (output lines), or an exit status after an error message."""
+    from .kernel.tracefs import glob_match
     from .runtime.probes import provider
 
-    pattern = opts.list or opts.program or "*"
-    pattern = pattern.strip()
-    if "{" in pattern and pattern.endswith("}"):
-        pattern = pattern[: pattern.index("{")].strip()
     head, _, tail = pattern.partition(":")
-    if not tail and pattern != "*":
-        provs = ["tracepoint", "rawtracepoint", "software", "hardware"]
+
+    if not tail:   # a bare word (or `*`): every provider with a kernel listing
+        provs = list(_KERNEL_LISTED)
         search = pattern
     else:
         prov = SHORT_PROVIDERS.get(head, head)
-        provs = [prov] if prov != "*" else ["tracepoint", "rawtracepoint", "software", "hardware"]
+        provs = [p for p in _KERNEL_LISTED if glob_match(p, prov)] if _is_glob(prov) else [prov]
         search = tail or "*"
-    from .kernel.tracefs import glob_match
-
     out: list[str] = []
     for p in provs:
         mod = provider(p)
         if mod is None or not hasattr(mod, "listing"):
             continue
         try:
-            items = mod.listing(search, p, opts.verbose)
+            items = mod.listing(search, p, verbose)
         except OSError as e:
             sys.stderr.write(f"ERROR: cannot list {p} probes: {e.strerror or e}\n")
             return 1
         except Exception as e:  # provider-specific failures become messages
+            from .kernel.elf import ElfError
             from .lang.diagnostics import CompileError
 
             if isinstance(e, CompileError):
                 sys.stderr.write(f"ERROR: {e.message}\n")
+                return 1
+            if isinstance(e, ElfError):  # `-l uprobe:/etc/passwd:*`
+                sys.stderr.write(f"ERROR: {e}\n")
                 return 1
             raise
         full = f"{p}:{search}"
@@ -313,9 +504,11 @@ def _list(opts: Options) -> int:
                 keep = glob_match(x.replace(":vmlinux:", ":", 1), full)
             if keep:
                 out.append(x)
-    sys.stdout.write("".join(f"{x}\n" for x in out))
-    return 0
+    return out
 
+
+def _is_glob(s: str) -> bool:
+    return any(c in s for c in "*?[")
 
 
 def entry(argv: list[str] | None = None) -> None:
@@ -323,8 +516,19 @@ def entry(argv: list[str] | None = None) -> None:
     interpreter's teardown (module GC costs milliseconds that startup benchmarks see).
     Every fd we hold is closed by then; the kernel releases anything left with the process."""
     import atexit
+    import signal
 
-    code = main(argv)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        code = main(argv)
+    except KeyboardInterrupt:  # Ctrl-C before the run loop took over: quiet, as a shell expects
+        code = 130
+    except BrokenPipeError:    # `bpfscope tools | head`: the reader left; stop quietly, as a pipe expects
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except OSError:
+            pass
+        code = 141
     for f in (sys.stdout, sys.stderr):
         try:
             f.flush()

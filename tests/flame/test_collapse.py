@@ -13,6 +13,7 @@ import pytest
 
 from bpfscope.flame.collapse_bpftrace import collapse_bpftrace, fold_bpftrace_map_text
 from bpfscope.flame.collapse_perf import PerfCollapseOptions, collapse_perf
+from tests.conftest import peer_failed, python_comm
 
 DATA = Path(__file__).parent / "data"
 
@@ -142,15 +143,15 @@ def test_live_perf_record(tmp_path: Path) -> None:
     rec = subprocess.run(["perf", "record", "-e", "cpu-clock", "-F", "999", "-g", "-o", str(data),
                           "--", sys.executable, "-c", BUSY], capture_output=True, text=True, timeout=60)
     if rec.returncode != 0:
-        pytest.skip(f"perf record failed: {rec.stderr[-300:]}")
+        peer_failed("perf record", rec)
     script = subprocess.run(["perf", "script", "-i", str(data)], capture_output=True, text=True,
                             timeout=60).stdout
-    n = len(re.findall(r"^\S.*cpu-clock", script, re.M))
+    periods = [int(p) for p in re.findall(r"^\S.*?(\d+) cpu-clock:", script, re.M)]
     out = collapse_perf(script.splitlines())
-    assert n > 200
-    assert sum(int(x.rsplit(" ", 1)[1]) for x in out) % n == 0
-    py = [x for x in out if x.split(";", 1)[0].startswith("python")]
-    assert py and sum(int(x.rsplit(" ", 1)[1]) for x in py) > 0.5 * sum(int(x.rsplit(" ", 1)[1]) for x in out)
+    assert periods, script[:2000]
+    assert sum(int(x.rsplit(" ", 1)[1]) for x in out) == sum(periods)  # each sample once, weighted by period
+    # per-task sampling: only the traced command runs (as perf-exec until its exec)
+    assert {x.split(";", 1)[0] for x in out} <= {python_comm(), "perf-exec"}, out[:20]
 
 
 @pytest.mark.root
@@ -159,16 +160,17 @@ def test_live_perf_record(tmp_path: Path) -> None:
 def test_live_bpftrace_profile() -> None:
     busy = subprocess.Popen([sys.executable, "-c", BUSY.replace("1.5", "4")])
     try:
-        res = subprocess.run(["bpftrace", "-e", 'profile:hz:999 /comm == "python3" || comm == "python"/ '
+        res = subprocess.run(["bpftrace", "-e", f'profile:hz:999 /pid == {busy.pid}/ '
                               "{ @[kstack, ustack, comm] = count(); } interval:s:2 { exit(); }"],
                              capture_output=True, text=True, timeout=60)
     finally:
         busy.kill()
         busy.wait()
-    if "@[" not in res.stdout:
-        pytest.skip(f"bpftrace produced no map: {res.stderr[-300:]}")
+    if res.returncode != 0:
+        peer_failed("bpftrace", res)
+    assert "@[" in res.stdout, f"bpftrace printed no map: {res.stderr[-300:]}"
     want = sum(int(n) for n in re.findall(r"\]: (\d+)$", res.stdout, re.M))
     folded = fold_bpftrace_map_text(res.stdout)
-    assert want > 500  # ~2 s at 999 Hz on one busy CPU
+    assert want > 0, res.stdout
     assert sum(int(x.rsplit(" ", 1)[1]) for x in folded) == want
-    assert all(x.split(";", 1)[0].startswith("python") for x in folded)
+    assert {x.split(";", 1)[0] for x in folded} == {python_comm()}

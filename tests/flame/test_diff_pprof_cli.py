@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import subprocess
 import sys
@@ -59,7 +60,13 @@ def _run(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
 def test_cli_pipeline(tmp_path: Path) -> None:
     perf = (Path(__file__).parent / "data" / "perf_script_cpu_clock.txt").read_bytes()
     folded = _run("stackcollapse", "perf", stdin=perf)
-    assert folded.returncode == 0 and folded.stdout.startswith(b"")
+    assert folded.returncode == 0, folded.stderr
+    # every one of the input's 31 samples lands in exactly one folded line, weighted by its period
+    periods = [int(p) for p in re.findall(rb"^\S.*?(\d+) cpu-clock:", perf, re.M)]
+    assert len(periods) == 31
+    lines = folded.stdout.decode().splitlines()
+    assert all(re.fullmatch(r"\S.*;\S.* \d+", ln) for ln in lines), lines
+    assert sum(int(ln.rsplit(" ", 1)[1]) for ln in lines) == sum(periods) == 31 * 1001001
     svg = _run("flamegraph", "--title", "CPU", "--hash", "--bgcolors=gray", stdin=folded.stdout)
     assert svg.returncode == 0
     text = svg.stdout.decode()

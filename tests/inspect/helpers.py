@@ -44,3 +44,21 @@ def same(args: str, tries: int = 4) -> str:
     a, b = ours(args), theirs(args)
     assert a == b, f"bpfscope {args} differs from bpftool:\n--- ours\n{a[0]}\n--- bpftool\n{b[0]}"
     return a[0]
+
+
+def wait_perf_attached(pid: int, n: int = 1, timeout: float = 30) -> list[int]:
+    """Ids of the programs that process ``pid`` has attached through perf events (tracepoints,
+    kprobes, uprobes), once there are ``n``: bpftrace 0.17 prints "Attaching" before it loads,
+    and has no attached-notification, so bpftool's view of the kernel is the readiness signal."""
+    import json
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        res = subprocess.run([BPFTOOL, "perf", "-j"], capture_output=True, text=True, timeout=60)
+        ids = [e["prog_id"] for e in json.loads(res.stdout or "[]") if e.get("pid") == pid]
+        if len(ids) >= n:
+            return ids
+        if time.monotonic() > deadline:
+            raise AssertionError(f"process {pid} attached {len(ids)} of {n} programs: {res.stderr}")
+        time.sleep(0.05)

@@ -71,10 +71,16 @@ def test_bpflist_sees_holder(holder: subprocess.Popen[str]) -> None:
     assert re.fullmatch(r"PID +COMM +TYPE +COUNT", lines[0])
     mine = [ln.split() for ln in lines[1:] if ln.split()[0] == str(holder.pid)]
     assert sorted((t, c) for _p, _comm, t, c in mine) == [("map", "2"), ("prog", "1")]
-    assert all(comm == "python3" for _p, comm, _t, _c in mine)
+    comm = _comm(holder.pid)  # what the kernel calls it (python3, python3.11, ... in a venv)
+    assert all(c == comm for _p, c, _t, _c in mine)
     # BCC's layout: %-6s %-16s %-{widest type + 1}s %s
     row = next(ln for ln in lines if ln.startswith(f"{holder.pid:<6} "))
-    assert row[7:23] == f"{'python3':<16}"
+    assert row[7:23] == f"{comm:<16}"
+
+
+def _comm(pid: int) -> str:
+    with open(f"/proc/{pid}/comm") as f:
+        return f.read().rstrip("\n")
 
 
 def test_bpflist_counts_probes_with_v(holder: subprocess.Popen[str], tracefs: str) -> None:
@@ -82,7 +88,7 @@ def test_bpflist_counts_probes_with_v(holder: subprocess.Popen[str], tracefs: st
     write_events("uprobe_events", f"p:{name} /bin/true:0x1100")
     try:
         r = bpfscope("bpflist", "-v")
-        assert f"{holder.pid:<6} python3" in r.stdout
+        assert f"{holder.pid:<6} {_comm(holder.pid)} " in r.stdout
         assert [ln.split()[2:] for ln in r.stdout.splitlines() if ln.startswith(f"{holder.pid} ")
                 and "uprobe" in ln] == [["uprobe", "1"]]
         r = bpfscope("bpflist", "-vv")

@@ -13,11 +13,13 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from bpfscope.kernel import objinfo
+from tests.conftest import peer_failed
 from tests.inspect.conftest import needs_root
 from tests.inspect.helpers import BPFTOOL, ours
 
@@ -113,7 +115,7 @@ def test_same_program_as_libbpf(bpf_objects: dict[str, str], bpffs_dir: str) -> 
     ref, mine = os.path.join(bpffs_dir, "ref"), os.path.join(bpffs_dir, "mine")
     p = subprocess.run([BPFTOOL, "prog", "load", bpf_objects["count"], ref], capture_output=True, text=True)
     if p.returncode != 0:
-        pytest.skip(f"bpftool cannot load the object here: {p.stderr.strip()[-200:]}")
+        peer_failed("bpftool prog load", p)
     run_ok(f"prog load {bpf_objects['count']} {mine}")
     a = bpftool_json("prog", "show", "pinned", ref)
     b = bpftool_json("prog", "show", "pinned", mine)
@@ -166,7 +168,7 @@ def test_bad_objects_give_clear_errors(tmp_path: Path, bpf_objects: dict[str, st
     target = os.path.join(bpffs_dir, "x")
 
     def load(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["python3", "-m", "bpfscope", "prog", "load", *args], capture_output=True,
+        return subprocess.run([sys.executable, "-m", "bpfscope", "prog", "load", *args], capture_output=True,
                               text=True, timeout=60)
 
     junk = tmp_path / "junk.o"

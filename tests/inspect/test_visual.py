@@ -21,7 +21,7 @@ from bpfscope.inspect import visual
 from bpfscope.kernel import insn as I
 from bpfscope.kernel import objinfo
 from tests.inspect.conftest import ROOT, Loaded
-from tests.inspect.helpers import BPFTOOL, ours, same
+from tests.inspect.helpers import BPFTOOL, ours, same, wait_perf_attached
 
 root_only = pytest.mark.skipif(not ROOT, reason="needs root to load BPF programs")
 
@@ -223,13 +223,9 @@ def test_bpftrace_program_matches() -> None:
                     break
                 seen += line
         assert "Attaching" in seen, seen
-        new: list[int] = []
-        while not new and time.monotonic() < deadline:  # "Attaching" comes before the load
-            time.sleep(0.2)
-            new = sorted(set(objinfo.iter_ids("prog")) - before)
-        assert new, "bpftrace loaded no program"
-        time.sleep(0.3)
-        for pid in sorted(set(objinfo.iter_ids("prog")) - before):
+        new = wait_perf_attached(proc.pid)  # "Attaching" comes before the load
+        assert set(new) <= set(objinfo.iter_ids("prog")) - before
+        for pid in new:
             dot = same(f"prog dump xlated id {pid} visual")
             assert has_back_edge(dot) and "\\&" in dot
     finally:

@@ -12,7 +12,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -29,7 +28,8 @@ def _kprobe_events_exist() -> bool:
     return any(os.path.exists(f"{d}/kprobe_events") for d in ("/sys/kernel/tracing", "/sys/kernel/debug/tracing"))
 
 
-def _trampoline_errno() -> int:
+def _trampoline_errno(attach: bool = False) -> int:
+    """errno of loading (and, with ``attach``, attaching) an fentry program on vfs_read; 0 if it worked."""
     from bpfscope.kernel.btf import Btf
 
     fid = Btf.vmlinux().find("vfs_read", "func")
@@ -38,7 +38,13 @@ def _trampoline_errno() -> int:
                                   attach_btf_id=fid or 0)
     except syscall.BpfError as e:
         return e.errno or -1
-    os.close(fd)
+    try:
+        if attach:
+            os.close(syscall.raw_tracepoint_open(None, fd))
+    except syscall.BpfError as e:
+        return e.errno or -1
+    finally:
+        os.close(fd)
     return 0
 
 
@@ -55,8 +61,8 @@ def test_fentry_matches_a_real_load():
     if err:   # a refused load means no trampolines at all
         assert features.fentry() is False and features.fexit() is False
         assert features.dpath() is False   # d_path needs a trampoline program
-    else:     # the load passed; fentry() also attaches, which may still fail
-        assert isinstance(features.fentry(), bool)
+    else:     # the load passed: fentry() is what attaching that program does
+        assert features.fentry() is (_trampoline_errno(attach=True) == 0)
 
 
 def test_this_host_reports_no_kprobe_and_no_fentry():
@@ -100,10 +106,11 @@ def test_info_agrees_with_reference_bpftrace():
     ref = subprocess.run(["bpftrace", "--info"], capture_output=True, text=True, timeout=60).stdout + \
         subprocess.run(["bpftrace", "--info"], capture_output=True, text=True, timeout=60).stderr
     ours = "\n".join(features.info_lines())
-    for key in ("Instruction limit", "kprobe_multi", "map batch"):
+    # the keys both print (0.17 has no uprobe_multi, ours no per-map-type list); every one must be there
+    for key in ("Instruction limit", "kprobe_multi", "map batch", "dpath"):
         m = re.search(rf"{key}: (\S+)", ref)
-        if m:
-            assert re.search(rf"{key}: {re.escape(m.group(1))}\b", ours), key
+        assert m, f"bpftrace --info has no {key!r}: {ref}"
+        assert re.search(rf"{key}: {re.escape(m.group(1))}(\s|$)", ours), (key, m.group(1), ours)
 
 
 def test_info_layout():
@@ -161,12 +168,15 @@ def test_cli_explains_and_exits_1():
     assert "kprobe: this kernel has no kprobe support" in r.stderr
 
 
-def test_detection_is_cheap_and_cached():
+def test_detection_is_cached(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Detection probes the kernel once per process (counted, not timed; the cost of a cold
+    detection is a figure of bench/run.py --only checks)."""
     features.kprobes.cache_clear()
-    t = time.perf_counter()
-    features.kprobes()
-    assert time.perf_counter() - t < 0.5
-    t = time.perf_counter()
+    calls = []
+    real = features._kprobe_open
+    monkeypatch.setattr(features, "_kprobe_open", lambda ret: calls.append(ret) or real(ret))
+    first = features.kprobes()
     for _ in range(1000):
-        features.kprobes()
-    assert time.perf_counter() - t < 0.05
+        assert features.kprobes() is first
+    assert calls == [False]
+    features.kprobes.cache_clear()

@@ -38,14 +38,10 @@ kallsyms_visible = os.path.exists("/proc/kallsyms") and any(a for a, _t, _n in _
 # -- kernel ---------------------------------------------------------------------------------------
 @pytest.mark.skipif(not kallsyms_visible, reason="kallsyms addresses hidden (need root / kptr_restrict=0)")
 class TestKernel:
-    def test_load_time(self) -> None:
-        ks = KernelSymbols()
-        t0 = time.perf_counter()
-        n = len(ks)
-        elapsed = time.perf_counter() - t0
-        assert n > 10_000
-        # Target is < 100 ms on the reference VM; leave headroom for loaded CI machines.
-        assert elapsed < 0.3, f"kallsyms load took {elapsed * 1000:.0f} ms"
+    def test_loads_every_text_symbol(self) -> None:
+        # its load time is a figure of bench/run.py --only checks
+        n_text = sum(1 for _a, t, _n in _kallsyms_lines() if t in "tT")
+        assert len(KernelSymbols()) >= n_text > 10_000
 
     def test_known_symbols_cross_checked(self) -> None:
         rows = _kallsyms_lines()
@@ -233,16 +229,13 @@ def test_libc_frame_names_an_alias_at_that_address(live: Live) -> None:
 
 
 @needs_gcc
-def test_many_frames_are_fast(live: Live, chain_bin: tuple[str, str]) -> None:
+def test_many_frames_symbolize_alike(live: Live, chain_bin: tuple[str, str]) -> None:
+    """10k frames (the time they take is a figure of bench/run.py --only checks)."""
     addrs, frames = _expected_frames(live, *chain_bin)
     s = Symbolizer()
     s.capture(live.pid)
     s.ustack(live.pid, addrs)  # warm the per-binary tables
-    t0 = time.perf_counter()
-    out = s.ustack(live.pid, addrs * 2500)
-    elapsed = time.perf_counter() - t0
-    assert out == frames * 2500
-    assert elapsed < 0.5, f"10k frames took {elapsed:.3f}s"
+    assert s.ustack(live.pid, addrs * 2500) == frames * 2500
 
 
 @needs_gcc

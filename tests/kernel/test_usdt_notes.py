@@ -19,6 +19,7 @@ from bpfscope.kernel.usdt_notes import (
     parse_arg,
     parse_args,
 )
+from tests.conftest import peer_failed
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SDT_HEADERS = ("/usr/include/sys/sdt.h", "/usr/include/x86_64-linux-gnu/sys/sdt.h")
@@ -160,7 +161,7 @@ def test_bpftrace_lists_the_same_probes(usdt_bins: dict[str, str]) -> None:
     path = usdt_bins["-O1"]
     res = subprocess.run(["bpftrace", "-l", f"usdt:{path}:*"], capture_output=True, text=True, timeout=60)
     if res.returncode != 0:
-        pytest.skip(f"bpftrace -l failed: {res.stderr.strip()[:200]}")
+        peer_failed("bpftrace -l", res)
     theirs = sorted(line.split(":", 2)[2] for line in res.stdout.split() if line.startswith("usdt:"))
     assert theirs == sorted(p.full_name for p in list_usdt(path))
     assert [p.name for p in find_usdt(path, "*", "re*")] == ["regs"]

@@ -164,6 +164,9 @@ def _violations(prefix: str, allowed: tuple[str, ...]) -> list[str]:
     # the bpftrace front end: no runtime, no other front end
     ("bpfscope.lang.bpftrace", ("bpfscope.lang.bpftrace", "bpfscope.lang.ctype", "bpfscope.lang.ebpf", *BASE,
                                "bpfscope.kernel.insn", "bpfscope.kernel.uapi")),
+    # the BCC C front end: the shared C types and back end, never the bpftrace front end
+    ("bpfscope.lang.bcc", ("bpfscope.lang.bcc", "bpfscope.lang.ctype", "bpfscope.lang.ebpf", *BASE,
+                          "bpfscope.kernel.insn", "bpfscope.kernel.uapi")),
     # lang/ as a whole: nothing from runtime/ or anything above it
     ("bpfscope.lang", ("bpfscope.lang", "bpfscope.kernel.insn", "bpfscope.kernel.uapi")),
 ])

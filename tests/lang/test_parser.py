@@ -471,7 +471,7 @@ def test_syntax_error_points_at_token() -> None:
     [
         ("BEGIN { @x = 1 @y = 2 }", "stdin:1:16-18: ERROR: syntax error, unexpected map, expecting ; or }"),
         ('BEGIN { printf("a" }', 'stdin:1:20-21: ERROR: syntax error, unexpected }, expecting ) or ","'),
-        ("BEGIN { if 1 { } }", "stdin:1:12-13: ERROR: syntax error, unexpected integer, expecting ("),
+        ("BEGIN { if 1 }", "stdin:1:14-15: ERROR: syntax error, unexpected }, expecting {"),
         ("BEGIN { if (1) { } else x }",
          "stdin:1:25-26: ERROR: syntax error, unexpected identifier, expecting { or if"),
         ("BEGIN { unroll(2 { } }", "stdin:1:18-19: ERROR: syntax error, unexpected {, expecting )"),

@@ -68,6 +68,28 @@ def test_fast_printf_matches_general(fmt: str, types: list[Type]) -> None:
     assert checked == 40
 
 
+# What bpftrace 0.17 prints for the same values (its printf run here with `$m = (int64)-1`,
+# 42, "bash", (int8)300, (uint16)300, (uint32)300, "abc", 0x12345678ABCDEF); picks index
+# VALUES / STRINGS above.
+BPFTRACE_017 = [
+    ("%d|%u|%x|%X|%o\n", [INT64] * 5, [2] * 5, "-1|4294967295|ffffffff|FFFFFFFF|37777777777\n"),
+    ("%d %s\n", [INT64, STR16], [3, 4], "42 bash\n"),
+    ("%d %d %u\n", [int_type(1, True), int_type(2, False), UINT32], [8, 8, 8], "44 300 300\n"),
+    ("100%% %s %s!\n", [STR4, STR16], [2, 4], "100% abc bash!\n"),
+    ("%lld %llu %lx %hhd %hu\n", [INT64] * 5, [7] * 5, "5124095577148911 5124095577148911 12345678abcdef -17 52719\n"),
+]
+
+
+@pytest.mark.parametrize("fmt,types,picks,want", BPFTRACE_017)
+def test_both_paths_print_what_bpftrace_prints(fmt: str, types: list[Type], picks: list[int], want: str) -> None:
+    data, offsets, elems = _record(types, picks)
+    unpack = record_unpacker(elems, offsets)
+    assert unpack is not None
+    assert compile_printf(fmt, types)(unpack(data)) == want
+    general = [Decoder().decode(data, o, t) for t, o in zip(elems, offsets, strict=True)]
+    assert format_printf(fmt, list(zip(general, types, strict=True))) == want
+
+
 def test_full_string_gets_truncation_trailer() -> None:
     data, offsets, elems = _record([STR4], [3])  # b"abcd" fills the 4-byte buffer
     unpack = record_unpacker(elems, offsets)

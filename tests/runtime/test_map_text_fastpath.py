@@ -36,6 +36,24 @@ def test_fast_path_matches_general(monkeypatch: pytest.MonkeyPatch, vt: Type, to
         assert fast == _general(monkeypatch, "@m", INT_K, vt, entries, top=top, div=div)
 
 
+# What bpftrace 0.17 prints for @m[5] x3, @m[-7] x2, @m[1 << 40] x1 count()s and two sum()s:
+# `exit()` (whole map), `print(@m, 2)` (top 2) and `print(@m, 0, 2)` (values divided by 2).
+BPFTRACE_017 = [
+    ("@m", COUNT, [(5, 3), (-7, 2), (2**40, 1)], 0, 1, "@m[1099511627776]: 1\n@m[-7]: 2\n@m[5]: 3\n"),
+    ("@m", COUNT, [(5, 3), (-7, 2), (2**40, 1)], 2, 1, "@m[-7]: 2\n@m[5]: 3\n"),
+    ("@m", COUNT, [(5, 3), (-7, 2), (2**40, 1)], 0, 2, "@m[1099511627776]: 0\n@m[-7]: 1\n@m[5]: 1\n"),
+    ("@s", SUM_S, [(-7, -9), (3, 4)], 0, 1, "@s[-7]: -9\n@s[3]: 4\n"),
+]
+
+
+@pytest.mark.parametrize("name,vt,entries,top,div,want", BPFTRACE_017)
+def test_both_paths_print_what_bpftrace_prints(monkeypatch: pytest.MonkeyPatch, name: str, vt: Type,
+                                               entries: list[tuple[int, int]], top: int, div: int,
+                                               want: str) -> None:
+    assert output.format_map(name, INT_K, vt, entries, top=top, div=div) == want
+    assert _general(monkeypatch, name, INT_K, vt, entries, top=top, div=div) == want
+
+
 def test_keys_that_look_like_tuples_are_stripped_as_before(monkeypatch: pytest.MonkeyPatch) -> None:
     entries = [("(weird)", 2), ("plain", 1), ("(", 3)]
     assert output.format_map("@s", KSYM_K, COUNT, entries) == _general(monkeypatch, "@s", KSYM_K, COUNT, entries)

@@ -6,15 +6,15 @@ from __future__ import annotations
 import os
 import pty
 import re
-import select
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import bpfscope, needs_root
+from tests.conftest import bpfscope, needs_root, read_until
 
 pytestmark = needs_root
 FIX = Path(__file__).resolve().parent.parent / "fixtures"
@@ -108,7 +108,7 @@ def test_usdt_listing_and_errors(bins: Path) -> None:
     r = run(bins, "-e", "uprobe:./nonexistent:f { @ = count(); }")
     assert r.returncode == 1 and "no such binary" in r.stderr
     r = run(bins, "-e", "uprobe:./chain:nosuchfunc { @ = count(); }")
-    assert r.returncode == 1 and "Could not resolve symbol" in r.stderr
+    assert r.returncode == 1 and "No matches for uprobe" in r.stderr
 
 
 def test_uprobe_pid_filter(bins: Path, workload: Path) -> None:
@@ -156,44 +156,44 @@ def test_bash_readline_uretprobe() -> None:
     if bash is None:
         pytest.skip("bash is not installed")
     tracer = subprocess.Popen(
-        [os.environ.get("PYTHON", "python3"), "-m", "bpfscope", "-e",
+        [sys.executable, "-m", "bpfscope", "-e",
          f'ur:{os.path.realpath(bash)}:readline {{ printf("%s\\n", str(retval)); }}'],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out = ""
     try:
         _wait_attached(tracer)
         pid, fd = pty.fork()
         if pid == 0:
-            os.execv(bash, [bash, "--norc", "--noprofile", "-i"])
+            os.execve(bash, [bash, "--norc", "--noprofile", "-i"], {**os.environ, "PS1": "typed-ready> "})
         try:
             for line in (b"echo bpfscope-typed-this\n", b"exit\n"):
-                time.sleep(0.3)
+                read_until(fd, b"typed-ready> ")  # bash is in readline: type the next line
                 os.write(fd, line)
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                r, _, _ = select.select([fd], [], [], 0.2)
-                if r:
-                    try:
-                        os.read(fd, 4096)
-                    except OSError:
-                        break
+            read_until(fd, None)  # until bash has exited (EOF/EIO on the pty)
         finally:
             os.waitpid(pid, 0)
-        time.sleep(0.3)
+        assert tracer.stdout is not None
+        out = read_until(tracer.stdout.fileno(), b"echo bpfscope-typed-this\n").decode()
     finally:
         tracer.terminate()
-        out, err = tracer.communicate(timeout=30)
-    assert "echo bpfscope-typed-this" in out.splitlines(), (out, err)
+        rest, err = tracer.communicate(timeout=30)
+    assert "echo bpfscope-typed-this" in (out + rest).splitlines(), (out, rest, err)
 
 
 def _wait_attached(p: subprocess.Popen[str]) -> None:
-    """Block until the tracer reports its probes attached (stderr banner)."""
+    """Block until the tracer reports its probes attached (stderr banner); raise if it exits first."""
     assert p.stderr is not None
     deadline = time.monotonic() + 30
+    seen = []
     while time.monotonic() < deadline:
         line = p.stderr.readline()
-        if not line or "Attached" in line:
+        if "Attached" in line:
             return
-    raise AssertionError("tracer did not attach")
+        if not line:
+            p.wait(timeout=30)
+            raise AssertionError(f"tracer exited ({p.returncode}) before attaching: {''.join(seen)}")
+        seen.append(line)
+    raise AssertionError(f"tracer did not attach: {''.join(seen)}")
 
 
 def test_cxx_names_match_overloads_and_print_demangled(tmp_path: Path) -> None:

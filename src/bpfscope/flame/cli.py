@@ -8,7 +8,10 @@ bpfscope's cli.py dispatches to them. Heavy modules are imported inside the func
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import re
+import stat
 import sys
 from collections.abc import Iterator
 
@@ -29,6 +32,9 @@ def _read_lines(files: list[str]) -> Iterator[str]:
         return
     for name in files:
         with open(name, "rb") as fh:
+            if stat.S_ISCHR(os.fstat(fh.fileno()).st_mode) and not os.isatty(fh.fileno()):
+                # /dev/zero and the like never end; a terminal (/dev/stdin) does
+                raise OSError(errno.EINVAL, "not a regular file, pipe or terminal", name)
             yield from _split(fh.read())
 
 
@@ -88,7 +94,7 @@ def main_flamegraph(argv: list[str]) -> int:
     try:
         lines = list(_read_lines(args.files))
     except OSError as exc:
-        print(f"bpfscope flamegraph: {exc}", file=sys.stderr)
+        print(f"ERROR: can't open {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 1
     if any(_MAP_DUMP_RE.match(ln) for ln in lines[:50]):
         # a tracer's stack-map dump piped straight in: fold it first (one-pipe flow)
@@ -98,7 +104,7 @@ def main_flamegraph(argv: list[str]) -> int:
     try:
         svg = render_svg(lines, opts, warn=True)
     except FlameError as exc:
-        print(f"bpfscope flamegraph: {exc}", file=sys.stderr)
+        print(f"ERROR: {exc}", file=sys.stderr)
         return 2
     except ValueError:
         print("ERROR: No stack counts found", file=sys.stderr)
@@ -142,7 +148,7 @@ def main_stackcollapse(argv: list[str]) -> int:
             from bpfscope.flame.collapse_bpftrace import collapse_bpftrace
             out = collapse_bpftrace(lines)
     except OSError as exc:
-        print(f"bpfscope stackcollapse: {exc}", file=sys.stderr)
+        print(f"ERROR: can't open {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 1
     _write("".join(line + "\n" for line in out))
     return 0

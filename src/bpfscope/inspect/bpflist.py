@@ -91,7 +91,7 @@ def render(counts: dict[tuple[int, str], int]) -> list[str]:
 def main(argv: list[str]) -> int:
     verbosity = 0
     for a in argv:
-        if a in ("-h", "--help"):
+        if a in ("-h", "--help", "help"):
             print(USAGE)
             return 0
         if a == "--verbosity" or (a.startswith("-") and len(a) > 1 and set(a[1:]) == {"v"}):
@@ -100,6 +100,11 @@ def main(argv: list[str]) -> int:
             print(USAGE.split("\n\n")[0], file=sys.stderr)
             print(f"bpflist: error: unrecognized arguments: {a}", file=sys.stderr)
             return 2
+    from ..privilege import denied_message, privileged
+
+    if not privileged():  # other processes' fds are invisible to us: the table would be empty
+        print(f"ERROR: {denied_message()}", file=sys.stderr)
+        return 1
     counts: dict[tuple[int, str], int] = {}
     listing: list[str] | None = [] if verbosity > 1 else None
     if verbosity > 0:

@@ -11,7 +11,8 @@ import os
 from typing import Any
 
 from ..kernel import objinfo
-from .common import CmdError, Ctx
+from .btffmt import btf_by_id
+from .common import CmdError, Ctx, parse_id
 
 _LINKAGE_FUNC = {0: "static", 1: "global", 2: "extern"}
 _LINKAGE_VAR = {0: "static", 1: "global", 2: "extern"}
@@ -79,11 +80,29 @@ def raw_line(btf: Any, tid: int) -> str:
     return head
 
 
+_MAX_FILE = 256 << 20
+
+
 def _load_file(path: str) -> Any:
+    from ..kernel.btf import BtfError
+
+    try:
+        return _parse_file(path)
+    except BtfError as e:
+        raise CmdError(f"failed to load BTF from {path}: Invalid argument ({e})") from None
+    except OSError as e:
+        raise CmdError(f"failed to load BTF from {path}: {e.strerror or e}") from None
+    except (ValueError, IndexError, KeyError, UnicodeError) as e:  # not BTF (or a broken ELF)
+        raise CmdError(f"failed to load BTF from {path}: Invalid argument ({e})") from None
+
+
+def _parse_file(path: str) -> Any:
     from ..kernel.btf import Btf
 
     with open(path, "rb") as f:
-        data = f.read()
+        data = f.read(_MAX_FILE + 1)
+    if len(data) > _MAX_FILE:  # /dev/zero and friends: not BTF, and never-ending
+        raise CmdError(f"failed to load BTF from {path}: File too large")
     if data[:4] == b"\x7fELF":
         from elftools.elf.elffile import ELFFile
 
@@ -96,20 +115,6 @@ def _load_file(path: str) -> Any:
     if path.startswith("/sys/kernel/btf/") and os.path.basename(path) != "vmlinux":
         base = Btf.vmlinux()
     return Btf.from_bytes(data, base=base)
-
-
-def btf_by_id(btf_id: int) -> Any:
-    """Parse a loaded BTF object: module BTF is split on vmlinux, everything else standalone."""
-    from ..kernel.btf import Btf
-
-    fd = objinfo.fd_by_id("btf", btf_id)
-    try:
-        info = objinfo.btf_info(fd, with_data=True)
-    finally:
-        os.close(fd)
-    if info.kernel_btf and info.name != "vmlinux":
-        return Btf.from_bytes(info.data, base=Btf.vmlinux())
-    return Btf.from_bytes(info.data)
 
 
 def dump_raw(ctx: Ctx, btf: Any, root_ids: list[int] | None = None) -> None:
@@ -184,7 +189,7 @@ def cmd_dump(ctx: Ctx, args: list[str]) -> int:
         btf = _load_file(what)
     elif src == "id":
         try:
-            btf = btf_by_id(int(what, 0))
+            btf = btf_by_id(parse_id(what))
         except OSError as e:
             raise CmdError(f"get btf by id ({what}): {os.strerror(e.errno or 0)}") from None
     elif src == "map":
@@ -261,7 +266,7 @@ def _refs() -> tuple[dict[int, list[int]], dict[int, list[int]]]:
 
 def cmd_show(ctx: Ctx, args: list[str]) -> int:
     if args and args[0] == "id" and len(args) > 1:
-        ids = [int(args[1], 0)]
+        ids = [parse_id(args[1])]
     else:
         ids = list(objinfo.iter_ids("btf"))
     progs, maps = _refs()

@@ -153,6 +153,14 @@ def find_cgroup_root() -> str | None:
     return None
 
 
+def _on_dev(path: str, dev: int) -> bool:
+    """Below the same mount (bpftool does not cross into other file systems); False if gone."""
+    try:
+        return os.lstat(path).st_dev == dev
+    except OSError:
+        return False
+
+
 def cmd_tree(ctx: Ctx, args: list[str]) -> int:
     if args:
         root, q = args[0], _query_flags(args[1:])
@@ -169,10 +177,12 @@ def cmd_tree(ctx: Ctx, args: list[str]) -> int:
         ctx.p("CgroupPath")
         ctx.p(_header(bool(q)))
     for dirpath, dirs, _files in os.walk(root):
-        dirs[:] = [d for d in dirs if os.lstat(os.path.join(dirpath, d)).st_dev == dev]
+        dirs[:] = [d for d in dirs if _on_dev(os.path.join(dirpath, d), dev)]
         level = 0 if dirpath == root else dirpath[len(root):].strip("/").count("/") + 1
         try:
             fd = os.open(dirpath, os.O_RDONLY)
+        except FileNotFoundError:  # removed while we walked (a cgroup of a process that ended)
+            continue
         except OSError as e:
             raise CmdError(f"can't open cgroup {dirpath}: {e.strerror}") from None
         try:

@@ -7,7 +7,13 @@ may appear anywhere, as with bpftool's getopt parsing. Errors print `Error: ...`
 
 from __future__ import annotations
 
+import errno
 import sys
+
+from .common import Ctx
+from .usage import HELP_WORDS, usage
+
+OBJECTS = ("prog", "map", "btf", "link", "net", "cgroup")
 
 USAGE = """Usage: bpfscope OBJECT { COMMAND | help }
        OBJECT := { prog | map | btf | link | net | cgroup }
@@ -38,7 +44,7 @@ def _split_opts(argv: list[str]) -> tuple[dict[str, bool], list[str]]:
 
 def main(argv: list[str]) -> int:
     """Run one inspection command; returns the process exit status."""
-    from .common import CmdError, Ctx
+    from .common import CmdError
 
     if argv and argv[0] in ("bpflist", "reset-trace"):
         if argv[0] == "bpflist":
@@ -50,49 +56,82 @@ def main(argv: list[str]) -> int:
         return reset_main(argv[1:])
     opts, args = _split_opts(argv)
     ctx = Ctx(json=opts["json"], pretty=opts["pretty"], bpffs=opts["bpffs"])
-    if not args or args[0] in ("help", "-h", "--help"):
+    if not args or args[0] in HELP_WORDS:
         print(USAGE)
         return 0 if args else 255
     obj, rest = args[0], args[1:]
+    if obj in OBJECTS and (rest[:1] == ["help"] or "-h" in rest or "--help" in rest):
+        print(usage(obj))
+        return 0
+    # bpftool's net attach/detach fail with -EINVAL (exit 234), everything else with 255
+    fail = 234 if obj == "net" and rest[:1] in (["attach"], ["detach"]) else 255
     try:
-        if obj == "prog":
-            from . import prog
+        if obj in OBJECTS and not _needs_no_privilege(obj, rest):
+            from ..privilege import privileged
 
-            return prog.main(ctx, rest)
-        if obj == "map":
-            from . import mapcmd
-
-            return mapcmd.main(ctx, rest)
-        if obj == "btf":
-            from . import btfcmd
-
-            return btfcmd.main(ctx, rest)
-        if obj == "link":
-            from . import linkcmd
-
-            return linkcmd.main(ctx, rest)
-        if obj == "net":
-            from . import netcmd
-
-            return netcmd.main(ctx, rest)
-        if obj == "cgroup":
-            from . import cgroupcmd
-
-            return cgroupcmd.main(ctx, rest)
-        raise CmdError(f"unrecognized object '{obj}'")
+            if not privileged():
+                raise PermissionError(errno.EPERM, "")
+        return _dispatch(ctx, obj, rest)
     except CmdError as e:
-        ctx.out.flush()
-        if ctx.json:
-            from .jsonw import JsonWriter
-
-            w = JsonWriter(sys.stdout, ctx.pretty)
-            w.value({"error": str(e)})
-            w.finish()
-        else:
-            print(f"Error: {e}", file=sys.stderr)
-        return 255
+        _report(ctx, str(e))
+        return fail
     except BrokenPipeError:
         return 0
+    except OSError as e:  # bpf(2)/netlink refusing an unprivileged user: one plain message
+        from ..privilege import denied_message, is_denied
+
+        if not is_denied(e):
+            raise
+        _report(ctx, denied_message(e))
+        return 1
+
+
+def _needs_no_privilege(obj: str, rest: list[str]) -> bool:
+    """`btf dump file F` reads a file; everything else asks the kernel about BPF objects."""
+    return obj == "btf" and rest[:2] == ["dump", "file"]
+
+
+def _dispatch(ctx: Ctx, obj: str, rest: list[str]) -> int:
+    from .common import CmdError
+
+    if obj == "prog":
+        from . import prog
+
+        return prog.main(ctx, rest)
+    if obj == "map":
+        from . import mapcmd
+
+        return mapcmd.main(ctx, rest)
+    if obj == "btf":
+        from . import btfcmd
+
+        return btfcmd.main(ctx, rest)
+    if obj == "link":
+        from . import linkcmd
+
+        return linkcmd.main(ctx, rest)
+    if obj == "net":
+        from . import netcmd
+
+        return netcmd.main(ctx, rest)
+    if obj == "cgroup":
+        from . import cgroupcmd
+
+        return cgroupcmd.main(ctx, rest)
+    raise CmdError(f"unrecognized object '{obj}'")
+
+
+def _report(ctx: Ctx, message: str) -> None:
+    """`Error: ...` on stderr, or bpftool's `{"error": ...}` object under -j."""
+    ctx.out.flush()
+    if ctx.json:
+        from .jsonw import JsonWriter
+
+        w = JsonWriter(sys.stdout, ctx.pretty)
+        w.value({"error": message})
+        w.finish()
+    else:
+        print(f"Error: {message}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ peer does not know prints as `type N` in both.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -68,8 +69,60 @@ def format_boot_time(nsecs: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(boot_time_wall(nsecs)))
 
 
+_STRTOUL = re.compile(r"0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*")
+
+
+def parse_uint(text: str, limit: int = 0xFFFF_FFFF) -> int | None:
+    """strtoul(text, 0) accepting the whole word only (hex, octal, decimal), as bpftool parses
+    numbers; None for anything else or a value above `limit`."""
+    if not _STRTOUL.fullmatch(text):
+        return None
+    v = int(text, 16) if text[:2] in ("0x", "0X") else int(text, 8) if text.startswith("0") else int(text)
+    return v if v <= limit else None
+
+
+def parse_id(text: str) -> int:
+    """An object id word: bpftool's `can't parse X as ID` for anything but a 32-bit number."""
+    v = parse_uint(text)
+    if v is None:
+        raise CmdError(f"can't parse {text} as ID")
+    return v
+
+
 def parse_int(text: str) -> int:
     return int(text, 0)
+
+
+def object_kind(fd: int) -> str:
+    """`prog`, `map`, `link` or `unknown`: what a bpffs pin holds, from its fdinfo."""
+    from ..kernel import objinfo
+
+    try:
+        info = objinfo.fdinfo(fd)
+    except OSError:
+        return "unknown"
+    for kind in ("link", "prog", "map"):
+        if f"{kind}_type" in info:
+            return kind
+    return "unknown"
+
+
+def open_pinned(path: str, kind: str) -> int:
+    """The fd of the `kind` object pinned at `path`; bpftool's errors for a missing pin or a
+    pin of another kind (`prog show pinned LINK` must not print the link's program)."""
+    from ..kernel import syscall as sc
+
+    try:
+        fd = sc.obj_get(path)
+    except OSError as e:
+        raise CmdError(f"bpf obj get ({path}): {os.strerror(e.errno or 0)}") from None
+    except ValueError:  # a NUL byte cannot name a file
+        raise CmdError(f"bpf obj get ({path!r}): {os.strerror(2)}") from None
+    actual = object_kind(fd)
+    if actual != kind:
+        os.close(fd)
+        raise CmdError(f"incorrect object type: {actual}")
+    return fd
 
 
 def hex_bytes(data: bytes) -> str:

@@ -6,17 +6,17 @@ import os
 
 from ..kernel import objinfo, uapi
 from ..kernel import syscall as sc
-from .common import ATTACH_TYPES, LINK_TYPES, PROG_TYPES, CmdError, Ctx, bpffs_pins
+from .common import ATTACH_TYPES, LINK_TYPES, PROG_TYPES, CmdError, Ctx, bpffs_pins, open_pinned, parse_id
 from .jsonw import JsonWriter
 
 
 def select_fd(args: list[str]) -> tuple[int, list[str]]:
     if len(args) < 2 or args[0] not in ("id", "pinned"):
         raise CmdError("expected 'id' or 'pinned', got: " + " ".join(args[:1]))
+    if args[0] == "pinned":
+        return open_pinned(args[1], "link"), args[2:]
     try:
-        if args[0] == "id":
-            return objinfo.fd_by_id("link", int(args[1], 0)), args[2:]
-        return sc.obj_get(args[1]), args[2:]
+        return objinfo.fd_by_id("link", parse_id(args[1])), args[2:]
     except OSError as e:
         raise CmdError(f"failed to get link ({args[1]}): {os.strerror(e.errno or 0)}") from None
 

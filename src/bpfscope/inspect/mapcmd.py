@@ -12,7 +12,19 @@ from typing import Any
 
 from ..kernel import objinfo
 from ..kernel import syscall as sc
-from .common import MAP_TYPE_BY_NAME, MAP_TYPES, CmdError, Ctx, bpffs_pins, hex_bytes, hex_json, parse_bytes
+from .common import (
+    MAP_TYPE_BY_NAME,
+    MAP_TYPES,
+    CmdError,
+    Ctx,
+    bpffs_pins,
+    hex_bytes,
+    hex_json,
+    open_pinned,
+    parse_bytes,
+    parse_id,
+    parse_uint,
+)
 from .jsonw import JsonWriter
 
 _MAP_OF_MAPS = {12, 13}
@@ -26,14 +38,11 @@ def select_fds(args: list[str], *, allow_many: bool = True) -> tuple[list[int], 
     how, what, rest = args[0], args[1], args[2:]
     if how == "id":
         try:
-            return [objinfo.fd_by_id("map", int(what, 0))], rest
+            return [objinfo.fd_by_id("map", parse_id(what))], rest
         except OSError as e:
             raise CmdError(f"get map by id ({what}): {os.strerror(e.errno or 0)}") from None
     if how == "pinned":
-        try:
-            return [sc.obj_get(what)], rest
-        except OSError as e:
-            raise CmdError(f"bpf obj get ({what}): {os.strerror(e.errno or 0)}") from None
+        return [open_pinned(what, "map")], rest
     if how != "name":
         raise CmdError(f"expected 'id', 'name' or 'pinned', got: '{how}'?")
     fds = []
@@ -173,7 +182,7 @@ def _kv_btf(info: objinfo.MapInfo) -> Any:
 
         if info.btf_vmlinux_value_type_id:
             return Btf.vmlinux()
-        from .btfcmd import btf_by_id
+        from .btffmt import btf_by_id
 
         return btf_by_id(info.btf_id)
     except Exception:
@@ -483,9 +492,15 @@ def cmd_create(ctx: Ctx, args: list[str]) -> int:
     mtype = MAP_TYPE_BY_NAME.get(kw["type"])
     if mtype is None:
         raise CmdError(f"unrecognized map type: {kw['type']}")
+    sizes: list[int] = []
+    for word, what in (("key", "key size"), ("value", "value size"), ("entries", "max entries"),
+                       ("flags", "flags")):
+        size = parse_uint(kw.get(word, "0"))
+        if size is None:
+            raise CmdError(f"can't parse {kw[word]} as {what}")
+        sizes.append(size)
     try:
-        fd = sc.map_create(mtype, int(kw["key"], 0), int(kw["value"], 0), int(kw["entries"], 0),
-                           int(kw.get("flags", "0"), 0), kw["name"])
+        fd = sc.map_create(mtype, sizes[0], sizes[1], sizes[2], sizes[3], kw["name"])
     except OSError as e:
         raise CmdError(f"map create failed: {os.strerror(e.errno or 0)}") from None
     try:

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from ..kernel import objinfo
 from ..kernel import syscall as sc
 from . import disasm
-from .common import PROG_TYPES, CmdError, Ctx, boot_time_wall, bpffs_pins, format_boot_time
+from .common import PROG_TYPES, CmdError, Ctx, boot_time_wall, bpffs_pins, format_boot_time, open_pinned, parse_id
+from .disasm import prog_annotations as _annotations
 
 OBJ_NAME_LEN = 16
 
@@ -21,14 +22,11 @@ def select_fds(args: list[str], *, allow_many: bool = True) -> tuple[list[int], 
     how, what, rest = args[0], args[1], args[2:]
     if how == "id":
         try:
-            return [objinfo.fd_by_id("prog", int(what, 0))], rest
+            return [objinfo.fd_by_id("prog", parse_id(what))], rest
         except OSError as e:
             raise CmdError(f"get by id ({what}): {os.strerror(e.errno or 0)}") from None
     if how == "pinned":
-        try:
-            return [sc.obj_get(what)], rest
-        except OSError as e:
-            raise CmdError(f"bpf obj get ({what}): {os.strerror(e.errno or 0)}") from None
+        return [open_pinned(what, "prog")], rest
     if how not in ("name", "tag"):
         raise CmdError(f"expected 'id', 'name', 'tag' or 'pinned', got: '{how}'?")
     fds: list[int] = []
@@ -170,22 +168,6 @@ def cmd_show(ctx: Ctx, args: list[str]) -> int:
 
 
 # ------------------------------------------------------------------ dump
-def _annotations(info: objinfo.ProgInfo) -> disasm.Annotations | None:
-    if not info.btf_id or not (info.func_info or info.line_info):
-        return None
-    try:
-        from ..kernel.btf import Btf
-
-        btf = Btf.from_bytes(objinfo.btf_data_by_id(info.btf_id))
-    except Exception:
-        return None
-    from .btffmt import func_signature
-
-    return disasm.Annotations(strings=btf.string, func_proto=lambda tid: func_signature(btf, tid),
-                              funcs=disasm.parse_func_info(info.func_info, info.func_info_rec_size),
-                              lines=disasm.parse_line_info(info.line_info, info.line_info_rec_size))
-
-
 def cmd_dump(ctx: Ctx, args: list[str]) -> int:
     if not args or args[0] not in ("xlated", "jited"):
         raise CmdError("expected 'xlated' or 'jited', got: " + (args[0] if args else "nothing"))

@@ -216,6 +216,9 @@ class ResetTrace:
 def main(argv: list[str]) -> int:
     o = Opts()
     for a in argv:
+        if a in ("--help", "help"):
+            print(USAGE)
+            return 0
         if a == "--force":
             o.force = True
         elif a in ("--verbose",):
@@ -224,16 +227,22 @@ def main(argv: list[str]) -> int:
             o.quiet = True
         elif a.startswith("-") and len(a) > 1 and set(a[1:]) <= set("Fvqh"):
             if "h" in a:
-                print(USAGE, file=sys.stderr)
+                print(USAGE)
                 return 0
             o.force |= "F" in a
             o.verbose |= "v" in a
             o.quiet |= "q" in a
         else:
+            print(f"ERROR: unknown option '{a}'", file=sys.stderr)
             print(USAGE, file=sys.stderr)
             return 1
     if o.quiet:
         o.verbose = False
+    from ..privilege import denied_message, privileged
+
+    if not privileged():
+        print(f"ERROR: {denied_message()}", file=sys.stderr)
+        return 1
     from ..kernel.tracefs import TracefsError, ensure_mounted
 
     try:

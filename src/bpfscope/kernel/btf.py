@@ -15,6 +15,7 @@ of its base; a `Btf` built with ``base=`` delegates lower ids to the base.
 
 from __future__ import annotations
 
+import os
 import struct
 import sys
 from array import array
@@ -148,7 +149,7 @@ class Btf:
     _vmlinux: Btf | None = None
     _modules: dict[str, Btf] = {}
 
-    def __init__(self, data: bytes, base: Btf | None = None) -> None:
+    def __init__(self, data: bytes, base: Btf | None = None, *, infos: list[int] | None = None) -> None:
         if len(data) < 24:
             raise BtfError("BTF blob too short")
         magic = struct.unpack_from("<H", data)[0]
@@ -177,7 +178,8 @@ class Btf:
             words.byteswap()
         self._endian = endian
         self._words = words
-        self._infos = _scan_offsets(words)  # word index of each type's info word
+        # word index of each type's info word (`infos`: a saved index, used when it fits the blob)
+        self._infos = infos if infos is not None and _fits(infos, words) else _scan_offsets(words)
         self.start_id: int = base.end_id if base is not None else 1
         self.end_id: int = self.start_id + len(self._infos)
         self._str_base = base._str_end if base is not None else 0
@@ -189,9 +191,16 @@ class Btf:
 
     @classmethod
     def vmlinux(cls) -> Btf:
-        """The running kernel's BTF, parsed once per process."""
+        """The running kernel's BTF, parsed once per process; its type index is kept between
+        runs (_saved_index: the blob cannot change before a reboot)."""
         if cls._vmlinux is None:
-            cls._vmlinux = cls.from_file(VMLINUX_PATH)
+            with open(VMLINUX_PATH, "rb") as f:
+                data = f.read()
+            saved = _saved_index(len(data))
+            btf = cls(data, infos=saved)
+            if btf._infos is not saved:
+                _save_index(len(data), btf._infos)
+            cls._vmlinux = btf
         return cls._vmlinux
 
     @classmethod
@@ -555,6 +564,69 @@ def _scan_offsets(words: array[int]) -> list[int]:
         bad = (words[infos[-1]] >> 24) & 0x1F if infos else 0
         raise BtfError(f"BTF type section is malformed (kind {bad} near word {infos[-1] if infos else 0})")
     return infos
+
+
+def _fits(infos: list[int], words: array[int]) -> bool:
+    """A saved index belongs to this blob: it starts at the first type and its last type
+    ends exactly at the end of the type section (a stale or truncated one does not)."""
+    if not infos or infos[0] != 1 or infos[-1] >= len(words):
+        return False
+    info = words[infos[-1]]
+    top = info >> 24
+    return infos[-1] + _STEP_BASE[top] + (info & 0xFFFF) * _STEP_PER[top] == len(words) + 1
+
+
+# The vmlinux type index (~130k offsets, ~40 ms to scan in Python) saved per boot, for root
+# only, in a directory only root can write (a wrong index would misread types).
+_INDEX_DIR = "/var/cache/bpfscope/btf"
+
+
+def _index_path(size: int) -> str | None:
+    if os.geteuid() != 0 or os.environ.get("BPFSCOPE_NO_CACHE", "") not in ("", "0"):
+        return None
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot = f.read().strip()
+    except OSError:
+        return None
+    return f"{_INDEX_DIR}/vmlinux-{boot}-{size}-{sys.byteorder}"
+
+
+def _saved_index(size: int) -> list[int] | None:
+    path = _index_path(size)
+    if path is None:
+        return None
+    try:
+        st = os.stat(_INDEX_DIR)
+        if st.st_uid != 0 or st.st_mode & 0o022:
+            return None
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    if len(raw) % 4:
+        return None
+    a = array("I")
+    a.frombytes(raw)
+    return a.tolist()
+
+
+def _save_index(size: int, infos: list[int]) -> None:
+    """Atomically; failing only costs the next run its scan."""
+    path = _index_path(size)
+    if path is None:
+        return
+    try:
+        os.makedirs(_INDEX_DIR, mode=0o700, exist_ok=True)
+        for old in os.listdir(_INDEX_DIR):   # earlier boots' indexes
+            if old.startswith("vmlinux-") and f"{_INDEX_DIR}/{old}" != path:
+                os.unlink(f"{_INDEX_DIR}/{old}")
+        tmp = f"{path}.{os.getpid()}"
+        with open(tmp, "wb") as f:
+            f.write(array("I", infos).tobytes())
+        os.replace(tmp, path)
+    except (OSError, OverflowError):
+        pass
 
 
 def _join(base: str, declarator: str) -> str:

@@ -473,12 +473,21 @@ def info_lines() -> list[str]:
                ("get_func_ip", _yn(get_func_ip())), ("lookup_percpu_elem", _yn(map_lookup_percpu_elem()))]
     feats = [("Instruction limit", str(instruction_limit())), ("module btf", _yn(module_btf())),
              ("map batch", _yn(map_batch()))]
-    probes = [("kprobe_multi", _yn(kprobe_multi())), ("uprobe_multi", _yn(uprobe_multi())),
+    probes = [("kprobe", _yn(kprobes())), ("fentry", _yn(fentry())),
+              ("kprobe_multi", _yn(kprobe_multi())), ("uprobe_multi", _yn(uprobe_multi())),
               ("kprobe_session", _yn(kprobe_session())), ("iter", _yn(iter_task()))]
     lines = ["Kernel helpers", *_pairs_lines(helpers), "",
              "Kernel features", *_pairs_lines(feats), "",
              "Probe types", *_pairs_lines(probes), ""]
     return lines
+
+
+def unavailable_lines() -> list[str]:
+    """`--info`'s reasons for the kernel-function probe types this kernel lacks (the pairs above
+    only say yes/no; a bare "kprobe: no" leaves the user guessing which config or policy)."""
+    out = [f"  {name}: {_reason(name)}" for name, check in (("kprobe", kprobes), ("fentry", fentry))
+           if not check()]
+    return ["Unavailable probe types", *out, ""] if out else []
 
 
 CHECKS: dict[str, Callable[[], object]] = {

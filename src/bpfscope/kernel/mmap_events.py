@@ -12,6 +12,7 @@ from __future__ import annotations
 import mmap
 import os
 import struct
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from . import syscall
@@ -41,11 +42,17 @@ class _Proc:
 
 
 class MmapTracker:
-    """Per-CPU side-band rings; `drain()` folds new records into per-pid mapping tables."""
+    """Per-CPU side-band rings; `drain()` folds new records into per-pid mapping tables.
 
-    def __init__(self, cpus: list[int], pages: int = 64) -> None:
+    Exited processes are kept (their stacks are symbolized after they are gone), but only
+    the most recent `max_exited` of them: a tracer running for days on a machine that
+    starts thousands of processes an hour must not grow without bound."""
+
+    def __init__(self, cpus: list[int], pages: int = 64, max_exited: int = 1024) -> None:
         self.rings: list[tuple[int, mmap.mmap]] = []
         self.procs: dict[int, _Proc] = {}
+        self.exited: OrderedDict[int, None] = OrderedDict()   # exit order, oldest first
+        self.max_exited = max_exited
         self.lost = 0
         flags = _F_MMAP | _F_MMAP2 | _F_COMM | _F_COMM_EXEC | _F_TASK
         try:
@@ -116,15 +123,21 @@ class MmapTracker:
             pid = struct.unpack_from("I", rec, 8)[0]
             old = self.procs.get(pid)
             self.procs[pid] = _Proc(complete=True, version=(old.version + 1) if old else 0)  # exec
+            self.exited.pop(pid, None)
         elif rtype == REC_FORK:
             pid, ppid, tid, _ptid = struct.unpack_from("IIII", rec, 8)
             if pid == tid and pid != ppid and ppid in self.procs:
                 parent = self.procs[ppid]
                 self.procs[pid] = _Proc(dict(parent.entries), parent.complete)
+                self.exited.pop(pid, None)   # a reused pid is a new process
         elif rtype == REC_EXIT:
             pid, _ppid, tid, _ptid = struct.unpack_from("IIII", rec, 8)
             if pid == tid and pid in self.procs:
                 self.procs[pid].exited = True
+                self.exited[pid] = None
+                while len(self.exited) > self.max_exited:
+                    old_pid, _ = self.exited.popitem(last=False)
+                    self.procs.pop(old_pid, None)
         elif rtype == REC_LOST:
             self.lost += struct.unpack_from("Q", rec, 16)[0]
 

@@ -251,13 +251,14 @@ class Symbolizer:
     """
 
     RECAPTURE_INTERVAL = 0.5  # seconds between re-reads of a live process's maps on a miss
+    MAX_PIDS = 1024           # process snapshots kept; the oldest go first (long runs, process churn)
 
     def __init__(self, kernel: KernelSymbols | None = None, cache_size: int = 128,
                  background: bool = False) -> None:
         self.kernel = kernel if kernel is not None else kernel_symbols()
         self.cache = SymbolCache(cache_size)
-        self._maps: dict[int, ProcessMaps] = {}
-        self._captured_at: dict[int, float] = {}
+        self._maps: OrderedDict[int, ProcessMaps] = OrderedDict()
+        self._captured_at: OrderedDict[int, float] = OrderedDict()
         self._entry_tables: dict[tuple[str, str, int], SymbolTable | None] = {}
         self._perf_maps: dict[str, tuple[tuple[int, int], PerfMap]] = {}
         self._no_perf_map: dict[str, float] = {}
@@ -323,14 +324,24 @@ class Symbolizer:
     def _capture(self, pid: int) -> ProcessMaps | None:
         # every attempt is timed, failed ones too: a gone pid is not re-read for each of its frames
         self._captured_at[pid] = time.monotonic()
+        self._captured_at.move_to_end(pid)
         try:
             snap = ProcessMaps.capture(pid)
         except OSError:
             return None
         if not snap.entries:
             return None   # a zombie's maps are empty: keep looking elsewhere (runtime's recorded maps)
-        self._maps[pid] = snap
+        self._keep(snap)
         return snap
+
+    def _keep(self, snap: ProcessMaps) -> None:
+        """Store a snapshot, dropping the oldest beyond MAX_PIDS (and their capture times)."""
+        self._maps[snap.pid] = snap
+        self._maps.move_to_end(snap.pid)
+        while len(self._maps) > self.MAX_PIDS:
+            self._maps.popitem(last=False)
+        while len(self._captured_at) > 2 * self.MAX_PIDS:
+            self._captured_at.popitem(last=False)
 
     def _recently_captured(self, pid: int) -> bool:
         at = self._captured_at.get(pid)
@@ -338,8 +349,8 @@ class Symbolizer:
 
     def set_maps(self, snap: ProcessMaps) -> None:
         """Install an externally captured snapshot (e.g. captured by the runtime at exec)."""
-        self._maps[snap.pid] = snap
         self._captured_at[snap.pid] = time.monotonic()
+        self._keep(snap)
 
     def maps(self, pid: int) -> ProcessMaps | None:
         return self._maps.get(pid)

@@ -39,7 +39,7 @@ def compile_program(program: A.Program, resolve: Resolver, opts: dict[str, Any])
             for info in resolve(ap):
                 units.append((i, probe, info))
     if not units:
-        raise CompileError("No probes to attach")
+        raise CompileError("No probes to attach", program.span)
     if "typedb" not in opts:
         from .ctype.typedb import typedb_for
 

@@ -73,6 +73,7 @@ class ProbeInfo:
     user_symbol: Any = None      # uaddr(): name -> (link-time vaddr, size) | None, in the probed object
     loc_vaddr: int = -1          # link-time vaddr of the (single) probed location, for PIE uaddr()
     pie: bool = False            # the probed object is position independent (ET_DYN)
+    user_entry: bool = False     # uprobe on a function's first instruction: ustack also records *(u64 *)sp
     attach: Any = None           # provider-private attach data
     span: Span = field(default_factory=Span)
 

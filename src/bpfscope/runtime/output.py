@@ -360,9 +360,7 @@ def format_value(value: Any, t: Type, *, json: bool = False) -> str:
 def format_print_value(value: Any, t: Type, *, json: bool = False) -> str:
     """Full output of ``print(expr)`` for a non-map value (TextOutput::value / JsonOutput::value).
 
-    A bare enum prints as its number (only keys and tuple members are symbolized, PR #3539)."""
-    if t.kind is Kind.ENUM:
-        t = Type(Kind.INT, size=t.size, signed=t.signed)
+    An enum prints as its name, as 0.26 does (tests/runtime/other: symbolize enum in scratch variable)."""
     if json:
         return f'{{"type": "value", "data": {_json(value, t)}}}\n'
     return _text(value, t) + "\n"
@@ -456,8 +454,7 @@ def _scaled(value: Any, vt: Type, div: int) -> Any:
 
 
 def _value_text(value: Any, vt: Type, div: int) -> str:
-    if vt.kind is Kind.ENUM:  # map values are not symbolized (bpftrace PR #3539: keys only)
-        vt = Type(Kind.INT, size=vt.size, signed=vt.signed)
+    # enum map values are symbolized, as 0.26 does (tests/runtime/other: symbolize enum in map value)
     if vt.kind in (Kind.AVG, Kind.STATS) and div != 1:
         cnt, total = value
         avg = _cdiv(_cdiv(total, cnt) if cnt else 0, div)

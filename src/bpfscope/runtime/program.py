@@ -17,20 +17,23 @@ import struct
 import sys
 import time
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from ..kernel import insn as I
 from ..kernel import syscall as sc
 from ..kernel import uapi
 from ..kernel.maps import Map, possible_cpus
-from ..lang.bpftrace import ast as A
 from ..lang.ctype.types import Kind, Type
 from ..lang.diagnostics import CompileError, Source
 from ..lang.spec import CompiledProgram, EventSpec, MapSpec, ProgSpec
 from . import output
 from .decode import Decoder
+from .keymerge import has_stack, hashable, merge_entries
 from .probes import provider
 from .probes.base import Env
+
+if TYPE_CHECKING:   # the AST module is imported where a program is parsed: a cached tool never is
+    from ..lang.bpftrace import ast as A
 
 SPECIAL = ("begin", "end", "self", "test", "bench")
 
@@ -72,6 +75,9 @@ class Program:
         self._mmaps_drained = 0.0
         self._lost_map: Map | None = None
         self.on_output: Callable[[str], None] | None = None
+        # typed events for front ends (tools/): given a printf's EventSpec once, returns the
+        # callable that receives each record's values (ints, strs) instead of formatted text
+        self.event_sink: Callable[[EventSpec], Callable[[tuple[Any, ...]], None]] | None = None
         self.attached = 0
         self._handlers: dict[int, Callable[[bytes], None]] = {}
         self._batch: list[str] | None = None
@@ -116,9 +122,24 @@ class Program:
         from ..lang.bpftrace.aggmaps import array_aggregates
 
         opts.setdefault("agg_arrays", array_aggregates(prog))   # maps cheaper as per-CPU arrays
-        self.compiled = compile_program(prog, resolve, opts)
+        from .probes.missing import resolve_probes
+
+        found, probe_warnings = resolve_probes(prog, resolve, str(opts.get("missing_probes", "warn")))
+        try:
+            self.compiled = compile_program(prog, lambda ap: found[id(ap)], opts)
+        except CompileError:
+            if not self.opts.get("no_warnings"):   # the skipped probes explain "No probes to attach"
+                sys.stderr.write("".join(self.source.warning(m, sp) for m, sp in probe_warnings))
+            raise
+        self.compiled.warnings[:0] = probe_warnings
         self._env = env
         return self.compiled
+
+    def use_compiled(self, cp: CompiledProgram) -> None:
+        """Adopt a program compiled earlier (a front end's cache of the same source on the same
+        kernel), so load/attach skip parsing and compiling altogether."""
+        self.compiled = cp
+        self._env = Env(pid=self.pid, opts={"positional": self.positional, **self.opts})
 
     def _resolve_imports(self, prog: A.Program) -> None:
         """`import "x.bt"`: files are read here (relative to the importing script), merged in lang."""
@@ -346,6 +367,8 @@ class Program:
         ev = cp.events[ev_id]
         assert ev.layout is not None
         elems, offsets = ev.layout.elems[1:], ev.layout.offsets[1:]
+        if ev.kind == "printf" and self.event_sink is not None:
+            return self._sink_handler(ev, elems, offsets, self.event_sink(ev))
         if ev.kind == "printf" and self.on_output is None:
             from .decode import record_unpacker
             from .printf import compile_printf
@@ -375,6 +398,24 @@ class Program:
             self._handle(ev, [dec.decode(data, o, t) for t, o in zip(elems, offsets, strict=True)])
 
         return generic
+
+    def _sink_handler(self, ev: EventSpec, elems: Any, offsets: Any,
+                      sink: Callable[[tuple[Any, ...]], None]) -> Callable[[bytes], None]:
+        """printf records handed to a front end's sink as a tuple of decoded values."""
+        from .decode import record_unpacker
+
+        unpack = record_unpacker(elems, offsets)
+        if unpack is None:
+            dec = self._decoder()
+
+            def unpack(data: bytes) -> tuple[Any, ...]:
+                return tuple(dec.decode(data, o, t) for t, o in zip(elems, offsets, strict=True))
+
+        def handler(data: bytes) -> None:
+            if not self._stopped:
+                sink(unpack(data))
+
+        return handler
 
     def _handle(self, ev: EventSpec, args: list[Any]) -> None:
         k = ev.kind
@@ -461,7 +502,7 @@ class Program:
         vt = spec.value_type
         kt = spec.key_type
         if vt.kind in (Kind.COUNT, Kind.SUM) and m.value_size == 8:
-            return self._counter_entries(m, kt)
+            return _merge_stacks(self._counter_entries(m, kt), kt, vt)
         if vt.kind in (Kind.HIST, Kind.LHIST) and m.type == uapi.BPF_MAP_TYPE_PERCPU_ARRAY:
             # a keyless hist kept as one array slot per bucket (lang.aggmaps): empty ones are absent
             kb, _n, sums = _column_sums(m)
@@ -508,7 +549,7 @@ class Program:
             out = {k: v for k, v in out.items() if any(v.values())}
         elif vt.kind is Kind.TSERIES:
             out = {k: v for k, v in out.items() if v}
-        return [(keyval[k], v) for k, v in out.items()]
+        return _merge_stacks([(keyval[k], v) for k, v in out.items()], kt, vt)
 
     def _counter_entries(self, m: Map, kt: Type | None) -> list[tuple[Any, Any]]:
         """map_entries for count()/sum() maps, column at a time (a 100k-key map prints in a
@@ -529,14 +570,27 @@ class Program:
         return list(zip(keys, sums, strict=True))
 
     def maps(self) -> dict[str, Any]:
-        """Every user map as Python values: scalar maps as a value, keyed maps as a dict."""
+        """Every user map as Python values: scalar maps as a value, keyed maps as a dict.
+
+        Readable while attached (events keep flowing). Values are typed for a program that
+        consumes them: ``hist``/``lhist`` as ``values.Histogram`` (buckets with inclusive
+        bounds), ``avg`` as the integer bpftrace prints, ``stats`` as ``values.Stats``;
+        ``map_entries()`` keeps the raw runtime form."""
+        from .values import typed
+
         cp = self.compile()
         res: dict[str, Any] = {}
         for spec in cp.maps:
             if spec.internal:
                 continue
-            ents = self.map_entries(spec.name)
-            res[spec.name] = (ents[0][1] if ents else None) if spec.key_type is None else dict(ents)
+            vt = spec.value_type
+            ents = [(k, typed(v, vt)) for k, v in self.map_entries(spec.name)]
+            if spec.key_type is None:
+                res[spec.name] = ents[0][1] if ents else None
+            elif has_stack(spec.key_type):   # stacks decode as lists: frames tuples key the dict
+                res[spec.name] = {hashable(k): v for k, v in ents}
+            else:
+                res[spec.name] = dict(ents)
         return res
 
     def print_map(self, name: str, top: int = 0, div: int = 1) -> None:
@@ -591,9 +645,12 @@ class Program:
         ver = t.version(pid)
         if ver < 0 or self._maps_synced.get(pid) == ver:
             return
-        if not t.complete(pid) and _has_live_maps(pid):
+        if len(self._maps_synced) > 65536:   # bounded over long runs with process churn
+            self._maps_synced.clear()
+        if not t.complete(pid) and (_has_live_maps(pid) or self.symbolizer().maps(pid) is not None):
             # a process older than us: its /proc maps are complete, ours are not (and the
-            # symbolizer snapshots them next); decided for this version, not re-read per stack
+            # symbolizer snapshots them next, or did while it lived: that capture is better
+            # than our partial record); decided for this version, not re-read per stack
             self._maps_synced[pid] = ver
             return
         snap = t.snapshot(pid)
@@ -604,21 +661,25 @@ class Program:
     def _stack(self, kind: Kind, sid: int, pid: int, t: Type) -> list[str]:
         cp = self.compiled
         assert cp is not None
+        ret = 0
+        if kind is Kind.USTACK and pid >> 63:   # entry uprobe: return address packed in (codegen)
+            ret = ((pid >> 32) & 0xFFFF) << 32 | (sid >> 32) & 0xFFFFFFFF
+            sid, pid = sid & 0xFFFFFFFF, pid & 0xFFFFFFFF
         if sid < 0:
             if sid not in (-14, -2):   # -EFAULT/-ENOENT: no stack there (kernel thread), not a loss
                 self.lost_stacks += 1
             return []
         # a stack id names the same frames for the map's life (entries are never deleted), and
         # maps keyed by (ustack, kstack) repeat ids: symbolize each (id, pid, format) once
-        ckey = (kind, sid, pid if kind is Kind.USTACK else 0, t.params, t.mode)
+        ckey = (kind, sid, pid if kind is Kind.USTACK else 0, t.params, t.mode, ret)
         frames = self._stack_cache.get(ckey)
         if frames is None:
             if len(self._stack_cache) >= 65536:   # bounded over long runs with many pids
                 self._stack_cache.clear()
-            frames = self._stack_cache[ckey] = self._stack_frames(kind, sid, pid, t)
+            frames = self._stack_cache[ckey] = self._stack_frames(kind, sid, pid, t, ret)
         return list(frames)
 
-    def _stack_frames(self, kind: Kind, sid: int, pid: int, t: Type) -> list[str]:
+    def _stack_frames(self, kind: Kind, sid: int, pid: int, t: Type, ret: int = 0) -> list[str]:
         name = "$kstack" if kind is Kind.KSTACK else "$ustack"
         try:
             _spec, m = self._spec(name)
@@ -628,6 +689,8 @@ class Program:
         if raw is None:
             return []
         addrs = [a for a in struct.unpack(f"<{len(raw) // 8}Q", raw) if a]
+        if ret and addrs and (len(addrs) < 2 or addrs[1] != ret):
+            addrs.insert(1, ret)   # the caller the unwind skipped (kernels < 6.12 or frameless entry)
         limit = t.params[0] if t.params else 127
         addrs = addrs[:limit]
         mode = t.mode or "bpftrace"
@@ -650,6 +713,31 @@ class Program:
         return str(sym.usym(pid, addr))
 
     # ------------------------------------------------------------------ teardown
+    def on_event(self, callback: Callable[[Any], None]) -> None:
+        """Hand each ``printf`` record to *callback* as a ``values.Event`` instead of writing
+        it to ``out`` (a daemon's event API). Call before ``attach()``; ``poll()`` delivers."""
+        from .values import Event
+
+        def sink_for(ev: EventSpec) -> Callable[[tuple[Any, ...]], None]:
+            fmt, types = ev.fmt, tuple(ev.arg_types)
+            return lambda values: callback(Event(fmt, tuple(values), types))
+
+        self.event_sink = sink_for
+        self._handlers.clear()
+
+    def reload(self) -> int:
+        """Detach and release every kernel object, then load and attach the same program
+        again with fresh maps; returns the number of probes attached."""
+        self.close()
+        self._handlers.clear()
+        self._stack_cache.clear()
+        self._maps_synced.clear()
+        self.exiting = self._stopped = False
+        self.lost_reported = self.lost_stacks = 0
+        self._lost_map = None
+        self.load()
+        return self.attach()
+
     def close(self) -> None:
         if self._mmaps is not None:
             self._mmaps.close()
@@ -687,7 +775,9 @@ def _expand_positional(ap: A.AttachPoint, args: list[str]) -> A.AttachPoint:
     def sub(s: str) -> str:
         return re.sub(r"\$(\d+)", lambda m: args[int(m.group(1)) - 1] if int(m.group(1)) <= len(args) else "", s)
 
-    return A.AttachPoint(sub(ap.raw), ap.provider, [sub(p) for p in ap.parts], span=ap.span)
+    from ..lang.bpftrace.ast import AttachPoint
+
+    return AttachPoint(sub(ap.raw), ap.provider, [sub(p) for p in ap.parts], span=ap.span)
 
 
 def _kaddr(name: str) -> int | None:
@@ -695,6 +785,11 @@ def _kaddr(name: str) -> int | None:
     from ..kernel.ksyms import kaddr
 
     return kaddr(name)
+
+
+def _merge_stacks(ents: list[tuple[Any, Any]], kt: Type | None, vt: Type) -> list[tuple[Any, Any]]:
+    """Entries whose keys hold a stack, merged by printed frames (runtime.keymerge)."""
+    return merge_entries(ents, vt) if has_stack(kt) else ents
 
 
 def _column_sums(m: Map) -> tuple[bytes, int, list[int]]:
@@ -739,11 +834,11 @@ def _uses_kinds(cp: CompiledProgram, kinds: tuple[Kind, ...]) -> bool:
 
 def _probe_builtin_users(prog: A.Program) -> set[int]:
     """Attach points whose probe reads the `probe` builtin: wildcards expand per match there."""
-    from ..lang.bpftrace.ast import walk
+    from ..lang.bpftrace.ast import Builtin, walk
 
     out: set[int] = set()
     for p in prog.probes:
-        if any(isinstance(n, A.Builtin) and n.name == "probe" for n in walk([p.predicate, p.body])):
+        if any(isinstance(n, Builtin) and n.name == "probe" for n in walk([p.predicate, p.body])):
             out.update(id(ap) for ap in p.attach_points)
     return out
 

@@ -34,13 +34,17 @@ class Program(Protocol):
     def source(self) -> Source: ...
     def write(self, text: str) -> None: ...
 
-EVENTS = frozenset({"errorf", "warnf", "system", "cat", "helper_error"})
+EVENTS = frozenset({"errorf", "warnf", "system", "cat", "helper_error", "runtime_warning"})
 MAX_CAT_BYTES = 10240
 
 
 def handle(prog: Program, ev: EventSpec, args: list[Any]) -> None:
     if ev.kind == "helper_error":
         helper_error(prog, ev, int(args[0]))
+        return
+    if ev.kind == "runtime_warning":   # e.g. a division by zero: located, on stderr
+        if not prog.opts.get("no_warnings"):
+            sys.stderr.write(prog.source.render("WARNING", str(ev.extra.get("msg", "")), ev.extra.get("span")))
         return
     from .printf import format_printf
 

@@ -29,9 +29,10 @@ from .codegen_stdlib import StdlibGen
 from .globgen import GlobGen
 from .joingen import JoinGen
 from .loopgen import LoopGen, callback_loops
-from .memgen import Loc, MemGen
+from .memgen import Loc, MemGen, pointee_size
+from .stdlib_types import const_eval
 from .tseriesgen import TSeriesGen
-from .typecheck import AGG_FUNCS, MapTable, ProbeTypes
+from .typecheck import AGG_FUNCS, MapTable, ProbeTypes, is_discard
 
 SCRATCH_LIMIT = 32768 - 8   # a per-CPU map value holds at most 32 KiB
 BPF_F_USER_STACK = 1 << 8
@@ -266,10 +267,14 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
 
     # ------------------------------------------------------------------ statements
     def block(self, b: A.Block) -> None:
-        for s in b.stmts:
+        for i, s in enumerate(b.stmts):
             self.stmt(s)
             if _ends_flow(s):
-                break   # what follows exit()/return/break/continue can never run (the verifier rejects it)
+                # what follows exit()/return/break/continue can never run (the verifier rejects it)
+                if i + 1 < len(b.stmts):
+                    self.shared.opts.setdefault("codegen_warnings", []).append(
+                        ("Unreachable statement", b.stmts[i + 1].span))
+                break
 
     def stmt(self, s: A.Stmt) -> None:
         e = self.e
@@ -307,8 +312,11 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
             e.place(end)
         elif isinstance(s, A.Unroll):
             n = self.types.const_int(s.count)
-            if n is None or not 1 <= n <= 100:
+            if n is None:
                 raise CompileError("unroll() count must be a literal between 1 and 100", s.count.span)
+            if not 1 <= n <= 100:   # located at `unroll (N)`, as 0.26
+                head = A.Span(s.span.start, s.count.span.end + 1)   # through the `)` after the count
+                raise CompileError(f"unroll {'maximum value is 100' if n > 100 else 'minimum value is 1'}", head)
             for _ in range(n):
                 self.block(s.body)
         elif isinstance(s, A.While):
@@ -360,6 +368,18 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
         if isinstance(x, A.Call) and self.t(x).kind is Kind.NONE:
             self.call_stmt(x)
             return
+        if isinstance(x, A.Ternary) and self.t(x).kind is Kind.NONE:   # cond ? printf(…) : …
+            other, end = Label(), Label()
+            c = self.gen_int(x.cond)
+            r = self.e.load(c, I.R1)
+            self.e.release(c)
+            self.e.jump(I.jmp_imm(I.JEQ, r, 0), other)
+            self.expr_stmt(x.then)
+            self.e.ja(end)
+            self.e.place(other)
+            self.expr_stmt(x.other)
+            self.e.place(end)
+            return
         if is_int_kind(self.t(x)):
             self.e.release(self.gen_int(x))
         elif self.t(x).kind is not Kind.NONE:
@@ -368,6 +388,9 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
     def assign(self, s: A.Assign) -> None:
         e = self.e
         tgt = s.target
+        if is_discard(s):
+            self.expr_stmt(s.value)
+            return
         if isinstance(tgt, A.Var):
             off, vt = self.var_slots[tgt.name]
             if s.op:
@@ -391,7 +414,8 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
             return
         if s.op:
             value: A.Expr = A.Binop(s.op, A.Map(tgt.name, tgt.keys, span=tgt.span), s.value, span=s.span)
-            self.types.types[id(value)] = INT64
+            ptr = spec.value_type is not None and spec.value_type.kind is Kind.POINTER and s.op in "+-"
+            self.types.types[id(value)] = spec.value_type if ptr else INT64
             self.types.types[id(value.left)] = self.t(tgt)  # type: ignore[attr-defined]
         else:
             value = s.value
@@ -513,6 +537,28 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
         e.place(done)
 
     # ------------------------------------------------------------------ events
+    def entry_return_address(self, off: int) -> None:
+        """At a function's first instruction the frame-pointer unwind skips the caller (its
+        frame is not set up yet): pack the return address at *sp into the ustack value's
+        spare high bits (low half over the id's, bits 32-47 and a flag over the pid's) so
+        user space can splice it in where the unwound stack lacks it (runtime/program.py)."""
+        e = self.e
+        ret = e.alloc(8)
+        done = Label("entry_ret")
+        e.emit(I.mov64_reg(I.R1, I.R10), I.alu64_imm(I.ADD, I.R1, ret), I.mov64_imm(I.R2, 8),
+               I.ldx(8, I.R3, CTX, PT_REGS_SP))
+        e.call("probe_read_user")
+        e.jump(I.jmp_imm(I.JNE, I.R0, 0), done)
+        e.emit(I.ldx(8, I.R1, I.R10, off))
+        e.jump(I.jmp_imm(I.JSLT, I.R1, 0), done)
+        e.emit(I.ldx(8, I.R2, I.R10, ret), I.mov64_reg(I.R3, I.R2), I.alu64_imm(I.LSH, I.R3, 32),
+               I.alu64_reg(I.OR, I.R1, I.R3), I.stx(8, I.R10, I.R1, off),
+               I.alu64_imm(I.RSH, I.R2, 32), I.alu64_imm(I.AND, I.R2, 0xFFFF), I.alu64_imm(I.LSH, I.R2, 32),
+               I.ld_imm64(I.R3, 1 << 63),
+               I.alu64_reg(I.OR, I.R2, I.R3), I.ldx(8, I.R1, I.R10, off + 8),
+               I.alu64_reg(I.OR, I.R1, I.R2), I.stx(8, I.R10, I.R1, off + 8))
+        e.place(done)
+
     def first_sight(self, pid_off: int) -> None:
         """The first time a pid's user stack/symbol is taken, tell user space, which snapshots
         its mappings while it lives (stacks are symbolized later, maybe after it exited)."""
@@ -588,6 +634,9 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
             m = c.args[0]
             assert isinstance(m, A.Map)
             spec = self.spec(m.name)
+            if self.bucketed(spec):     # every bucket of the key; empty ones fail quietly
+                e.release(self.bucketed_key_op(m, spec, "map_delete_elem", c.span))
+                return
             key = self.gen_key(m, spec)
             self.ld_map(I.R1, self.map_index(m.name))
             e.emit(I.mov64_reg(I.R2, I.R10), I.alu64_imm(I.ADD, I.R2, key))
@@ -616,7 +665,8 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
         """Write x's value with layout `t` at r10+off (ints as 8 bytes)."""
         if is_int_kind(t):
             v = self.gen_int(x)
-            self.e.emit(I.stx(8, I.R10, self.e.load(v, I.R1), off))
+            size = t.size if t.size in (1, 2, 4) and not t.params else 8   # a narrow tuple member: its own width
+            self.e.emit(I.stx(size, I.R10, self.e.load(v, I.R1), off))
             self.e.release(v)
         else:
             self.gen_mem(x, t, off)
@@ -643,7 +693,11 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
                 return off
             if isinstance(x, A.Var):
                 voff, vt = self.var_slots[x.name]
-                e.copy(off, voff, min(vt.size, t.size))
+                if _same_layout(vt, t):
+                    e.copy(off, voff, min(vt.size, t.size))
+                else:       # narrow members (int32, enum) widened for a record, or back
+                    e.zero(off, t.size)
+                    self.relayout(voff, vt, off, t)
                 return off
             if isinstance(x, A.Map):
                 self.map_value_copy(x, off, t.size)
@@ -658,6 +712,16 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
                 self.ternary_mem(x, t, off)
                 return off
             raise CompileError(f"cannot use a value of type {xt} here", x.span)
+        if t.kind is Kind.USTACK and isinstance(x, (A.Var, A.Map, A.Field, A.Index)):
+            # a user stack kept earlier (variable, map value, tuple field) is copied, not taken anew
+            if isinstance(x, A.Var):
+                voff, vt = self.var_slots[x.name]
+                e.copy(off, voff, min(vt.size, t.size))
+            elif isinstance(x, A.Map):
+                self.map_value_copy(x, off, t.size)
+            else:
+                self.tuple_elem_mem(x, t, off)
+            return off
         if t.kind is Kind.USTACK:
             sm = self.shared.stack_map(Kind.USTACK)
             self.ld_map(I.R2, sm)
@@ -667,6 +731,8 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
             e.call("get_current_pid_tgid")
             e.emit(I.alu64_imm(I.RSH, I.R0, 32), I.stx(8, I.R10, I.R0, off + 8))
             self.first_sight(off + 8)
+            if self.info.user_entry:
+                self.entry_return_address(off)
             return off
         if t.kind is Kind.USYM:
             v = self.gen_int(x.args[0] if isinstance(x, A.Call) else x)
@@ -684,6 +750,11 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
             return self.gen_mem(x.value, t, off)
         if isinstance(x, (A.Field, A.Index)) and self.t(x.base).kind in (Kind.TUPLE, Kind.RECORD):
             self.tuple_elem_mem(x, t, off)
+            return off
+        if t.kind is Kind.ARRAY and isinstance(x, A.Cast) and self.t(x.operand).kind is Kind.STRING:
+            st = self.t(x.operand)       # (uint8[4])"abc": the string's bytes, zero padded
+            e.zero(off, t.size)
+            self.gen_mem(x.operand, st, off)
             return off
         if t.kind is Kind.ARRAY and isinstance(x, A.Cast) and self.t(x.operand).kind is not Kind.ARRAY:
             self.array_from_int(x, t, off)
@@ -717,6 +788,67 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
         e.place(other)
         self.gen_mem(x.other, t, off)
         e.place(end)
+
+    def signed_divide(self, op: str, ra: int, rb: int) -> None:
+        """ra = ra s/ rb or ra s% rb (truncating toward zero, C's rules) with unsigned
+        instructions: divide the magnitudes, then negate the quotient when the signs differ
+        and the remainder when the dividend was negative. r0 holds the sign flag."""
+        e = self.e
+        e.emit(I.mov64_imm(I.R0, 0))
+        pos_a, pos_b, out = Label(), Label(), Label()
+        e.jump(I.jmp_imm(I.JSGE, ra, 0), pos_a)
+        e.emit(I.neg64(ra), I.mov64_imm(I.R0, 1))
+        e.place(pos_a)
+        e.jump(I.jmp_imm(I.JSGE, rb, 0), pos_b)
+        e.emit(I.neg64(rb))
+        if op == "/":
+            e.emit(I.alu64_imm(I.XOR, I.R0, 1))
+        e.place(pos_b)
+        e.emit(I.alu64_reg(I.DIV if op == "/" else I.MOD, ra, rb))
+        e.jump(I.jmp_imm(I.JEQ, I.R0, 0), out)
+        e.emit(I.neg64(ra))
+        e.place(out)
+
+    @staticmethod
+    def bucketed(spec: MapSpec) -> bool:
+        """hist/lhist/tseries maps are keyed by (user key, bucket): one user key is many entries."""
+        return spec.value_type.kind in (Kind.HIST, Kind.LHIST, Kind.TSERIES) and spec.key_type is not None
+
+    def bucketed_key_op(self, m: A.Map, spec: MapSpec, helper: str, span: Any) -> IntVal:
+        """delete()/has_key() of one user key of a bucketed map: the helper on every bucket of
+        the key (unrolled; a hist has at most 64 << bits + 1 buckets); true if any succeeded."""
+        e = self.e
+        vt = spec.value_type
+        if vt.kind is Kind.HIST:
+            bits = vt.params[0] if vt.params else 0
+            shift = 62 - bits
+            nb = (shift << bits) + ((2**63 - 1) >> shift) + 2
+        elif vt.kind is Kind.LHIST:
+            lo, hi, step = vt.params
+            nb = (hi - lo) // step + 2
+        else:
+            raise CompileError("delete() and has_key() of a tseries map key are not supported", span)
+        if nb > 2048:
+            raise CompileError(f"delete() and has_key() of this histogram's keys would touch {nb} buckets; "
+                               "at most 2048 are supported", span)
+        extra = spec.key_size - (spec.key_type.size if spec.key_type is not None else 8)
+        key = self.gen_key(m, spec, extra)
+        slot = key + spec.key_size - 8
+        found = e.alloc(8)
+        e.emit(I.st_imm(8, I.R10, found, 0))
+        for i in range(nb):
+            e.emit(I.st_imm(8, I.R10, slot, i))
+            self.ld_map(I.R1, self.map_index(m.name))
+            e.emit(I.mov64_reg(I.R2, I.R10), I.alu64_imm(I.ADD, I.R2, key))
+            e.call(helper)
+            # delete succeeds with r0 == 0; lookup with a non-NULL pointer
+            e.emit(I.jmp_imm(I.JNE if helper == "map_delete_elem" else I.JEQ, I.R0, 0, 1),
+                   I.st_imm(8, I.R10, found, 1))
+        v = e.new_int()
+        r = v.reg if v.reg >= 0 else I.R1
+        e.emit(I.ldx(8, r, I.R10, found))
+        e.set_from(v, r)
+        return v
 
     def r0_test(self, nonzero: bool) -> IntVal:
         """A bool value: r0 != 0 (nonzero=True) or r0 == 0, e.g. after a map helper call."""
@@ -974,7 +1106,17 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
         if isinstance(x, A.Cast):
             if self.t(x.operand).kind is Kind.ARRAY:
                 return self.int_from_array(x)
+            if self.t(x.operand).kind is Kind.STRING:   # (bool)"str": not empty
+                st = self.t(x.operand)
+                buf = self.gen_mem(x.operand, st)
+                v = e.new_int()
+                r = v.reg if v.reg >= 0 else I.R1
+                e.emit(I.ldx(1, r, I.R10, buf))
+                e.set_from(v, r)
+                return self.to_bool(v)
             v = self.gen_int(x.operand)
+            if xt.kind is Kind.BOOL and self.t(x.operand).kind is not Kind.BOOL:
+                return self.to_bool(v)
             self.truncate(v, xt)
             return v
         if isinstance(x, (A.Sizeof, A.Offsetof)):
@@ -984,6 +1126,33 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
         if isinstance(x, A.Call):
             return self.call_int(x)
         raise CompileError(f"cannot use a value of type {xt} as an integer here", x.span)
+
+    def relayout(self, src: int, st: Type, dst: int, t: Type) -> None:
+        """Copy a tuple at r10+src laid out as `st` to r10+dst laid out as `t` (same members,
+        integer widths may differ); dst is already zeroed."""
+        e = self.e
+        for se, so, de, do in zip(st.elems, st.offsets, t.elems, t.offsets, strict=True):
+            if se.kind in (Kind.TUPLE, Kind.RECORD) and de.kind is se.kind:
+                self.relayout(src + so, se, dst + do, de)
+            elif is_int_kind(se) and is_int_kind(de) and se.size in (1, 2, 4, 8) and de.size in (1, 2, 4, 8):
+                e.emit(I.ldx(se.size, I.R1, I.R10, src + so))
+                if se.signed and se.size < 8:
+                    sh = 64 - 8 * se.size
+                    e.emit(I.alu64_imm(I.LSH, I.R1, sh), I.alu64_imm(I.ARSH, I.R1, sh))
+                e.emit(I.stx(de.size, I.R10, I.R1, dst + do))
+            else:
+                e.copy(dst + do, src + so, min(se.size, de.size))
+
+    def to_bool(self, v: IntVal) -> IntVal:
+        """v := (v != 0), as a cast to bool gives."""
+        e = self.e
+        r = e.load(v, I.R1)
+        done = Label()
+        e.jump(I.jmp_imm(I.JEQ, r, 0), done)
+        e.emit(I.mov64_imm(r, 1))
+        e.place(done)
+        e.set_from(v, r)
+        return v
 
     def truncate(self, v: IntVal, t: Type) -> None:
         """Reduce v to t's width, sign- or zero-extending back to 64 bits."""
@@ -1122,6 +1291,21 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
             e.emit(I.mov64_reg(I.R1, CTX), I.mov64_imm(I.R3, 0))
             e.call("get_stackid")
             return result()
+        if n == "usermode":
+            if self.info.ctx == "none":
+                e.set_imm(v, 1)        # begin/end run from bpfscope's own user-space code
+                return v
+            cs = ARCH.reg_offset("cs")
+            assert cs is not None
+            r = v.reg if v.reg >= 0 else I.R1
+            user = Label()        # the interrupted context's privilege level: cs & 3 == 3
+            e.emit(I.ldx(8, r, CTX, cs), I.alu64_imm(I.AND, r, 3))
+            e.jump(I.jmp_imm(I.JEQ, r, 3), user)
+            e.emit(I.mov64_imm(r, 0), I.ja(1))
+            e.place(user)
+            e.emit(I.mov64_imm(r, 1))
+            e.set_from(v, r)
+            return v
         e.release(v)
         std = self.std_builtin_int(x)
         if std is not None:
@@ -1177,6 +1361,11 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
             return self.builtin_int(A.Builtin("kstack", span=c.span))
         if n == "ksym":
             return self.gen_int(c.args[0])
+        if n in ("delete", "has_key") and self.bucketed(self.spec(c.args[0].name)):  # type: ignore[attr-defined]
+            m = c.args[0]
+            assert isinstance(m, A.Map)
+            helper = "map_delete_elem" if n == "delete" else "map_lookup_elem"
+            return self.bucketed_key_op(m, self.spec(m.name), helper, c.span)
         if n == "delete":   # used as a value: whether the key was there (no warning then)
             m = c.args[0]
             assert isinstance(m, A.Map)
@@ -1239,6 +1428,9 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
         e = self.e
         delta = 1 if x.op == "++" else -1
         tgt = x.target
+        tt = self.t(tgt) if isinstance(tgt, A.Var) else self.spec(tgt.name).value_type  # type: ignore[attr-defined]
+        if tt is not None and tt.kind is Kind.POINTER:
+            delta *= pointee_size(self, tt)       # a pointer steps by its pointee, as in C
         if isinstance(tgt, A.Var):
             off, _ = self.var_slots[tgt.name]
             v = e.new_int()
@@ -1316,6 +1508,8 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
             return v
         if lt.kind is Kind.STRING and rt.kind is Kind.STRING:
             return self.strcmp(x)
+        if lt.kind is Kind.TUPLE and rt.kind is Kind.TUPLE:
+            return self.tuple_eq(x)
         pa = self.ptr_arith(x)
         if pa is not None:
             return pa
@@ -1336,11 +1530,26 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
             aop = ARITH_OPS[op]
             if op == ">>" and signed:
                 aop = I.ARSH
-            ins = I.alu64_reg(aop, ra, rb)
-            if op in ("/", "%") and signed:
-                ins.off = 1  # sdiv / smod
-            e.emit(ins)
+            # C's conversions: a division is signed only when both operands are (nsecs / 1000
+            # is unsigned); signed ones are built from unsigned ops, as BPF's sdiv/smod
+            # instructions need kernel 6.6
+            sdiv = op in ("/", "%") and lt.signed and rt.signed
+            by_zero = op in ("/", "%") and not _nonzero_const(self, x.right)
+            zero, done = Label(), Label()
+            if by_zero:
+                e.jump(I.jmp_imm(I.JEQ, rb, 0), zero)
+            if sdiv:
+                self.signed_divide(op, ra, rb)
+            else:
+                e.emit(I.alu64_reg(aop, ra, rb))
             e.set_from(a, ra)
+            if by_zero:   # 0.26: the result is 1, and user space is told where
+                e.ja(done)
+                e.place(zero)
+                e.set_imm(a, 1)
+                self.send_event(EventSpec("runtime_warning", extra={"span": x.span, "msg": DIVIDE_BY_ZERO_MSG}),
+                                [], [])
+                e.place(done)
         e.release(b)
         return a
 
@@ -1378,6 +1587,72 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
         e.set_imm(v, 0 if x.op == "==" else 1)
         e.place(end)
         return v
+
+
+    def tuple_eq(self, x: A.Binop) -> IntVal:
+        """Tuple ==/!=: both laid out on the stack, then compared element by element (strings up
+        to their NUL, integers by value whatever their widths, other values byte for byte)."""
+        e = self.e
+        lt, rt = self.t(x.left), self.t(x.right)
+        a = self.gen_mem(x.left, lt)
+        b = self.gen_mem(x.right, rt)
+        v = e.new_int()
+        ne, end = Label(), Label()
+        self._elems_eq(lt, a, rt, b, ne)
+        e.set_imm(v, 1 if x.op == "==" else 0)
+        e.ja(end)
+        e.place(ne)
+        e.set_imm(v, 0 if x.op == "==" else 1)
+        e.place(end)
+        return v
+
+    def _elems_eq(self, lt: Type, a: int, rt: Type, b: int, ne: Label) -> None:
+        e = self.e
+        for et, eo, ft, fo in zip(lt.elems, lt.offsets, rt.elems, rt.offsets, strict=True):
+            if et.kind is Kind.TUPLE:
+                self._elems_eq(et, a + eo, ft, b + fo, ne)
+            elif et.kind is Kind.STRING:
+                done = Label()
+                for i in range(min(et.size, ft.size)):
+                    e.emit(I.ldx(1, I.R1, I.R10, a + eo + i), I.ldx(1, I.R2, I.R10, b + fo + i))
+                    e.jump(I.jmp_reg(I.JNE, I.R1, I.R2), ne)
+                    e.jump(I.jmp_imm(I.JEQ, I.R1, 0), done)
+                if et.size != ft.size:   # the longer one must end where the shorter does
+                    longer, n = (a + eo, ft.size) if et.size > ft.size else (b + fo, et.size)
+                    e.emit(I.ldx(1, I.R1, I.R10, longer + n))
+                    e.jump(I.jmp_imm(I.JNE, I.R1, 0), ne)
+                e.place(done)
+            elif et.is_int and ft.is_int and et.size in (1, 2, 4, 8) and ft.size in (1, 2, 4, 8):
+                for reg, ty, off in ((I.R1, et, a + eo), (I.R2, ft, b + fo)):
+                    e.emit(I.ldx(ty.size, reg, I.R10, off))
+                    if ty.signed and ty.size < 8:
+                        sh = 64 - ty.size * 8
+                        e.emit(I.alu64_imm(I.LSH, reg, sh), I.alu64_imm(I.ARSH, reg, sh))
+                e.jump(I.jmp_reg(I.JNE, I.R1, I.R2), ne)
+            else:
+                for i in range(min(et.size, ft.size)):
+                    e.emit(I.ldx(1, I.R1, I.R10, a + eo + i), I.ldx(1, I.R2, I.R10, b + fo + i))
+                    e.jump(I.jmp_reg(I.JNE, I.R1, I.R2), ne)
+
+
+def _same_layout(a: Type, b: Type) -> bool:
+    """Tuples whose members sit at the same offsets with the same widths (a plain copy will do)."""
+    if a.kind not in (Kind.TUPLE, Kind.RECORD) or b.kind not in (Kind.TUPLE, Kind.RECORD):
+        return True
+    if len(a.elems) != len(b.elems) or a.offsets != b.offsets:
+        return False
+    return all(_same_layout(x, y) and (x.size == y.size or not (is_int_kind(x) and is_int_kind(y)))
+               for x, y in zip(a.elems, b.elems, strict=True))
+
+
+DIVIDE_BY_ZERO_MSG = ("Divide or modulo by 0 detected. This can lead to unexpected results. "
+                      "1 is being used as the result.")
+
+
+def _nonzero_const(gen: ProgGen, x: A.Expr) -> bool:
+    """A divisor known not to be zero at compile time (no run-time check needed)."""
+    v = const_eval(gen.types, x)
+    return isinstance(v, int) and v != 0
 
 
 def _ends_flow(s: A.Stmt) -> bool:

@@ -593,7 +593,7 @@ class StdlibGen:
 
     def _buf(self, c: A.Call, t: Type, off: int) -> None:
         e = self.e
-        cap = t.size - 4
+        cap = min(t.size, self.t(c).size) - 4   # a wider slot (ternary of buffers) keeps this length
         src = c.args[0]
         st = self.t(src)
         e.zero(off, t.size)

@@ -45,6 +45,9 @@ CONFIG_VARS: dict[str, Any] = {
 # environment spellings older bpftrace releases used
 LEGACY_ENV = {"BPFTRACE_STRLEN": "max_strlen", "BPFTRACE_MAP_KEYS_MAX": "max_map_keys",
               "BPFTRACE_CAT_BYTES_MAX": "max_cat_bytes", "BPFTRACE_NO_CPP_DEMANGLE": "cpp_demangle"}
+# read elsewhere (bpftrace 0.26's list): named in a config block they get their own error
+ENV_ONLY = frozenset(("btf", "debug_output", "kernel_build", "kernel_source", "max_ast_nodes", "verify_llvm_ir",
+                      "vmlinux"))
 LICENSES = ("GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL", "Dual MIT/GPL", "Dual MPL/GPL")
 
 
@@ -97,8 +100,10 @@ def check_config(program: A.Program, env: Mapping[str, str] | None = None) -> di
     for raw, value in program.config.items():
         span = program.config_spans.get(raw)
         name = canonical(raw)
+        if name in ENV_ONLY:
+            raise CompileError(f"{raw}: can only be set as an environment variable", span)
         if name not in CONFIG_VARS:
-            raise CompileError(f"Unrecognized config variable: {raw}", span)
+            raise CompileError(f"{raw}: not a known configuration option", span)
         try:
             out[name] = convert(name, value)
         except ValueError as e:

@@ -309,7 +309,7 @@ class MemGen:
             b = self.gen_int(x.right)
             ra, rb = e.load(a, I.R1), e.load(b, I.R2)
             e.emit(I.alu64_reg(I.SUB, ra, rb))
-            scale = _pointee_size(self, lt)
+            scale = pointee_size(self, lt)
             if scale > 1:
                 ins = I.alu64_imm(I.DIV, ra, scale)
                 ins.off = 1
@@ -318,7 +318,7 @@ class MemGen:
             e.release(b)
             return a
         ptr_x, int_x, pt = (x.left, x.right, lt) if lp else (x.right, x.left, rt)
-        scale = _pointee_size(self, pt)
+        scale = pointee_size(self, pt)
         a = self.gen_int(ptr_x)
         b = self.gen_int(int_x)
         ra, rb = e.load(a, I.R1), e.load(b, I.R2)
@@ -341,7 +341,7 @@ def _elem_size(bt: Type, elem: Type) -> int:
     return elem.size if elem.size else 1
 
 
-def _pointee_size(gen: Any, t: Type) -> int:
+def pointee_size(gen: Any, t: Type) -> int:
     pt = gen.types.pointee(t)
     if pt is None or pt.kind is Kind.NONE or pt.size == 0:
         return 1

@@ -226,10 +226,12 @@ class MemTypes:
             elem = self.typename(A.TypeName(e.to.name, span=e.to.span))
             if not elem.is_int:
                 raise CompileError(f"Cannot cast to an array of \"{elem}\"", e.to.span)
-            if not (src.is_int or src.kind in (Kind.ARRAY, Kind.POINTER)):
+            if not (src.is_int or src.kind in (Kind.ARRAY, Kind.POINTER, Kind.STRING)):
                 raise CompileError(f"Cannot cast from \"{src}\" to an array", e.span)
-            n = e.to.array or max(1, src.size // max(1, elem.size))
+            n = e.to.array or max(1, -(-src.size // max(1, elem.size)))
             t = Type(Kind.ARRAY, size=n * elem.size, pointee=elem, count=n, name=f"{elem}[{n}]")
+            if src.kind is Kind.STRING and src.size <= t.size:
+                return t       # a string's bytes, zero padded
             if t.size != src.size:
                 raise CompileError(f"Cannot cast from \"{src}\" to \"{t}\": sizes differ "
                                    f"({src.size} vs {t.size} bytes)", e.span)
@@ -250,6 +252,8 @@ class MemTypes:
                 raise CompileError(f"Cannot cast from \"{src}\" to \"{t}\": sizes differ "
                                    f"({src.size} vs {t.size} bytes)", e.span)
             return t
+        if t.kind is Kind.BOOL and src.kind is Kind.STRING:
+            return t           # (bool)"str": true unless empty
         if not (src.is_int or src.kind is Kind.POINTER):
             raise CompileError(f"Cannot cast from \"{src}\" to \"{t}\"", e.span)
         return t

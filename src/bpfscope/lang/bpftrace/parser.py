@@ -248,10 +248,13 @@ class _Parser:
                     raise CompileError("syntax error, unexpected }", Span(i, i + 1))
                 if depth == 0 and word != "typedef":
                     j = skip_trivia(text, i + 1)
+                    if text.startswith("__attribute__", j):   # `} __attribute__((packed));`
+                        j = _attribute_end(text, j)
                     if j < n and text[j] == ";":
                         return j + 1
                     # `struct X { ... } name;` style declarators are not bpftrace syntax
-                    return i + 1
+                    return max(i + 1, j) if text.startswith("__attribute__", skip_trivia(text, i + 1)) \
+                        else i + 1
             elif c == ";" and depth == 0:
                 return i + 1
             i += 1
@@ -426,8 +429,12 @@ class _Parser:
             stmts.append(ast.ExprStmt(value, span=value.span))
         return ast.Block(stmts, span=Span(lbrace.start, rbrace.end))
 
-    def block_items(self) -> tuple[list[ast.Stmt], ast.Expr | None, Token, Token]:
-        """`{ stmts }`; the final expression is returned apart when it has no trailing `;`."""
+    def block_items(self, want_value: bool = False) -> tuple[list[ast.Stmt], ast.Expr | None, Token, Token]:
+        """`{ stmts }`; the final expression is returned apart when it has no trailing `;`.
+
+        With want_value (a block used as an expression) a final `if … else …` whose branches
+        end in values is that value, as in 0.26.
+        """
         lbrace = self.expect("{")
         stmts: list[ast.Stmt] = []
         value: ast.Expr | None = None
@@ -437,6 +444,13 @@ class _Parser:
                 break
             if tok.kind == ";":
                 self.next()
+                continue
+            if want_value and tok.kind == "if":
+                if_stmt, if_value = self.if_forms()
+                if if_value is not None and self.at("}"):
+                    value = if_value
+                    break
+                stmts.append(if_stmt)
                 continue
             stmt, needs_semi = self.statement()
             if needs_semi:
@@ -500,23 +514,34 @@ class _Parser:
         return ast.ExprStmt(expr, span=expr.span), True
 
     def if_stmt(self) -> ast.If:
+        return self.if_forms()[0]
+
+    def if_forms(self) -> tuple[ast.If, ast.Expr | None]:
+        """`if cond { … } else …` (parentheses optional, as in 0.26) as a statement, and as an
+        expression (a ternary of block expressions) when every branch ends in a value."""
         kw = self.next()
-        self.expect("(")
         cond = self.expr()
-        self.expect(")")
-        then = self.block()
-        other = None
+        then_stmts, then_value, lb, rb = self.block_items(want_value=True)
+        then = _branch_block(then_stmts, then_value, lb, rb)
+        other: ast.Block | None = None
+        other_value: ast.Expr | None = None
         end = then.span.end
         if self.accept("else"):
             if self.at("if"):
-                nested = self.if_stmt()
+                nested, other_value = self.if_forms()
                 other = ast.Block([nested], span=nested.span)
             elif self.at("{"):
-                other = self.block()
+                o_stmts, o_value, olb, orb = self.block_items(want_value=True)
+                other = _branch_block(o_stmts, o_value, olb, orb)
+                other_value = _branch_value(o_stmts, o_value, olb, orb)
             else:
                 self.unexpected(self.peek(), "{ or if")
             end = other.span.end
-        return ast.If(cond, then, other, span=Span(kw.start, end))
+        stmt = ast.If(cond, then, other, span=Span(kw.start, end))
+        then_expr = _branch_value(then_stmts, then_value, lb, rb)
+        if then_expr is None or other_value is None:
+            return stmt, None
+        return stmt, ast.Ternary(cond, then_expr, other_value, span=Span(kw.start, end))
 
     def for_stmt(self) -> ast.For:
         kw = self.next()
@@ -597,7 +622,7 @@ class _Parser:
         cond = self.binary(1)
         if self.at("?"):
             self.next()
-            then = self.expr()
+            then = cond if self.at(":") else self.expr()   # `a ?: b`: the condition is the value
             self.expect(":")
             other = self.expr()
             return ast.Ternary(cond, then, other, span=Span(cond.span.start, other.span.end))
@@ -746,9 +771,15 @@ class _Parser:
             return ast.Bool(kind == "true", span=span)
         if kind == "(":
             return self.paren(tok)
+        if kind == "if":
+            self.i -= 1
+            _stmt, if_value = self.if_forms()
+            if if_value is None:
+                self.unexpected_at(self.peek(), "else with a value in each branch")
+            return if_value
         if kind == "{":
             self.i -= 1  # hand the `{` back to block_items
-            stmts, value, lbrace, rbrace = self.block_items()
+            stmts, value, lbrace, rbrace = self.block_items(want_value=True)
             if value is None:
                 self.unexpected_at(rbrace, "expression")
             return ast.BlockExpr(stmts, value, span=Span(lbrace.start, rbrace.end))
@@ -819,6 +850,42 @@ class _Parser:
             items.append(self.expr())
         close = self.expect(")", ') or ","')
         return ast.Tuple(items, span=Span(lparen.start, close.end))
+
+
+def _branch_block(stmts: list[ast.Stmt], value: ast.Expr | None, lb: Token, rb: Token) -> ast.Block:
+    """An if branch as a statement block (its final value becomes an expression statement)."""
+    items = list(stmts)
+    if value is not None:
+        items.append(ast.ExprStmt(value, span=value.span))
+    return ast.Block(items, span=Span(lb.start, rb.end))
+
+
+def _branch_value(stmts: list[ast.Stmt], value: ast.Expr | None, lb: Token, rb: Token) -> ast.Expr | None:
+    """An if branch as an expression: its value, after its statements."""
+    if value is None:
+        return None
+    if not stmts:
+        return value
+    return ast.BlockExpr(list(stmts), value, span=Span(lb.start, rb.end))
+
+
+def _attribute_end(text: str, pos: int) -> int:
+    """End of `__attribute__((...))` at pos (balanced parentheses), trivia after it skipped."""
+    i = pos + len("__attribute__")
+    i = skip_trivia(text, i)
+    depth = 0
+    while i < len(text):
+        c = text[i]
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth == 0:
+                return skip_trivia(text, i + 1)
+        elif depth == 0:
+            break
+        i += 1
+    return i
 
 
 def _tok_start(tok: Token) -> int:

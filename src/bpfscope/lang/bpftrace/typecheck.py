@@ -158,16 +158,20 @@ class ProbeTypes(MemTypes, VarTypes):
 
     def assign(self, s: A.Assign) -> None:
         tgt = s.target
+        if is_discard(s):
+            self.expr(s.value)      # `_ = expr`: evaluated, the value dropped
+            return
         if s.op:
             if not isinstance(tgt, (A.Map, A.Var)):
                 raise CompileError("compound assignment needs a map or variable", s.span)
             rt = self.expr(s.value)
             if not rt.is_int:
                 raise CompileError(f"Type mismatch for '{s.op}=': expected integer, got '{rt}'", s.value.span)
+            step = self.pointer_target(tgt) if s.op in ("+", "-") else None   # pointers step by pointee
             if isinstance(tgt, A.Map):
-                self.map_access(tgt, assign=INT64)
+                self.map_access(tgt, assign=step or INT64)
             else:
-                self.vars[tgt.name] = unify(self.vars.get(tgt.name), INT64, tgt.name, s.span)
+                self.vars[tgt.name] = unify(self.vars.get(tgt.name), step or INT64, tgt.name, s.span)
                 self.types[id(tgt)] = self.vars[tgt.name]
             return
         if isinstance(tgt, A.Map):
@@ -177,10 +181,12 @@ class ProbeTypes(MemTypes, VarTypes):
             else:
                 t = self.expr(v)
                 if t.kind is Kind.NONE:
-                    raise CompileError("Value of this expression cannot be assigned to a map", v.span)
+                    raise _void_assignment(v, "Value of this expression cannot be assigned to a map")
             self.map_access(tgt, assign=t)
         elif isinstance(tgt, A.Var):
             t = self.expr(s.value)
+            if t.kind is Kind.NONE and tgt.name != "_":   # `_ = printf(...)` discards
+                raise _void_assignment(s.value, "Value of this expression cannot be assigned to a variable")
             if t.is_aggregate:
                 raise CompileError("aggregations can only be assigned to maps", s.value.span)
             if tgt.name in self.fixed_vars:
@@ -252,6 +258,16 @@ class ProbeTypes(MemTypes, VarTypes):
             return fold_binop(e.op, self.const_int(e.left), self.const_int(e.right))
         return None
 
+    def pointer_target(self, tgt: A.Expr) -> Type | None:
+        """The pointer type a `+=`/`-=`/`++`/`--` target already holds (None when it is no pointer)."""
+        t: Type | None = None
+        if isinstance(tgt, A.Var):
+            t = self.vars.get(tgt.name)
+        elif isinstance(tgt, A.Map):
+            info = self.maps.maps.get(tgt.name)
+            t = info.value if info is not None else None
+        return t if t is not None and t.kind is Kind.POINTER else None
+
     def map_access(self, m: A.Map, assign: Type | None = None) -> Type:
         info = self.maps.get(m.name, m.span)
         scalar = not m.keys
@@ -271,7 +287,12 @@ class ProbeTypes(MemTypes, VarTypes):
                     raise CompileError(f"Invalid map key type: {kt}", k.span)
                 kts.append(key_storage_type(kt))
             kt = kts[0] if len(kts) == 1 else tuple_type(kts)
-            info.key = unify(info.key, kt, m.name, m.span)
+            try:
+                info.key = unify(info.key, kt, m.name, m.span)
+            except CompileError:
+                raise CompileError(f"Argument mismatch for {m.name}: trying to access with arguments: '{kt}' "
+                                   f"when map expects arguments: '{info.key}'",
+                                   A.Span(m.keys[0].span.start, m.keys[-1].span.end)) from None
         if assign is not None:
             info.value = unify(info.value, key_storage_type(assign) if not assign.is_aggregate else assign,
                                m.name, m.span)
@@ -336,6 +357,10 @@ class ProbeTypes(MemTypes, VarTypes):
                 if e.op not in ("==", "!="):
                     raise CompileError(f"Invalid operator '{e.op}' for string comparison", e.span)
                 return BOOL
+            if e.op in ("==", "!=") and lt.kind is Kind.TUPLE and rt.kind is Kind.TUPLE:
+                if not _tuples_comparable(lt, rt):
+                    raise CompileError(f"Type mismatch for '{e.op}': comparing '{lt}' with '{rt}'", e.span)
+                return BOOL
             ptr_t = self.pointer_binop(e, lt, rt)
             if ptr_t is not None:
                 return ptr_t
@@ -363,6 +388,8 @@ class ProbeTypes(MemTypes, VarTypes):
             if e.op in ("-", "~"):
                 if not t.is_int:
                     raise CompileError(f"Invalid type for {e.op}: {t}", e.span)
+                if e.op == "~" and isinstance(e.operand, A.Int) and e.operand.value >= 0:
+                    return UINT64       # a literal is unsigned in 0.26: ~10 is 18446744073709551605
                 return INT64 if e.op == "-" else (UINT64 if not t.signed else INT64)
             if e.op == "*":
                 return self.deref(e, t)
@@ -370,20 +397,23 @@ class ProbeTypes(MemTypes, VarTypes):
                 return self.address_of(e, t)
             raise CompileError(f"unsupported operator {e.op}", e.span)
         if isinstance(e, A.IncDec):
+            step = self.pointer_target(e.target)
             if isinstance(e.target, A.Map):
-                self.map_access(e.target, assign=INT64)
+                self.map_access(e.target, assign=step or INT64)
             elif isinstance(e.target, A.Var):
-                self.vars[e.target.name] = unify(self.vars.get(e.target.name), INT64, e.target.name, e.span)
+                self.vars[e.target.name] = unify(self.vars.get(e.target.name), step or INT64, e.target.name, e.span)
                 self.types[id(e.target)] = self.vars[e.target.name]
             else:
                 raise CompileError("++/-- needs a map or a variable", e.span)
-            return INT64
+            return step or INT64
         if isinstance(e, A.Ternary):
             ct = self.expr(e.cond)
             if not ct.is_int and ct.kind is not Kind.POINTER:
                 raise CompileError(f"Invalid condition in ternary: {ct}", e.cond.span)
             a = self.expr(e.then)
             b = self.expr(e.other)
+            if a == b:
+                return a            # bool stays bool, an enum stays that enum
             if a.is_int and b.is_int:
                 return INT64 if a.signed or b.signed else UINT64
             if a.kind is Kind.POINTER and (b.kind is Kind.POINTER or b.is_int):
@@ -394,6 +424,13 @@ class ProbeTypes(MemTypes, VarTypes):
                 return string_type(max(a.size, b.size))
             if a.kind == b.kind and a.kind is Kind.NONE:
                 return NONE
+            if a.kind == b.kind and a.kind is Kind.BUFFER:
+                return a if a.size >= b.size else b
+            if a.kind == b.kind and a.kind in (Kind.TUPLE, Kind.RECORD) and len(a.elems) == len(b.elems):
+                try:        # tuples of the same shape: strings grow to the longer one
+                    return unify(a, b, "ternary", e.span)
+                except CompileError:
+                    pass
             raise CompileError(f"Ternary operator must return the same type: have '{a}' and '{b}'", e.span)
         if isinstance(e, A.Field):
             return self.field(e)
@@ -432,6 +469,11 @@ class ProbeTypes(MemTypes, VarTypes):
 
     def builtin(self, e: A.Builtin) -> Type:
         n = e.name
+        if n == "usermode" and self.probe.ctx != "none":
+            from ..ebpf.arch import host
+
+            if self.probe.ctx not in ("pt_regs", "perf_event") or host().reg_offset("cs") is None:
+                raise CompileError(f"usermode is not supported for {self.probe.provider} probes", e.span)
         if n in INT_BUILTINS:
             return self.curtask_type() if n == "curtask" else INT_BUILTINS[n]
         if n in STRING_BUILTINS:
@@ -555,11 +597,17 @@ class ProbeTypes(MemTypes, VarTypes):
             if a.name not in self.maps.maps:
                 raise CompileError(f"Undefined map: {a.name}", a.span)
             return NONE
+        if n in ("delete", "has_key") and c.args and isinstance(c.args[0], A.Map) \
+                and c.args[0].name not in self.maps.maps:   # never assigned: nothing to delete or find
+            raise CompileError(f"Undefined map: {c.args[0].name}", c.args[0].span)
         if n == "delete":   # a bool when its result is used (true: the key was there)
             if len(c.args) == 1 and isinstance(c.args[0], A.Map):
                 self.map_access(c.args[0])
                 return NONE if statement else BOOL
             if len(c.args) == 2 and isinstance(c.args[0], A.Map) and not c.args[0].keys:
+                if self.maps.maps[c.args[0].name].scalar:
+                    raise CompileError("call to delete() expects a map with explicit keys (non-scalar map)",
+                                       c.args[0].span)
                 m = A.Map(c.args[0].name, [c.args[1]], span=c.args[0].span)
                 c.args = [m]
                 self.map_access(m)
@@ -576,6 +624,8 @@ class ProbeTypes(MemTypes, VarTypes):
                 c.rewritten = True  # type: ignore[attr-defined]
             hk = c.args[0]
             assert isinstance(hk, A.Map)
+            if self.maps.maps[hk.name].scalar:
+                raise CompileError("call to has_key() expects a map with explicit keys (non-scalar map)", hk.span)
             self.map_access(hk)
             return BOOL
         if n == "exit":
@@ -683,3 +733,32 @@ class ProbeTypes(MemTypes, VarTypes):
         fmt = c.args[0]
         assert isinstance(fmt, A.Str)
         check_printf(c.name, fmt.value, [self.of(a) for a in c.args[1:]], c.span, fmt.span)
+
+
+def _tuples_comparable(a: Type, b: Type) -> bool:
+    """Tuples compare (==, !=) element by element: same length, each pair ints, strings or tuples."""
+    if len(a.elems) != len(b.elems):
+        return False
+    for x, y in zip(a.elems, b.elems, strict=True):
+        if x.is_int and y.is_int:
+            continue
+        if x.kind is Kind.STRING and y.kind is Kind.STRING:
+            continue
+        if x.kind is Kind.TUPLE and y.kind is Kind.TUPLE and _tuples_comparable(x, y):
+            continue
+        if x == y and x.kind is not Kind.NONE:
+            continue
+        return False
+    return True
+
+
+def is_discard(s: A.Assign) -> bool:
+    """`_ = expr` (0.26): the expression runs for its effects, its value is dropped."""
+    return isinstance(s.target, A.Identifier) and s.target.name == "_" and not s.op
+
+
+def _void_assignment(v: A.Expr, fallback: str) -> CompileError:
+    """A statement with no value (printf(), print(), exit(), ...) on the right of `=`."""
+    if isinstance(v, A.Call):
+        return CompileError(f"{v.name}() should not be used in an assignment or as a map key", v.span)
+    return CompileError(fallback, v.span)

@@ -10,10 +10,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ...lang.bpftrace.ast import AttachPoint, Span
-from ...lang.diagnostics import CompileError
+from ...lang.diagnostics import CompileError, Span
+
+if TYPE_CHECKING:   # annotations only: attaching a cached program does not import the AST
+    from ...lang.bpftrace.ast import AttachPoint
 
 
 class Closeable(Protocol):
@@ -48,6 +50,20 @@ class ProbeError(CompileError):
 
 def fail(ap: AttachPoint, message: str, hint: str | None = None) -> ProbeError:
     return ProbeError(message, ap.span, hint)
+
+
+class MissingProbe(ProbeError):
+    """Nothing on this system matches the attach point: not a mistake in the program, so the
+    `missing_probes` config (missing.py) decides between an error, a warning and silence."""
+
+    def __init__(self, ap: AttachPoint, wildcard: bool, what: str = "") -> None:
+        super().__init__(f"No matches for {ap.provider} {what or ':'.join(ap.parts)}", ap.span)
+        self.wildcard = wildcard
+
+
+def missing(ap: AttachPoint, what: str = "") -> MissingProbe:
+    """`what`: the target as resolved (a uprobe's library path) when it differs from the text."""
+    return MissingProbe(ap, any(is_glob(p) for p in ap.parts), what)
 
 
 def is_glob(s: str) -> bool:

@@ -14,13 +14,15 @@ each function gets its own program, so `probe` names the function that fired.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...kernel import uapi
-from ...lang.bpftrace.ast import AttachPoint
 from ...lang.ctype.types import int_type
 from ...lang.spec import ArgField, ProbeInfo
 from .base import Env, fail, is_glob
+
+if TYPE_CHECKING:
+    from ...lang.bpftrace.ast import AttachPoint
 
 NAMES = ("kprobe", "kretprobe", "fentry", "fexit")
 

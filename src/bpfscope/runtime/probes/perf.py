@@ -6,12 +6,15 @@ interval fires on one CPU (like bpftrace); profile and software on every online 
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from ...kernel import syscall as sc
 from ...kernel import uapi
-from ...lang.bpftrace.ast import AttachPoint
 from ...lang.spec import ProbeInfo
 from .base import Env, FdHandle, fail
+
+if TYPE_CHECKING:
+    from ...lang.bpftrace.ast import AttachPoint
 
 NAMES = ("profile", "interval", "software", "hardware")
 
@@ -117,6 +120,14 @@ def attach(info: ProbeInfo, prog_fd: int, env: Env) -> list[FdHandle]:
     return handles
 
 
+TIME_UNITS = ("s", "ms", "us", "hz")   # what interval:/profile: take, as bpftrace 0.26 lists them
+
+
 def listing(pattern: str, provider: str = "", verbose: bool = False) -> list[str]:
-    out = [f"software:{n}:" for n in SW_EVENTS] + [f"hardware:{n}:" for n in HW_EVENTS]
-    return out
+    """One provider's probes in bpftrace's order (sorted, as its std::set prints them):
+    `software:cs:`, `interval:hz:`, ... ; no provider: software and hardware (older callers)."""
+    if provider in ("interval", "profile"):
+        return sorted(f"{provider}:{u}:" for u in TIME_UNITS)
+    if provider in ("software", "hardware"):
+        return sorted(f"{provider}:{n}:" for n in (SW_EVENTS if provider == "software" else HW_EVENTS))
+    return [f"software:{n}:" for n in SW_EVENTS] + [f"hardware:{n}:" for n in HW_EVENTS]

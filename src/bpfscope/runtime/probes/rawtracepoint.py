@@ -4,13 +4,16 @@ plain raw tracepoints with argN."""
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from ...kernel import syscall as sc
-from ...kernel import tracefs, uapi
-from ...lang.bpftrace.ast import AttachPoint
+from ...kernel import uapi
 from ...lang.ctype.types import Kind, Type, int_type
 from ...lang.spec import ArgField, ProbeInfo
-from .base import Env, FdHandle, fail, is_glob
+from .base import Env, FdHandle, fail, is_glob, missing
+
+if TYPE_CHECKING:
+    from ...lang.bpftrace.ast import AttachPoint
 
 NAMES = ("rawtracepoint",)
 
@@ -42,6 +45,8 @@ def _btf_args(name: str) -> tuple[int, list[ArgField]] | None:
 
 
 def resolve(ap: AttachPoint, env: Env) -> list[ProbeInfo]:
+    from ...kernel import tracefs  # not at import: attaching a cached program needs no tracefs
+
     if not ap.parts:
         raise fail(ap, "rawtracepoint probe needs a tracepoint name")
     name = ap.parts[-1]
@@ -49,7 +54,7 @@ def resolve(ap: AttachPoint, env: Env) -> list[ProbeInfo]:
     if is_glob(name):
         names = sorted({n for _c, n in tracefs.list_events("*", name)})
         if not names:
-            raise fail(ap, f"No probes matched rawtracepoint:{name}")
+            raise missing(ap)
     out = []
     for n in names:
         typed = _btf_args(n)
@@ -61,7 +66,7 @@ def resolve(ap: AttachPoint, env: Env) -> list[ProbeInfo]:
                                  attach=None, span=ap.span))
         else:
             if not tracefs.list_events("*", n):
-                raise fail(ap, f"rawtracepoint not found: {n}")
+                raise missing(ap)
             out.append(ProbeInfo(name=f"rawtracepoint:{n}", provider="rawtracepoint",
                                  prog_type=uapi.BPF_PROG_TYPE_RAW_TRACEPOINT, ctx="args_array",
                                  attach=n, span=ap.span))
@@ -73,5 +78,7 @@ def attach(info: ProbeInfo, prog_fd: int, env: Env) -> list[FdHandle]:
 
 
 def listing(pattern: str, provider: str = "", verbose: bool = False) -> list[str]:
+    from ...kernel import tracefs
+
     name = pattern.split(":")[-1] or "*"
     return sorted({f"rawtracepoint:{n}" for _c, n in tracefs.list_events("*", name)})

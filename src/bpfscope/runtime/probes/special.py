@@ -6,10 +6,14 @@ once in the kernel through test_run needs no probe at all and leaves nothing beh
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ...kernel import uapi
-from ...lang.bpftrace.ast import AttachPoint
 from ...lang.spec import ProbeInfo
 from .base import Env, fail
+
+if TYPE_CHECKING:
+    from ...lang.bpftrace.ast import AttachPoint
 
 NAMES = ("begin", "end", "self", "test", "bench")
 SELF_SIGNALS = ("SIGUSR1", "SIGUSR2")   # delivered to bpfscope itself; the runner runs the probe

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ...kernel import syscall as sc
-from ...kernel import tracefs, uapi
-from ...lang.bpftrace.ast import AttachPoint
-from ...lang.bpftrace.typecheck import ctype_to_type
+from ...kernel import uapi
 from ...lang.spec import ArgField, ProbeInfo
-from .base import Env, FdHandle, fail, is_glob
+from .base import Env, FdHandle, fail, missing
+
+if TYPE_CHECKING:   # resolve() and listing() import what they need: attaching a cached program needs none
+    from ...kernel import tracefs
+    from ...lang.bpftrace.ast import AttachPoint
 
 NAMES = ("tracepoint",)
 
 
 def resolve(ap: AttachPoint, env: Env) -> list[ProbeInfo]:
+    from ...kernel import tracefs
+    from ...lang.bpftrace.typecheck import ctype_to_type
+
     if len(ap.parts) != 2:
         raise fail(ap, "tracepoint probe must have 2 arguments: tracepoint:category:event")
     cat, name = ap.parts
@@ -21,10 +28,7 @@ def resolve(ap: AttachPoint, env: Env) -> list[ProbeInfo]:
     except OSError as e:
         raise fail(ap, f"cannot read tracepoints: {e}") from None
     if not events:
-        if is_glob(cat) or is_glob(name):
-            raise fail(ap, f"No probes matched tracepoint:{cat}:{name}") if not env.opts.get(
-                "missing_ok") else fail(ap, "")
-        raise fail(ap, f"tracepoint not found: {cat}:{name}")
+        raise missing(ap)
     out = []
     for c, n in events:
         fmt = tracefs.event_format(c, n)
@@ -52,7 +56,31 @@ def attach(info: ProbeInfo, prog_fd: int, env: Env) -> list[FdHandle]:
 
 
 def listing(pattern: str, provider: str = "", verbose: bool = False) -> list[str]:
-    parts = pattern.split(":")
-    cat = parts[0] if parts and parts[0] else "*"
-    name = parts[1] if len(parts) > 1 and parts[1] else "*"
-    return [f"tracepoint:{c}:{n}" for c, n in tracefs.list_events(cat, name)]
+    """`tracepoint:cat:name` lines; a pattern without `:` matches anywhere in `cat:name` (as
+    `bpfscope -l '*openat*'` expects). With -v each is followed by its fields as bpftrace
+    prints them (`    const char * filename`)."""
+    from ...kernel import tracefs
+
+    if ":" in pattern:
+        cat, _, name = pattern.partition(":")
+        events = tracefs.list_events(cat or "*", name.split(":")[0] or "*")
+    else:
+        events = [(c, n) for c, n in tracefs.list_events("*", "*")
+                  if tracefs.glob_match(f"{c}:{n}", f"*{pattern}*")]
+    out: list[str] = []
+    for c, n in sorted(events, key=lambda e: f"{e[0]}:{e[1]}"):  # bpftrace's order: `fib6:` < `fib:`
+        out.append(f"tracepoint:{c}:{n}")
+        if verbose:
+            fmt = tracefs.event_format(c, n)
+            out.extend(f"    {field_decl(f)}" for f in (fmt.fields if fmt else ()))
+    return out
+
+
+def field_decl(f: tracefs.FormatField) -> str:
+    """The field's declaration as the format file spells it: `char comm[16]`, `__data_loc char[] name`."""
+    if f.data_loc:  # ctype carries one "[]" more than the format's own spelling
+        return f"__data_loc {f.ctype.removesuffix('[]')} {f.name}"
+    if f.array is not None:
+        base = f.ctype[: f.ctype.rindex("[")]
+        return f"{base} {f.name}[{f.array}]"
+    return f"{f.ctype} {f.name}"

@@ -9,12 +9,14 @@ program so `probe` names it.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...kernel import uapi
-from ...lang.bpftrace.ast import AttachPoint
 from ...lang.spec import ProbeInfo
-from .base import Env, fail
+from .base import Env, fail, missing
+
+if TYPE_CHECKING:
+    from ...lang.bpftrace.ast import AttachPoint
 
 NAMES = ("uprobe", "uretprobe")
 
@@ -71,7 +73,7 @@ def _locations(ap: AttachPoint, path: str, spec: str) -> list[tuple[str, int, in
     if "*" in spec:
         names = elf.match_functions(path, spec)
         if not names:
-            raise fail(ap, f"No probes matched {ap.provider}:{path}:{spec}")
+            raise missing(ap, f"{path}:{spec}")
     else:
         names = elf.match_functions(path, spec) or [spec]   # a C++ name covers its overloads
     out = []
@@ -83,7 +85,7 @@ def _locations(ap: AttachPoint, path: str, spec: str) -> list[tuple[str, int, in
         else:
             hit = elf.resolve_symbol(path, n)
             if hit is None:
-                raise fail(ap, f"Could not resolve symbol: {path}:{n}")
+                raise missing(ap, f"{path}:{n}")
             vaddr, size = hit
         if off and size and off >= size:
             raise fail(ap, f"Offset {off} is outside the function {n} ({size} bytes)")
@@ -92,6 +94,11 @@ def _locations(ap: AttachPoint, path: str, spec: str) -> list[tuple[str, int, in
             raise fail(ap, f"{path}:{n} is not inside a loadable segment")
         out.append((n + (f"+{off}" if off else ""), fo, vaddr + off))
     return out
+
+
+def _at_entry(shown: str) -> bool:
+    """A location named by a bare symbol is a function's first instruction (no frame set up yet)."""
+    return "+" not in shown and not shown[:1].isdigit()
 
 
 def resolve(ap: AttachPoint, env: Env) -> list[ProbeInfo]:
@@ -118,6 +125,7 @@ def resolve(ap: AttachPoint, env: Env) -> list[ProbeInfo]:
         return ProbeInfo(name=name, provider=ap.provider, prog_type=uapi.BPF_PROG_TYPE_KPROBE, ctx="pt_regs",
                          user_space=True, has_retval=ret, func_helper=ret, user_symbol=lookup, pie=pie,
                          loc_vaddr=group[0][2] if len(group) == 1 else -1,
+                         user_entry=not ret and all(_at_entry(n) for n, _o, _v in group),
                          attach={"path": path, "locs": group, "ret": ret}, span=ap.span)
 
     if len(locs) == 1 or env.opts.get("wants_probe_name"):

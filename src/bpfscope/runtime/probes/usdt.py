@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...kernel import uapi
-from ...lang.bpftrace.ast import AttachPoint
 from ...lang.spec import LocArg, ProbeInfo
 from .base import Env, fail, is_glob
 from .uprobe import symbol_lookup, target_path
+
+if TYPE_CHECKING:
+    from ...lang.bpftrace.ast import AttachPoint
 
 NAMES = ("usdt",)
 

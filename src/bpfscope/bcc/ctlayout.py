@@ -1,0 +1,41 @@
+"""ctypes classes from the compiler's C layouts: what BCC hands to Python for keys, leaves
+and perf events (`table.Key`, `table.Leaf`, `table.event(data)`)."""
+
+from __future__ import annotations
+
+import ctypes as ct
+from typing import Any
+
+from ..lang.ctype.types import Kind, Type
+
+_INTS = {(1, True): ct.c_byte, (1, False): ct.c_ubyte, (2, True): ct.c_short, (2, False): ct.c_ushort,
+         (4, True): ct.c_int, (4, False): ct.c_uint, (8, True): ct.c_longlong, (8, False): ct.c_ulonglong}
+
+
+def ctype_of(t: Type) -> Any:
+    if t.kind in (Kind.INT, Kind.BOOL, Kind.ENUM):
+        return _INTS[(t.size, t.signed)]
+    if t.kind is Kind.POINTER:
+        return ct.c_ulonglong
+    if t.kind is Kind.ARRAY and t.pointee is not None:
+        el = t.pointee
+        if el.kind is Kind.INT and el.size == 1:
+            return ct.c_char * t.count      # BCC exposes char arrays as bytes
+        return ctype_of(el) * t.count
+    if t.kind is Kind.STRUCT:
+        return struct_class(t)
+    raise TypeError(f"no ctypes layout for {t}")
+
+
+def struct_class(t: Type) -> Any:
+    """A ctypes.Structure laid out like the C struct (checked against the compiler's offsets)."""
+    fields = [(n, ctype_of(e)) for n, e in zip(t.names, t.elems, strict=True)]
+    name = (t.name or "anon").replace("struct ", "").replace("union ", "")
+    base = ct.Union if t.name.startswith("union ") else ct.Structure
+    cls = type(name, (base,), {"_fields_": fields})
+    for n, off in zip(t.names, t.offsets, strict=True):
+        if getattr(cls, n).offset != off:
+            raise TypeError(f"ctypes layout of {t.name}.{n} differs from the compiler's")
+    if ct.sizeof(cls) != t.size:
+        raise TypeError(f"ctypes size of {t.name} differs from the compiler's")
+    return cls

@@ -1,0 +1,201 @@
+"""BCC's table objects over our maps: dict-like hash/array tables (keys, values, items,
+[key], clear), log2/linear histogram printing in BCC's text, and event tables
+(BPF_PERF_OUTPUT / BPF_RINGBUF_OUTPUT) with BCC's callback API."""
+
+from __future__ import annotations
+
+import ctypes as ct
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from ..kernel import uapi
+from ..kernel.maps import Map
+from ..lang.bcc.tables import TableSpec
+from ..lang.ctype.types import Kind
+from .ctlayout import ctype_of
+
+
+class Table:
+    """A hash table (BPF_HASH, BPF_HISTOGRAM with a struct key...)."""
+
+    def __init__(self, spec: TableSpec, m: Map) -> None:
+        self.spec = spec
+        self.map = m
+        self.Key = ctype_of(spec.key)
+        self.Leaf = ctype_of(spec.leaf)
+        self.name = spec.name
+
+    # ------------------------------------------------------------------ conversion
+    def _kbytes(self, key: Any) -> bytes:
+        if isinstance(key, int):
+            key = self.Key(key)
+        return bytes(key)
+
+    def _leaf(self, data: bytes) -> Any:
+        if self.map.percpu:
+            return [self.Leaf.from_buffer_copy(v) for v in self.map.values_percpu(data)]
+        return self.Leaf.from_buffer_copy(data[: ct.sizeof(self.Leaf)])
+
+    # ------------------------------------------------------------------ mapping API
+    def __getitem__(self, key: Any) -> Any:
+        v = self.map.lookup(self._kbytes(key))
+        if v is None:
+            raise KeyError(key)
+        return self._leaf(v)
+
+    def __setitem__(self, key: Any, leaf: Any) -> None:
+        if isinstance(leaf, int):
+            leaf = self.Leaf(leaf)
+        self.map.update(self._kbytes(key), bytes(leaf))
+
+    def __delitem__(self, key: Any) -> None:
+        if not self.map.delete(self._kbytes(key)):
+            raise KeyError(key)
+
+    def __contains__(self, key: Any) -> bool:
+        return self.map.lookup(self._kbytes(key)) is not None
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self.map.keys())
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.keys())
+
+    def keys(self) -> list[Any]:
+        return [self.Key.from_buffer_copy(k) for k in self.map.keys()]
+
+    def items(self) -> list[tuple[Any, Any]]:
+        return [(self.Key.from_buffer_copy(k), self._leaf(v)) for k, v in self.map.items()]
+
+    def values(self) -> list[Any]:
+        return [v for _, v in self.items()]
+
+    def itervalues(self) -> Iterator[Any]:
+        return iter(self.values())
+
+    def clear(self) -> None:
+        self.map.clear()
+
+    def zero(self) -> None:
+        for k in self.map.keys():
+            self.map.update(k, bytes(ct.sizeof(self.Leaf)))
+
+    # ------------------------------------------------------------------ histograms
+    def _slots(self) -> dict[Any, dict[int, int]]:
+        """{bucket (None without sections): {slot: count}} — key is the slot, or a struct whose
+        `slot` member is the slot and whose other member names the section."""
+        out: dict[Any, dict[int, int]] = {}
+        for k, v in self.items():
+            val = v.value if hasattr(v, "value") else int(v)
+            if self.spec.key.kind is Kind.STRUCT:
+                names = [n for n, _ in self.Key._fields_]
+                slot = int(k.slot)
+                other = [n for n in names if n != "slot"]
+                bucket = getattr(k, other[0]) if other else None
+            else:
+                slot, bucket = int(k.value), None
+            d = out.setdefault(bucket, {})
+            d[slot] = d.get(slot, 0) + val
+        return out
+
+    def print_log2_hist(self, val_type: str = "value", section_header: str = "Bucket ptr",
+                        section_print_fn: Callable[[Any], str] | None = None,
+                        bucket_fn: Callable[[Any], Any] | None = None,
+                        strip_leading_zero: bool | None = None,
+                        bucket_sort_fn: Callable[[list[Any]], list[Any]] | None = None) -> None:
+        """BCC's print_log2_hist: slot i holds [2^(i-1), 2^i - 1] (bpf_log2l's index)."""
+        self._print_hist("log2", val_type, section_header, section_print_fn, bucket_fn,
+                         bool(strip_leading_zero), bucket_sort_fn)
+
+    def print_linear_hist(self, val_type: str = "value", section_header: str = "Bucket ptr",
+                          section_print_fn: Callable[[Any], str] | None = None,
+                          bucket_fn: Callable[[Any], Any] | None = None,
+                          strip_leading_zero: bool | None = None,
+                          bucket_sort_fn: Callable[[list[Any]], list[Any]] | None = None) -> None:
+        self._print_hist("linear", val_type, section_header, section_print_fn, bucket_fn,
+                         bool(strip_leading_zero), bucket_sort_fn)
+
+    def _print_hist(self, kind: str, val_type: str, section_header: str,
+                    section_print_fn: Callable[[Any], str] | None, bucket_fn: Callable[[Any], Any] | None,
+                    strip: bool, bucket_sort_fn: Callable[[list[Any]], list[Any]] | None) -> None:
+        from ..tools import bcchist
+
+        fmt = bcchist.log2_hist if kind == "log2" else bcchist.linear_hist
+        groups = self._slots()
+        if list(groups) in ([None], []):
+            print(fmt(groups.get(None, {}), val_type, strip), end="")
+            return
+        if bucket_fn is not None:
+            merged: dict[Any, dict[int, int]] = {}
+            for b, d in groups.items():
+                m = merged.setdefault(bucket_fn(b), {})
+                for s, c in d.items():
+                    m[s] = m.get(s, 0) + c
+            groups = merged
+        buckets = list(groups)
+        buckets = bucket_sort_fn(buckets) if bucket_sort_fn else sorted(buckets)
+        for b in buckets:
+            label = section_print_fn(b) if section_print_fn else b
+            print(f"\n{section_header} = {label}")
+            print(fmt(groups[b], val_type, strip), end="")
+
+
+class Array(Table):
+    """BPF_ARRAY / BPF_HISTOGRAM: every index exists; clear() zeroes."""
+
+    def __len__(self) -> int:
+        return self.map.max_entries
+
+    def keys(self) -> list[Any]:
+        return [self.Key(i) for i in range(self.map.max_entries)]
+
+    def items(self) -> list[tuple[Any, Any]]:
+        return [(self.Key.from_buffer_copy(k), self._leaf(v)) for k, v in self.map.items()]
+
+    def __getitem__(self, key: Any) -> Any:
+        k = key if not isinstance(key, int) else self.Key(key)
+        if not 0 <= k.value < self.map.max_entries:
+            raise IndexError(key)
+        return super().__getitem__(k)
+
+    def __delitem__(self, key: Any) -> None:
+        self[key] = self.Leaf()
+
+    def clear(self) -> None:
+        self.zero()
+
+
+class EventTable:
+    """BPF_PERF_OUTPUT / BPF_RINGBUF_OUTPUT: records delivered to a Python callback."""
+
+    def __init__(self, spec: TableSpec, m: Map, poller: Any) -> None:
+        self.spec = spec
+        self.map = m
+        self.name = spec.name
+        self._poller = poller
+        self._event_class: Any = ctype_of(spec.event) if spec.event is not None else None
+
+    def event(self, data: Any) -> Any:
+        """The submitted struct, decoded with the layout the compiler used."""
+        if self._event_class is None:
+            raise ValueError(f"{self.name}: no record type is submitted to this table")
+        return ct.cast(data, ct.POINTER(self._event_class)).contents
+
+    def open_perf_buffer(self, callback: Callable[[int, Any, int], None], page_cnt: int = 8,
+                         lost_cb: Callable[[int], None] | None = None, wakeup_events: int = 1) -> None:
+        """callback(cpu, data, size) per record. Records travel through a BPF ring buffer,
+        which has no per-CPU split: cpu is always 0. page_cnt/lost_cb/wakeup_events: see
+        BCC; our ring buffer is sized at compile time and reports no lost records."""
+        self._poller.open(self, lambda data, size: callback(0, data, size))
+
+    def open_ring_buffer(self, callback: Callable[[Any, Any, int], Any], ctx: Any = None) -> None:
+        """callback(ctx, data, size) per record, as BCC's ring buffer API."""
+        self._poller.open(self, lambda data, size: callback(ctx, data, size))
+
+
+def make_table(spec: TableSpec, m: Map, poller: Any) -> Table | EventTable:
+    if spec.output:
+        return EventTable(spec, m, poller)
+    if spec.map_type in (uapi.BPF_MAP_TYPE_ARRAY, uapi.BPF_MAP_TYPE_PERCPU_ARRAY):
+        return Array(spec, m)
+    return Table(spec, m)

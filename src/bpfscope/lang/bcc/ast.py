@@ -1,0 +1,194 @@
+"""Syntax tree of BCC's C subset. Every node has a span into the program text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..diagnostics import Span
+
+
+@dataclass
+class TypeName:
+    base: str                 # 'u32', 'unsigned long', 'struct key_t', 'void' ('typeof': of)
+    ptr: int = 0
+    span: Span = field(default_factory=Span)
+    of: Any = None            # typeof(expression): the expression
+
+
+@dataclass
+class Node:
+    span: Span
+
+
+@dataclass
+class Num(Node):
+    value: int
+    unsigned: bool = False
+    long: bool = False
+
+
+@dataclass
+class Str(Node):
+    value: str
+
+
+@dataclass
+class Name(Node):
+    id: str
+
+
+@dataclass
+class Unary(Node):
+    op: str                   # - ~ ! * & ++x --x x++ x--
+    e: Any
+
+
+@dataclass
+class Binary(Node):
+    op: str
+    l: Any
+    r: Any
+
+
+@dataclass
+class Assign(Node):
+    op: str                   # = += -= ...
+    target: Any
+    value: Any
+
+
+@dataclass
+class Ternary(Node):
+    cond: Any
+    a: Any
+    b: Any
+
+
+@dataclass
+class Cast(Node):
+    type: TypeName
+    e: Any
+
+
+@dataclass
+class Sizeof(Node):
+    type: TypeName | None
+    e: Any = None
+
+
+@dataclass
+class Member(Node):
+    e: Any
+    name: str
+    arrow: bool
+    name_span: Span = field(default_factory=Span)
+
+
+@dataclass
+class Index(Node):
+    e: Any
+    idx: Any
+
+
+@dataclass
+class Call(Node):
+    func: str
+    args: list[Any]
+    name_span: Span = field(default_factory=Span)
+
+
+@dataclass
+class MethodCall(Node):
+    obj: str
+    method: str
+    args: list[Any]
+    name_span: Span = field(default_factory=Span)
+
+
+@dataclass
+class InitList(Node):
+    items: list[Any]
+
+
+@dataclass
+class Designated(Node):
+    """`.field = value` inside an initializer list."""
+    name: str
+    value: Any
+
+
+@dataclass
+class Comma(Node):
+    items: list[Any]
+
+
+@dataclass
+class Block(Node):
+    stmts: list[Any]
+
+
+@dataclass
+class Decl(Node):
+    type: TypeName
+    name: str
+    dims: list[int]
+    init: Any = None
+
+
+@dataclass
+class ExprStmt(Node):
+    e: Any
+
+
+@dataclass
+class If(Node):
+    cond: Any
+    then: Any
+    orelse: Any = None
+
+
+@dataclass
+class Return(Node):
+    e: Any = None
+
+
+@dataclass
+class StructDef(Node):
+    name: str                 # 'struct key_t'
+    fields: list[Decl]
+    union: bool = False
+
+
+@dataclass
+class EnumDef(Node):
+    name: str
+    items: list[tuple[str, Any]]    # (name, value expression or None)
+
+
+@dataclass
+class Typedef(Node):
+    name: str
+    type: TypeName
+    dims: list[int] = field(default_factory=list)
+
+
+@dataclass
+class MapDecl(Node):
+    macro: str                # BPF_HASH, BPF_ARRAY, ...
+    name: str
+    args: list[Any]           # TypeName or expression per macro argument after the name
+
+
+@dataclass
+class Func(Node):
+    name: str
+    ret: TypeName
+    params: list[Decl]
+    body: Block
+    tracepoint: tuple[str, str] | None = None
+
+
+@dataclass
+class Program:
+    items: list[Any]

@@ -1,0 +1,781 @@
+"""Lowering of one BCC function to eBPF through the shared emitter.
+
+Every scalar value lives in a 64-bit temporary, kept normalized to its C type (sign- or
+zero-extended from its width), so C's widths and signedness hold after each operation.
+Locals live on the stack; `args->field` reads the tracepoint record in ctx directly;
+map methods (lookup, update, increment, lookup_or_try_init, perf_submit...) call the map
+helpers with BCC's semantics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...kernel import insn as I
+from ..ctype.types import Kind, Type, int_type, pointer_type
+from ..diagnostics import CompileError, Span
+from ..ebpf.arch import host
+from ..ebpf.emitter import CTX, Emitter, IntVal, Label
+from ..spec import ArgField
+from . import ast as A
+from .helpers import ATOMIC_ADD, HELPERS, INLINE
+from .lvalues import LV
+from .methods import method_call
+from .tables import TableSpec
+from .typenames import INT, VOID, arith, array_of, base_type, c_view, is_scalar, promote, spelled
+
+U64 = int_type(8, False)
+BPF_NOEXIST = 1
+
+
+class FuncGen:
+    def __init__(self, tables: dict[str, tuple[int, TableSpec]], structs: dict[str, Type],
+                 tp_args: list[ArgField] | None, consts: dict[str, int], kdb: Any = None) -> None:
+        self.e = Emitter()
+        self.kdb = kdb            # kernel types (ctype.typedb.TypeDB over BTF), or None
+        self.tables = tables
+        self.structs = structs
+        self.tp_args = {a.name: a for a in tp_args or []}
+        self.tp = tp_args is not None
+        self.consts = consts
+        self.scopes: list[dict[str, LV]] = [{}]
+
+    # ------------------------------------------------------------------ driver
+    def function(self, f: A.Func) -> list[I.Insn]:
+        e = self.e
+        e.emit(I.mov64_reg(CTX, I.R1))
+        for k, p in enumerate(f.params):
+            pt = self.type_of(p.type, p.dims)
+            if k == 0:        # the context (args, struct pt_regs *ctx, bpf_perf_event_data *)
+                self.scopes[0][p.name] = LV("ctxptr", 0, pt)
+                continue
+            # BCC's kprobe convention: later parameters are the probed function's arguments
+            regs = host().args
+            if k - 1 >= len(regs) or not is_scalar(pt):
+                raise CompileError(f"parameter '{p.name}': only the first {len(regs)} integer or pointer "
+                                   "arguments can be read", p.span)
+            off = e.alloc(8)
+            e.emit(I.ldx(8, I.R0, CTX, regs[k - 1]))
+            self.normalize(I.R0, pt)
+            e.emit(I.stx(8, I.R10, I.R0, off))
+            self.scopes[0][p.name] = LV("stack", off, pt)
+        self.stmt(f.body)
+        if not terminates(f.body):
+            e.emit(I.mov64_imm(I.R0, 0), I.exit_())
+        return e.finish()
+
+    def type_of(self, tn: A.TypeName, dims: list[int] | None = None) -> Type:
+        if tn.base.startswith("struct tracepoint__"):
+            return pointer_type(Type(Kind.STRUCT, name=tn.base))
+        if tn.of is not None:   # typeof(expr)
+            of = tn.of
+            t = spelled(self.dry(lambda: self.rvalue(of)[1]), tn.ptr)
+            return array_of(t, dims) if dims else t
+        t = spelled(base_type(tn.base, self.structs, tn.span, self.kdb), tn.ptr)
+        return array_of(t, dims) if dims else t
+
+    # ------------------------------------------------------------------ statements
+    def stmt(self, s: Any) -> None:
+        try:
+            self._stmt(s)
+        except CompileError as err:
+            if err.span is None:   # raised deep in a value's lowering: point at the statement
+                err.span = s.span
+            raise
+
+    def _stmt(self, s: Any) -> None:
+        e = self.e
+        e.mark(s.span)
+        if isinstance(s, A.Block):
+            self.scopes.append({})
+            for x in s.stmts:
+                self.stmt(x)
+                if terminates(x):
+                    break   # the verifier rejects unreachable instructions
+            self.scopes.pop()
+        elif isinstance(s, A.Decl):
+            self.decl(s)
+        elif isinstance(s, A.ExprStmt):
+            v = self.expr(s.e, want=False)
+            if v is not None:
+                e.release(v[0])
+        elif isinstance(s, A.If):
+            els, done = Label("else"), Label("endif")
+            self.cond_jump(s.cond, els, False)
+            self.stmt(s.then)
+            if s.orelse is not None and not terminates(s.then):
+                e.ja(done)
+            e.place(els)
+            if s.orelse is not None:
+                self.stmt(s.orelse)
+                e.place(done)
+        elif isinstance(s, A.Return):
+            if s.e is not None:
+                rv, _ = self.rvalue(s.e)
+                self.to_reg(rv, I.R0)
+                e.release(rv)
+            else:
+                e.emit(I.mov64_imm(I.R0, 0))
+            e.emit(I.exit_())
+        else:
+            raise CompileError(f"unsupported statement {type(s).__name__}", s.span)
+
+    def decl(self, d: A.Decl) -> None:
+        t = self.type_of(d.type, d.dims)
+        if t.kind is Kind.NONE:
+            raise CompileError(f"variable '{d.name}' declared void", d.span)
+        off = self.e.alloc(max(8, t.size))
+        lv = LV("stack", off, t)
+        if d.init is None or isinstance(d.init, A.InitList):
+            self.e.zero(off, (max(8, t.size) + 7) & ~7)   # BCC programs rely on zeroed padding
+            if isinstance(d.init, A.InitList):
+                self.init_list(lv, d.init)
+        elif is_scalar(t):
+            self.scopes[-1][d.name] = lv      # in scope in its own initializer (typeof(task))
+            v, vt = self.rvalue(d.init)
+            self.store(lv, v, vt)
+            self.e.release(v)
+            self.track_kernel(A.Name(d.span, d.name), lv, vt)
+        else:
+            src = self.lvalue(d.init)
+            if src.type.size != t.size:
+                raise CompileError("initializer type does not match", d.init.span)
+            self.copy(lv, src)
+        self.scopes[-1][d.name] = lv
+
+    def init_list(self, lv: LV, il: A.InitList) -> None:
+        t = lv.type
+        n = -1
+        for item in il.items:
+            n += 1
+            if isinstance(item, A.Designated):
+                if t.kind is not Kind.STRUCT or item.name not in t.names:
+                    raise CompileError(f"no member named '{item.name}' in {t.name or t}", item.span)
+                n = t.names.index(item.name)
+                item = item.value
+            if t.kind is Kind.STRUCT and n < len(t.elems):
+                sub = LV(lv.base, lv.off + t.offsets[n], t.elems[n], lv.ptr)
+            elif t.kind is Kind.ARRAY and t.pointee is not None and n < t.count:
+                sub = LV(lv.base, lv.off + n * t.pointee.size, t.pointee, lv.ptr)
+            elif is_scalar(t) and n == 0:
+                sub = lv
+            else:
+                raise CompileError("too many initializers", item.span)
+            if isinstance(item, A.InitList):
+                self.init_list(sub, item)
+            else:
+                v, vt = self.rvalue(item)
+                self.store(sub, v, vt)
+                self.e.release(v)
+
+    # ------------------------------------------------------------------ memory
+    def lookup_var(self, name: str) -> LV | None:
+        for sc in reversed(self.scopes):
+            if name in sc:
+                return sc[name]
+        return None
+
+    def lvalue(self, x: Any) -> LV:
+        if isinstance(x, A.Name):
+            lv = self.lookup_var(x.id)
+            if lv is None:
+                raise CompileError(f"use of undeclared identifier '{x.id}'", x.span)
+            return lv
+        if isinstance(x, A.Member):
+            if x.arrow:
+                if isinstance(x.e, A.Name) and (lv := self.lookup_var(x.e.id)) is not None and lv.base == "ctxptr":
+                    if self.tp:
+                        return self.tp_field(x)
+                    if lv.type.kind is Kind.POINTER and lv.type.pointee is not None:
+                        return self.member(LV("ctx", 0, lv.type.pointee), x)   # ctx->ax (pt_regs)
+                p, pt = self.rvalue(x.e)
+                if pt.kind is not Kind.POINTER or pt.pointee is None or pt.pointee.kind is not Kind.STRUCT:
+                    raise CompileError("'->' needs a pointer to a struct", x.e.span)
+                return self.member(LV(self.space(pt), 0, pt.pointee, p), x)
+            return self.member(self.lvalue(x.e), x)
+        if isinstance(x, A.Unary) and x.op == "*":
+            p, pt = self.rvalue(x.e)
+            if pt.kind is not Kind.POINTER or pt.pointee is None:
+                raise CompileError("cannot dereference this (not a typed pointer)", x.span)
+            return LV(self.space(pt), 0, c_view(pt.pointee), p)
+        if isinstance(x, A.Index):
+            base = self.lvalue(x.e)
+            if base.type.kind is not Kind.ARRAY or base.type.pointee is None:
+                raise CompileError("subscript of a non-array", x.e.span)
+            idx = self.const_value(x.idx)
+            if idx is None or not 0 <= idx < base.type.count:
+                raise CompileError("array index must be a constant within the array's bounds", x.idx.span)
+            el = base.type.pointee
+            return LV(base.base, base.off + idx * el.size, el, base.ptr)
+        raise CompileError("expression is not assignable / has no address", x.span)
+
+    def track_kernel(self, target: Any, lv: LV, vt: Type) -> None:
+        """A pointer variable given a kernel pointer points into kernel memory from then on:
+        its dereferences become probe reads (BCC's rewriter follows such assignments too)."""
+        if (isinstance(target, A.Name) and lv.base == "stack" and lv.type.kind is Kind.POINTER
+                and vt.kind is Kind.POINTER and vt.mode == "kernel" and lv.type.mode != "kernel"):
+            for sc in reversed(self.scopes):
+                if target.id in sc:
+                    sc[target.id] = LV("stack", lv.off, kernel_ptr(lv.type))
+                    return
+
+    def space(self, pt: Type) -> str:
+        """Where a pointer points: kernel memory (BCC rewrites its dereferences into
+        bpf_probe_read_kernel) for kernel structs and pointers read out of kernel memory;
+        directly readable memory (map values, the stack) otherwise."""
+        p = pt.pointee
+        if pt.mode == "kernel" or (p is not None and p.kind is Kind.STRUCT and not p.names):
+            return "kmem"
+        return "ptr"
+
+    def member(self, lv: LV, x: A.Member) -> LV:
+        t = lv.type
+        if t.kind is Kind.STRUCT and not t.names and self.kdb is not None:   # a kernel struct (BTF)
+            m = self.kdb.member(t, x.name)
+            if m is None:
+                raise CompileError(f"no member named '{x.name}' in {t.name}", x.name_span)
+            mt = c_view(m.type)
+            if lv.base == "kmem" and mt.kind is Kind.POINTER:
+                mt = Type(Kind.POINTER, size=8, pointee=mt.pointee, name=mt.name, mode="kernel")
+            return LV(lv.base, lv.off + m.offset, mt, lv.ptr, (m.shift, m.bits) if m.bits else None)
+        if t.kind is not Kind.STRUCT or x.name not in t.names:
+            raise CompileError(f"no member named '{x.name}' in {t.name or t}", x.name_span)
+        k = t.names.index(x.name)
+        return LV(lv.base, lv.off + t.offsets[k], t.elems[k], lv.ptr)
+
+    def tp_field(self, x: A.Member) -> LV:
+        if not self.tp:
+            raise CompileError("'args' is only available in TRACEPOINT_PROBE", x.span)
+        f = self.tp_args.get(x.name)
+        if f is None and x.name.startswith("data_loc_"):   # BCC's name for a __data_loc field's u32
+            f = self.tp_args.get(x.name[len("data_loc_"):])
+            if f is not None and f.data_loc:
+                return LV("ctx", f.offset, int_type(4, False))
+        if f is None:
+            raise CompileError(f"no member named '{x.name}' in this tracepoint's args "
+                               f"(fields: {', '.join(self.tp_args) or 'none'})", x.name_span)
+        if f.data_loc:
+            raise CompileError(f"__data_loc field '{x.name}' is not supported yet", x.name_span)
+        return LV("ctx", f.offset, f.type)
+
+    def _base_reg(self, lv: LV, scratch: int) -> int:
+        if lv.base == "stack":
+            return I.R10
+        if lv.base == "ctx":
+            return CTX
+        assert lv.ptr is not None
+        return self.e.load(lv.ptr, scratch)
+
+    def load(self, lv: LV) -> tuple[IntVal, Type]:
+        t = lv.type
+        if t.kind is Kind.ARRAY:   # decays to a pointer to its first element
+            return self.address(lv), pointer_type(t.pointee, space="kernel" if lv.base == "kmem" else "")
+        if not is_scalar(t):
+            raise CompileError(f"a {t.name or t.kind.value} cannot be used as a value here", None)
+        e = self.e
+        size = t.size
+        if lv.bits is not None:
+            size = min(8, (lv.bits[0] + lv.bits[1] + 7) // 8)
+            size = next(n for n in (1, 2, 4, 8) if n >= size)
+        if lv.base == "kmem":
+            tmp = self.kread(lv, size)
+            e.emit(I.ldx(size, I.R0, I.R10, tmp))
+        else:
+            base = self._base_reg(lv, I.R1)
+            e.emit(I.ldx(size, I.R0, base, lv.off))
+            if lv.ptr is not None:
+                e.release(lv.ptr)
+        if lv.bits is not None:
+            shift, width = lv.bits
+            e.emit(I.alu64_imm(I.LSH, I.R0, 64 - shift - width), I.alu64_imm(I.RSH, I.R0, 64 - width))
+        self.normalize(I.R0, t)
+        v = e.new_int()
+        e.set_from(v, I.R0)
+        return v, t
+
+    def kread(self, lv: LV, size: int, dst: int | None = None) -> int:
+        """bpf_probe_read_kernel(stack, size, ptr + off) → the stack offset read into. A failed
+        read leaves zeroes (the slot is cleared first), as BCC's rewritten reads give."""
+        e = self.e
+        off = e.alloc(size) if dst is None else dst
+        assert lv.ptr is not None
+        r = e.load(lv.ptr, I.R3)
+        if r != I.R3:
+            e.emit(I.mov64_reg(I.R3, r))
+        e.release(lv.ptr)
+        if lv.off:
+            e.emit(I.alu64_imm(I.ADD, I.R3, lv.off))
+        e.emit(I.mov64_reg(I.R1, I.R10), I.alu64_imm(I.ADD, I.R1, off), I.mov64_imm(I.R2, size))
+        e.call("probe_read_kernel")
+        return off
+
+    def store(self, lv: LV, v: IntVal, vt: Type) -> None:
+        t = lv.type
+        if lv.base == "kmem":
+            raise CompileError("kernel memory is read-only here (write a copy on the stack)", None)
+        if not is_scalar(t):
+            raise CompileError(f"cannot assign a scalar to a {t.name or t.kind.value}", None)
+        e = self.e
+        r = e.load(v, I.R2)
+        base = self._base_reg(lv, I.R1)
+        if lv.base == "ctx":
+            raise CompileError("tracepoint args are read-only", None)
+        e.emit(I.stx(t.size, base, r, lv.off))
+        if lv.ptr is not None:
+            e.release(lv.ptr)
+
+    def copy(self, dst: LV, src: LV) -> None:
+        """Struct/array copy in 8/4/2/1-byte chunks (both sides start 8-aligned)."""
+        e = self.e
+        o, size = 0, dst.type.size
+        if src.base == "kmem":
+            if dst.base != "stack":
+                tmp = self.kread(src, size)
+                src = LV("stack", tmp, dst.type)
+            else:
+                self.kread(src, size, dst.off)
+                return
+        while o < size:
+            n = next(k for k in (8, 4, 2, 1) if size - o >= k)
+            e.emit(I.ldx(n, I.R0, self._base_reg(src, I.R1), src.off + o))
+            e.emit(I.stx(n, self._base_reg(dst, I.R2), I.R0, dst.off + o))
+            o += n
+        for lv in (src, dst):
+            if lv.ptr is not None:
+                e.release(lv.ptr)
+
+    def address(self, lv: LV) -> IntVal:
+        e = self.e
+        v = e.new_int()
+        if lv.base == "stack":
+            e.emit(I.mov64_reg(I.R0, I.R10), I.alu64_imm(I.ADD, I.R0, lv.off))
+        elif lv.base in ("ptr", "kmem"):
+            assert lv.ptr is not None
+            r = e.load(lv.ptr, I.R1)
+            e.emit(I.mov64_reg(I.R0, r), I.alu64_imm(I.ADD, I.R0, lv.off))
+            e.release(lv.ptr)
+        elif lv.base == "ctx":    # a tracepoint record's array: ctx + offset (helpers read it)
+            e.emit(I.mov64_reg(I.R0, CTX), I.alu64_imm(I.ADD, I.R0, lv.off))
+        else:
+            raise CompileError("cannot take the address of this", None)
+        e.set_from(v, I.R0)
+        return v
+
+    def normalize(self, r: int, t: Type) -> None:
+        """Truncate/extend a register to t's width and signedness."""
+        if t.kind is Kind.POINTER or t.size >= 8 or t.size == 0:
+            return
+        sh = 64 - 8 * t.size
+        self.e.emit(I.alu64_imm(I.LSH, r, sh), I.alu64_imm(I.ARSH if t.signed else I.RSH, r, sh))
+
+    def to_reg(self, v: IntVal, dst: int) -> None:
+        r = self.e.load(v, dst)
+        if r != dst:
+            self.e.emit(I.mov64_reg(dst, r))
+
+    # ------------------------------------------------------------------ expressions
+    def const_value(self, x: Any) -> int | None:
+        if isinstance(x, A.Num):
+            return x.value
+        if isinstance(x, A.Name) and self.lookup_var(x.id) is None:
+            if x.id in self.consts:
+                return self.consts[x.id]
+            kc = self.kdb.enum_constant(x.id) if self.kdb is not None else None
+            return kc[0] if kc is not None else None
+        if isinstance(x, A.Cast):
+            return self.const_value(x.e)
+        if isinstance(x, A.Sizeof):
+            return self.sizeof(x)
+        if isinstance(x, A.Unary) and x.op in ("-", "~"):
+            v = self.const_value(x.e)
+            return None if v is None else (-v if x.op == "-" else ~v)
+        if isinstance(x, A.Binary):
+            a, b = self.const_value(x.l), self.const_value(x.r)
+            if a is None or b is None:
+                return None
+            ops = {"+": a + b, "-": a - b, "*": a * b, "<<": a << b if b >= 0 else 0,
+                   ">>": a >> b if b >= 0 else 0, "&": a & b, "|": a | b, "^": a ^ b}
+            if x.op in ops:
+                return ops[x.op]
+        return None
+
+    def sizeof(self, x: A.Sizeof) -> int:
+        if x.type is not None:
+            return self.type_of(x.type).size
+        if isinstance(x.e, A.Name) and self.lookup_var(x.e.id) is None and x.e.id in self.tables:
+            raise CompileError("sizeof of a table", x.span)
+        if isinstance(x.e, (A.Name, A.Member, A.Index)) or (isinstance(x.e, A.Unary) and x.e.op == "*"):
+            return self.dry(lambda: self.lvalue(x.e).type).size
+        return self.dry(lambda: self.rvalue(x.e)[1]).size
+
+    def dry(self, fn: Any) -> Any:
+        """Run fn for the type it finds, then drop whatever code it emitted."""
+        e = self.e
+        mark = (len(e.insns), len(e._fixups), list(e.free), len(e.spans))
+        try:
+            return fn()
+        finally:
+            del e.insns[mark[0]:], e._fixups[mark[1]:], e.spans[mark[3]:]
+            e.free = mark[2]
+
+    def rvalue(self, x: Any) -> tuple[IntVal, Type]:
+        r = self.expr(x, want=True)
+        assert r is not None
+        return r
+
+    def imm(self, value: int, t: Type) -> tuple[IntVal, Type]:
+        v = self.e.new_int()
+        value &= (1 << (8 * t.size)) - 1
+        if t.signed and value >> (8 * t.size - 1):
+            value -= 1 << (8 * t.size)
+        self.e.set_imm(v, value)
+        return v, t
+
+    def expr(self, x: Any, want: bool = True) -> tuple[IntVal, Type] | None:
+        e = self.e
+        if isinstance(x, A.Num):
+            if x.value >= 1 << 63 or (x.unsigned and x.long):
+                t = U64
+            elif x.long or x.value >= 1 << 31:
+                t = int_type(8, not x.unsigned) if x.value < 1 << 63 else U64
+            else:
+                t = int_type(4, not x.unsigned) if x.value < 1 << 31 else int_type(8, True)
+            return self.imm(x.value, t)
+        if isinstance(x, A.Sizeof):
+            return self.imm(self.sizeof(x), U64)
+        if isinstance(x, A.Str):
+            raise CompileError("string literals are only supported as macro arguments for now", x.span)
+        if isinstance(x, A.Name):
+            if self.lookup_var(x.id) is None:
+                if x.id in self.consts:
+                    return self.imm(self.consts[x.id], INT)
+                kc = self.kdb.enum_constant(x.id) if self.kdb is not None else None
+                if kc is not None:       # a kernel enumerator (TCP_CLOSE, IPPROTO_TCP...) from BTF
+                    return self.imm(kc[0], INT if -(1 << 31) <= kc[0] < (1 << 31) else U64)
+                if x.id in self.tables:
+                    raise CompileError(f"table '{x.id}' can only be used through its methods "
+                                       f"({x.id}.lookup(), ...)", x.span)
+            lv = self.lvalue(x)
+            if lv.base == "ctxptr":   # `args`/`ctx` itself: the context pointer
+                v = e.new_int()
+                e.set_from(v, CTX)
+                return v, lv.type
+            return self.load(lv)
+        if isinstance(x, (A.Member, A.Index)):
+            return self.load(self.lvalue(x))
+        if isinstance(x, A.Unary):
+            return self.unary(x)
+        if isinstance(x, A.Cast):
+            t = self.type_of(x.type)
+            v, _vt = self.rvalue(x.e)
+            if t.kind is Kind.NONE:
+                return v, VOID
+            if is_scalar(t):
+                r = e.load(v, I.R1)
+                self.normalize(r, t)
+                if v.reg < 0:
+                    e.set_from(v, r)
+            if t.kind is Kind.POINTER and _vt.kind is Kind.POINTER and _vt.mode == "kernel":
+                t = kernel_ptr(t)    # still kernel memory: (struct x *)task->field
+            return v, t
+        if isinstance(x, A.Binary):
+            return self.binary(x)
+        if isinstance(x, A.Assign):
+            return self.assign(x, want)
+        if isinstance(x, A.Comma):
+            for item in x.items[:-1]:
+                part = self.expr(item, want=False)
+                if part is not None:
+                    e.release(part[0])
+            return self.expr(x.items[-1], want)
+        if isinstance(x, A.Ternary):
+            out = e.new_int()
+            other, done = Label("tern_b"), Label("tern_end")
+            self.cond_jump(x.cond, other, False)
+            a, at = self.rvalue(x.a)
+            e.set_from(out, e.load(a, I.R1))
+            e.release(a)
+            e.ja(done)
+            e.place(other)
+            b, bt = self.rvalue(x.b)
+            e.set_from(out, e.load(b, I.R1))
+            e.release(b)
+            e.place(done)
+            return out, (arith(at, bt) if at.kind is Kind.INT and bt.kind is Kind.INT else at)
+        if isinstance(x, A.Call):
+            return self.call(x)
+        if isinstance(x, A.MethodCall):
+            return method_call(self, x)
+        raise CompileError(f"unsupported expression {type(x).__name__}", x.span)
+
+    def unary(self, x: A.Unary) -> tuple[IntVal, Type]:
+        e = self.e
+        if x.op == "&":
+            lv = self.lvalue(x.e)
+            return self.address(lv), pointer_type(lv.type, space="kernel" if lv.base == "kmem" else "")
+        if x.op == "*":
+            return self.load(self.lvalue(x))
+        if x.op in ("++x", "--x", "x++", "x--"):
+            lv = self.lvalue(x.e)
+            v, t = self.load(LV(lv.base, lv.off, lv.type, lv.ptr))
+            r = e.load(v, I.R1)
+            old = e.new_int()
+            e.set_from(old, r)
+            r = e.load(v, I.R1)
+            step = (t.pointee.size if t.kind is Kind.POINTER and t.pointee else 1)
+            e.emit(I.alu64_imm(I.ADD if "+" in x.op else I.SUB, r, step))
+            self.normalize(r, t)
+            e.set_from(v, r)
+            if lv.ptr is not None:
+                lv = self.lvalue(x.e)
+            self.store(lv, v, t)
+            if x.op.startswith("x"):
+                e.release(v)
+                return old, t
+            e.release(old)
+            return v, t
+        v, t = self.rvalue(x.e)
+        r = e.load(v, I.R1)
+        if x.op == "!":
+            done = Label("not")
+            e.emit(I.mov64_imm(I.R0, 1))
+            e.jump(I.jmp_imm(I.JEQ, r, 0), done)
+            e.emit(I.mov64_imm(I.R0, 0))
+            e.place(done)
+            e.set_from(v, I.R0)
+            return v, INT
+        t = promote(t)
+        if x.op == "-":
+            e.emit(I.neg64(r))
+        elif x.op == "~":
+            e.emit(I.alu64_imm(I.XOR, r, -1))
+        self.normalize(r, t)
+        e.set_from(v, r)
+        return v, t
+
+    _ALU = {"+": I.ADD, "-": I.SUB, "*": I.MUL, "/": I.DIV, "%": I.MOD, "&": I.AND, "|": I.OR,
+            "^": I.XOR, "<<": I.LSH, ">>": I.RSH}
+    _CMP = {"==": (I.JEQ, I.JEQ), "!=": (I.JNE, I.JNE), "<": (I.JLT, I.JSLT), ">": (I.JGT, I.JSGT),
+            "<=": (I.JLE, I.JSLE), ">=": (I.JGE, I.JSGE)}
+
+    def binary(self, x: A.Binary) -> tuple[IntVal, Type]:
+        e = self.e
+        if x.op in ("&&", "||"):
+            out = e.new_int()
+            done = Label("logic")
+            e.set_imm(out, 0 if x.op == "&&" else 1)
+            a, _ = self.rvalue(x.l)
+            r = e.load(a, I.R1)
+            e.release(a)
+            e.jump(I.jmp_imm(I.JEQ if x.op == "&&" else I.JNE, r, 0), done)
+            b, _ = self.rvalue(x.r)
+            r = e.load(b, I.R1)
+            e.release(b)
+            e.jump(I.jmp_imm(I.JEQ if x.op == "&&" else I.JNE, r, 0), done)
+            e.set_imm(out, 1 if x.op == "&&" else 0)
+            e.place(done)
+            return out, INT
+        a, at = self.rvalue(x.l)
+        b, bt = self.rvalue(x.r)
+        ptr_arith = at.kind is Kind.POINTER and x.op in ("+", "-") and bt.kind is not Kind.POINTER
+        t = at if ptr_arith else arith(at, bt) if x.op not in ("<<", ">>") else promote(at)
+        ra = e.load(a, I.R1)
+        rb = e.load(b, I.R2)
+        if at.kind is not Kind.POINTER and bt.kind is not Kind.POINTER:
+            common = arith(at, bt)   # both operands converted first (-7 < 0xffffffffu is 1 in C)
+            self.normalize(ra, common if x.op not in ("<<", ">>") else t)
+            if x.op not in ("<<", ">>"):
+                self.normalize(rb, common)
+        if x.op in self._CMP:
+            signed = arith(at, bt).signed if at.kind is not Kind.POINTER else False
+            op = self._CMP[x.op][1 if signed else 0]
+            done = Label("cmp")
+            e.emit(I.mov64_imm(I.R0, 1))
+            e.jump(I.jmp_reg(op, ra, rb), done)
+            e.emit(I.mov64_imm(I.R0, 0))
+            e.place(done)
+            e.set_from(a, I.R0)
+            e.release(b)
+            return a, INT
+        if ptr_arith and at.pointee is not None and at.pointee.size > 1:
+            e.emit(I.alu64_imm(I.MUL, rb, at.pointee.size))
+        alu = self._ALU.get(x.op)
+        if alu is None:
+            raise CompileError(f"operator '{x.op}' is not supported", x.span)
+        ins = I.alu64_reg(alu, ra, rb)
+        if t.signed and x.op in ("/", "%"):
+            ins.off = 1          # BPF_SDIV / BPF_SMOD (cpu v4)
+        if t.signed and x.op == ">>":
+            ins = I.alu64_reg(I.ARSH, ra, rb)
+        e.emit(ins)
+        self.normalize(ra, t)
+        e.set_from(a, ra)
+        e.release(b)
+        return a, t
+
+    _INVERSE = {"==": "!=", "!=": "==", "<": ">=", ">=": "<", ">": "<=", "<=": ">"}
+
+    def cond_jump(self, x: Any, target: Label, when: bool) -> None:
+        """Jump to target when x's truth is `when`, branching on the operands themselves so
+        the verifier sees `if (p == 0)` on the pointer (null checks of lookups)."""
+        e = self.e
+        if isinstance(x, A.Unary) and x.op == "!":
+            self.cond_jump(x.e, target, not when)
+            return
+        if isinstance(x, A.Binary) and x.op in ("&&", "||"):
+            short = (x.op == "||")         # || jumps on the first true operand, && on the first false
+            if when == short:
+                self.cond_jump(x.l, target, when)
+                self.cond_jump(x.r, target, when)
+            else:
+                skip = Label("cond_skip")
+                self.cond_jump(x.l, skip, not when)
+                self.cond_jump(x.r, target, when)
+                e.place(skip)
+            return
+        if isinstance(x, A.Binary) and x.op in self._CMP:
+            a, at = self.rvalue(x.l)
+            op = x.op if when else self._INVERSE[x.op]
+            c = self.const_value(x.r)
+            ptr = at.kind is Kind.POINTER
+            common = at if ptr else None
+            if c is None or not ptr:
+                b, bt = self.rvalue(x.r)
+                ptr = ptr or bt.kind is Kind.POINTER
+                common = None if ptr else arith(at, bt)
+                ra = e.load(a, I.R1)
+                rb = e.load(b, I.R2)
+                if common is not None:
+                    self.normalize(ra, common)
+                    self.normalize(rb, common)
+                jop = self._CMP[op][1 if common is not None and common.signed else 0]
+                e.jump(I.jmp_reg(jop, ra, rb), target)
+                e.release(a)
+                e.release(b)
+                return
+            ra = e.load(a, I.R1)
+            if -(1 << 31) <= c < (1 << 31):
+                e.jump(I.jmp_imm(self._CMP[op][0], ra, c), target)
+            else:
+                e.emit(I.ld_imm64(I.R2, c))
+                e.jump(I.jmp_reg(self._CMP[op][0], ra, I.R2), target)
+            e.release(a)
+            return
+        v, _ = self.rvalue(x)
+        r = e.load(v, I.R1)
+        e.release(v)
+        e.jump(I.jmp_imm(I.JNE if when else I.JEQ, r, 0), target)
+
+    def assign(self, x: A.Assign, want: bool) -> tuple[IntVal, Type] | None:
+        e = self.e
+        if x.op == "=":
+            if isinstance(x.value, A.InitList):
+                raise CompileError("assigning an initializer list is not supported", x.value.span)
+            if not self._scalar_target(x.target):
+                self.copy(self.lvalue(x.target), self.lvalue(x.value))
+                return self.imm(0, INT) if want else None
+            v, vt = self.rvalue(x.value)
+            lv = self.lvalue(x.target)
+            self.track_kernel(x.target, lv, vt)
+            r = e.load(v, I.R2)
+            self.normalize(r, lv.type)
+            e.set_from(v, r)
+            self.store(lv, v, vt)
+            return v, lv.type
+        op = x.op[:-1]
+        v, t = self.binary(A.Binary(x.span, op, x.target, x.value))
+        lv = self.lvalue(x.target)
+        r = e.load(v, I.R2)
+        self.normalize(r, lv.type)
+        if v.reg < 0:
+            e.set_from(v, r)
+        self.store(lv, v, t)
+        return v, lv.type
+
+    def _scalar_target(self, target: Any) -> bool:
+        return bool(self.dry(lambda: is_scalar(self.lvalue(target).type)))
+
+    # ------------------------------------------------------------------ helpers
+    def call(self, x: A.Call) -> tuple[IntVal, Type]:
+        e = self.e
+        if x.func in INLINE:
+            if len(x.args) != 1:
+                raise CompileError(f"{x.func}() takes 1 argument", x.span)
+            v, _ = self.rvalue(x.args[0])
+            r = e.load(v, I.R1)
+            if x.func == "bpf_log2":
+                e.emit(I.mov64_reg(I.R1, r), I.alu64_imm(I.LSH, I.R1, 32), I.alu64_imm(I.RSH, I.R1, 32))
+                r = I.R1
+            self.log2(r)
+            e.set_from(v, I.R0)
+            return v, int_type(4, False)
+        if x.func in ATOMIC_ADD:
+            return self.atomic_add(x)
+        if x.func in ("__builtin_memcpy", "memcpy"):   # from anywhere: a kernel read into dst
+            x = A.Call(x.span, "bpf_probe_read_kernel", [x.args[0], x.args[2], x.args[1]] if len(x.args) == 3
+                       else x.args, x.name_span)
+        h = HELPERS.get(x.func)
+        if h is None:
+            raise CompileError(f"unknown function '{x.func}' (not a BPF helper bpfscope's BCC compiler "
+                               "knows)", x.name_span)
+        if len(x.args) != h.nargs:
+            raise CompileError(f"{x.func}() takes {h.nargs} argument{'s' if h.nargs != 1 else ''}, "
+                               f"{len(x.args)} given", x.span)
+        vals = [self.rvalue(a)[0] for a in x.args]
+        for k, v in enumerate(vals):
+            self.to_reg(v, I.R1 + k)
+        for v in vals:
+            e.release(v)
+        e.call(h.kernel)
+        out = e.new_int()
+        rt = base_type(h.ret, {}, x.span)
+        self.normalize(I.R0, rt)
+        e.set_from(out, I.R0)
+        return out, rt
+
+    def atomic_add(self, x: A.Call) -> tuple[IntVal, Type]:
+        """lock_xadd(p, v) / __sync_fetch_and_add(p, v): one atomic add to *p (4 or 8 bytes)."""
+        e = self.e
+        if len(x.args) != 2:
+            raise CompileError(f"{x.func}() takes 2 arguments", x.span)
+        p, pt = self.rvalue(x.args[0])
+        if pt.kind is not Kind.POINTER or pt.pointee is None or pt.pointee.size not in (4, 8):
+            raise CompileError(f"{x.func}() needs a pointer to a 4- or 8-byte integer", x.args[0].span)
+        v, _ = self.rvalue(x.args[1])
+        rp = e.load(p, I.R1)
+        rv = e.load(v, I.R2)
+        e.emit(I.atomic_add(pt.pointee.size, rp, rv, 0))
+        e.release(p)
+        e.release(v)
+        return self.imm(0, INT)
+
+    def log2(self, r: int) -> None:
+        """r0 = BCC's bpf_log2l(r): floor(log2(v)) + 1, and 1 for 0."""
+        e = self.e
+        e.emit(I.mov64_reg(I.R3, r), I.mov64_imm(I.R0, 1))
+        for s in (32, 16, 8, 4, 2, 1):
+            skip = Label()
+            e.emit(I.mov64_reg(I.R4, I.R3), I.alu64_imm(I.RSH, I.R4, s))
+            e.jump(I.jmp_imm(I.JEQ, I.R4, 0), skip)
+            e.emit(I.mov64_reg(I.R3, I.R4), I.alu64_imm(I.ADD, I.R0, s))
+            e.place(skip)
+
+    def table(self, name: str, span: Span) -> tuple[int, TableSpec]:
+        t = self.tables.get(name)
+        if t is None:
+            raise CompileError(f"'{name}' is not a table declared in this program", span)
+        return t
+
+
+def kernel_ptr(t: Type) -> Type:
+    return Type(Kind.POINTER, size=8, pointee=t.pointee, name=t.name, mode="kernel")
+
+
+def terminates(s: Any) -> bool:
+    """Control never reaches the end of s (it returns on every path)."""
+    if isinstance(s, A.Return):
+        return True
+    if isinstance(s, A.Block):
+        return any(terminates(x) for x in s.stmts)
+    if isinstance(s, A.If):
+        return s.orelse is not None and terminates(s.then) and terminates(s.orelse)
+    return False

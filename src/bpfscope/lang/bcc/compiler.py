@@ -1,0 +1,105 @@
+"""Driver: BCC program text → tables and one eBPF program per function.
+
+Tracepoint formats come in through `tp_fields` (the runtime reads tracefs), so this
+package stays below the runtime: preprocess → parse → lay out structs and tables →
+lower each function."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...kernel import insn as I
+from ..ctype.types import Type
+from ..diagnostics import CompileError, Span
+from ..spec import ArgField
+from . import ast as A
+from .codegen import FuncGen
+from .lexer import lex
+from .parser import parse
+from .preproc import Preprocessor
+from .tables import TableSpec, table_spec
+from .typenames import array_of, struct_type
+
+TpFields = Callable[[str, str], "list[ArgField] | None"]
+
+
+@dataclass
+class FuncProg:
+    name: str
+    tracepoint: tuple[str, str] | None
+    insns: list[I.Insn]
+    spans: list[tuple[int, Span]]
+
+
+@dataclass
+class BccObject:
+    tables: list[TableSpec]
+    funcs: list[FuncProg]
+    structs: dict[str, Type] = field(default_factory=dict)
+
+
+def cflag_defines(cflags: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """-DNAME[=VALUE] flags (others, like -I or -w, mean nothing without clang)."""
+    out: dict[str, str] = {}
+    for f in cflags:
+        if f.startswith("-D"):
+            name, _, val = f[2:].partition("=")
+            out[name] = val or "1"
+    return out
+
+
+def compile_bcc(text: str, tp_fields: TpFields, cflags: list[str] | tuple[str, ...] = (),
+                btf_loader: Callable[[], Any] | None = None) -> BccObject:
+    """btf_loader: returns the kernel's BTF (kernel.btf.Btf), read only when the program
+    names a kernel struct (`struct task_struct *t`)."""
+    from ..ctype.typedb import TypeDB
+
+    toks = Preprocessor(cflag_defines(cflags)).run(lex(text))
+    prog = parse(toks, text)
+    kdb = TypeDB(None, btf_loader) if btf_loader is not None else None
+    structs: dict[str, Type] = {}
+    tables: dict[str, tuple[int, TableSpec]] = {}
+    consts: dict[str, int] = {}
+    helper = FuncGen(tables, structs, None, consts, kdb)   # for constants and type names at top level
+
+    def resolve(tn: A.TypeName) -> Type:
+        return helper.type_of(tn)
+
+    def const(x: Any) -> int:
+        v = helper.const_value(x)
+        if v is None:
+            raise CompileError("expected an integer constant", x.span)
+        return v
+
+    funcs: list[A.Func] = []
+    for item in prog.items:
+        if isinstance(item, A.StructDef):
+            fields = [(d.name, array_of(resolve(d.type), d.dims)) for d in item.fields]
+            structs[item.name] = struct_type(item.name, fields, item.union)
+        elif isinstance(item, A.EnumDef):
+            nxt = 0
+            for n, vx in item.items:
+                nxt = const(vx) if vx is not None else nxt
+                consts[n] = nxt
+                nxt += 1
+        elif isinstance(item, A.Typedef):
+            structs[item.name] = array_of(resolve(item.type), item.dims)
+        elif isinstance(item, A.MapDecl):
+            if item.name in tables:
+                raise CompileError(f"table '{item.name}' is declared twice", item.span)
+            tables[item.name] = (len(tables), table_spec(item, resolve, const))
+        elif isinstance(item, A.Func):
+            funcs.append(item)
+    out: list[FuncProg] = []
+    for f in funcs:
+        tp_args = None
+        if f.tracepoint is not None:
+            tp_args = tp_fields(*f.tracepoint)
+            if tp_args is None:
+                raise CompileError(f"tracepoint {':'.join(f.tracepoint)} not found", f.span)
+        g = FuncGen(tables, structs, tp_args, consts, kdb)
+        insns = g.function(f)
+        out.append(FuncProg(f.name, f.tracepoint, insns, g.e.spans))
+    return BccObject([t for _, t in sorted(tables.values(), key=lambda p: p[0])], out, structs)

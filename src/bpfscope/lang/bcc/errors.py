@@ -1,0 +1,17 @@
+"""C-compiler style diagnostics for BCC programs: `<text>:LINE:COL: error: message`, the
+line, a caret under the column — what clang printed for BCC, without a traceback."""
+
+from __future__ import annotations
+
+from ..diagnostics import CompileError, Source
+
+
+def render(err: CompileError, text: str, filename: str = "<text>") -> str:
+    src = Source(text, filename)
+    if err.span is None:
+        return f"{filename}: error: {err.message}\n"
+    line, col = src.position(err.span.start)
+    out = f"{filename}:{line}:{col}: error: {err.message}\n{src.line_text(line)}\n{' ' * (col - 1)}^\n"
+    if err.hint:
+        out += f"note: {err.hint}\n"
+    return out

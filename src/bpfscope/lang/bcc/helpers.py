@@ -1,0 +1,36 @@
+"""BCC's helper names → kernel helpers: argument count and C return type. Anything not here
+is reported as an unknown function, by name, at the call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Helper:
+    kernel: str          # name in kernel.uapi.HELPER_ID
+    nargs: int
+    ret: str             # C spelling of the return type
+
+
+HELPERS: dict[str, Helper] = {
+    "bpf_get_current_pid_tgid": Helper("get_current_pid_tgid", 0, "u64"),
+    "bpf_get_current_uid_gid": Helper("get_current_uid_gid", 0, "u64"),
+    "bpf_ktime_get_ns": Helper("ktime_get_ns", 0, "u64"),
+    "bpf_ktime_get_boot_ns": Helper("ktime_get_boot_ns", 0, "u64"),
+    "bpf_get_smp_processor_id": Helper("get_smp_processor_id", 0, "u32"),
+    "bpf_get_prandom_u32": Helper("get_prandom_u32", 0, "u32"),
+    "bpf_get_current_task": Helper("get_current_task", 0, "u64"),
+    "bpf_get_current_cgroup_id": Helper("get_current_cgroup_id", 0, "u64"),
+    "bpf_get_current_comm": Helper("get_current_comm", 2, "int"),
+    "bpf_probe_read": Helper("probe_read", 3, "int"),
+    "bpf_probe_read_str": Helper("probe_read_str", 3, "int"),
+    "bpf_probe_read_user": Helper("probe_read_user", 3, "int"),
+    "bpf_probe_read_kernel": Helper("probe_read_kernel", 3, "int"),
+    "bpf_probe_read_user_str": Helper("probe_read_user_str", 3, "int"),
+    "bpf_probe_read_kernel_str": Helper("probe_read_kernel_str", 3, "int"),
+}
+# computed inline (BCC defines them as static inline functions in its helpers header)
+INLINE = ("bpf_log2l", "bpf_log2")
+# atomic adds to memory (BCC's lock_xadd macro, the GCC builtin it stands for)
+ATOMIC_ADD = ("lock_xadd", "__sync_fetch_and_add")

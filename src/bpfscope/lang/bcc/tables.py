@@ -1,0 +1,70 @@
+"""BCC's map macros → table specs (BPF map type, key/leaf C types, size), with BCC's defaults."""
+
+from __future__ import annotations
+
+import mmap
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ...kernel import uapi
+from ..ctype.types import Kind, Type
+from ..diagnostics import CompileError
+from . import ast as A
+from .typenames import INT, int_type
+
+U64 = int_type(8, False)
+
+
+@dataclass
+class TableSpec:
+    name: str
+    macro: str
+    map_type: int
+    key: Type
+    leaf: Type
+    max_entries: int
+    output: str = ""               # "perf" / "ringbuf": an event channel, not a key/value table
+    event: Type | None = None      # layout of the records submitted (table.event())
+
+
+def table_spec(d: A.MapDecl, resolve: Callable[[A.TypeName], Type], const: Callable[[Any], int]) -> TableSpec:
+    args = list(d.args)
+
+    def typ(i: int, default: Type) -> Type:
+        if i >= len(args):
+            return default
+        if not isinstance(args[i], A.TypeName):
+            raise CompileError(f"{d.macro}: argument {i + 2} must be a type", args[i].span)
+        return resolve(args[i])
+
+    def num(i: int, default: int) -> int:
+        return const(args[i]) if i < len(args) else default
+
+    m = d.macro
+    if m in ("BPF_HASH", "BPF_PERCPU_HASH"):
+        mt = uapi.BPF_MAP_TYPE_HASH if m == "BPF_HASH" else uapi.BPF_MAP_TYPE_PERCPU_HASH
+        return TableSpec(d.name, m, mt, typ(0, U64), typ(1, U64), num(2, 10240))
+    if m in ("BPF_ARRAY", "BPF_PERCPU_ARRAY"):
+        mt = uapi.BPF_MAP_TYPE_ARRAY if m == "BPF_ARRAY" else uapi.BPF_MAP_TYPE_PERCPU_ARRAY
+        return TableSpec(d.name, m, mt, INT, typ(0, U64), num(1, 10240))
+    if m == "BPF_HISTOGRAM":
+        key = typ(0, INT)
+        mt = uapi.BPF_MAP_TYPE_ARRAY if key.kind is Kind.INT and key.size == 4 else uapi.BPF_MAP_TYPE_HASH
+        return TableSpec(d.name, m, mt, key, U64, num(1, 64))
+    if m == "BPF_PERF_OUTPUT":   # served by a BPF ring buffer (the callback API is BCC's)
+        return TableSpec(d.name, m, uapi.BPF_MAP_TYPE_RINGBUF, INT, U64, 64 * mmap.PAGESIZE, "perf")
+    if m == "BPF_RINGBUF_OUTPUT":
+        pages = num(0, 8)
+        if pages <= 0 or pages & (pages - 1):
+            raise CompileError("BPF_RINGBUF_OUTPUT: page count must be a power of 2", d.span)
+        return TableSpec(d.name, m, uapi.BPF_MAP_TYPE_RINGBUF, INT, U64, pages * mmap.PAGESIZE, "ringbuf")
+    if m == "BPF_TABLE":
+        kind = args[0].value
+        types = {"hash": uapi.BPF_MAP_TYPE_HASH, "array": uapi.BPF_MAP_TYPE_ARRAY,
+                 "percpu_hash": uapi.BPF_MAP_TYPE_PERCPU_HASH, "percpu_array": uapi.BPF_MAP_TYPE_PERCPU_ARRAY,
+                 "lru_hash": uapi.BPF_MAP_TYPE_LRU_HASH}
+        if kind not in types:
+            raise CompileError(f'BPF_TABLE type "{kind}" is not supported yet', args[0].span)
+        return TableSpec(d.name, m, types[kind], typ(1, U64), typ(2, U64), num(3, 10240))
+    raise CompileError(f"{m} is not supported yet", d.span)

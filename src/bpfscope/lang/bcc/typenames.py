@@ -1,0 +1,153 @@
+"""C types of BCC programs: spellings → `Type`, C struct layout, and the integer rules
+(promotions, usual arithmetic conversions) that decide widths and signedness."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..ctype.typedb import BASE_INTS
+from ..ctype.types import Kind, Type, int_type, pointer_type
+from ..diagnostics import CompileError, Span
+
+# kernel typedefs BCC programs use without a header (BTF has them; these are their ABI widths)
+KERNEL_TYPEDEFS: dict[str, tuple[int, bool]] = {
+    "pid_t": (4, True), "uid_t": (4, False), "gid_t": (4, False), "dev_t": (4, False),
+    "sector_t": (8, False), "umode_t": (2, False), "loff_t": (8, True), "gfp_t": (4, False),
+    "bool": (1, False), "_Bool": (1, False), "__be16": (2, False), "__be32": (4, False),
+    "__be64": (8, False), "__le16": (2, False), "__le32": (4, False), "__le64": (8, False),
+    "u_int8_t": (1, False), "u_int16_t": (2, False), "u_int32_t": (4, False), "u_int64_t": (8, False),
+    "off_t": (8, True), "time64_t": (8, True), "ktime_t": (8, True), "clockid_t": (4, True),
+    "blkcnt_t": (8, False), "__kernel_size_t": (8, False), "atomic_t": (4, True),
+}
+_KEYWORDS = {"void", "unsigned", "signed", "int", "long", "short", "char", "struct", "union",
+             "enum", "const", "volatile", "__user", "static", "__int128", "__uint128_t", "__int128_t"}
+CHAR = int_type(1, True)
+INT = int_type(4, True)
+UINT = int_type(4, False)
+VOID = Type(Kind.NONE, name="void")
+
+
+def is_type_word(w: str) -> bool:
+    return w in _KEYWORDS or w in BASE_INTS or w in KERNEL_TYPEDEFS
+
+
+def align_of(t: Type) -> int:
+    if t.kind in (Kind.INT, Kind.BOOL, Kind.ENUM, Kind.POINTER):
+        return max(1, t.size)
+    if t.kind is Kind.ARRAY and t.pointee is not None:
+        return align_of(t.pointee)
+    if t.kind is Kind.STRUCT:
+        return max((align_of(e) for e in t.elems), default=1)
+    return 1
+
+
+def struct_type(name: str, fields: list[tuple[str, Type]], union: bool = False) -> Type:
+    """C layout: natural alignment, size rounded up to the strictest member's alignment."""
+    offs: list[int] = []
+    off = size = 0
+    for _, ft in fields:
+        a = align_of(ft)
+        if union:
+            offs.append(0)
+            size = max(size, ft.size)
+            continue
+        off = (off + a - 1) & ~(a - 1)
+        offs.append(off)
+        off += ft.size
+        size = off
+    al = max((align_of(ft) for _, ft in fields), default=1)
+    size = (size + al - 1) & ~(al - 1)
+    return Type(Kind.STRUCT, size=size, elems=tuple(ft for _, ft in fields),
+                names=tuple(n for n, _ in fields), offsets=tuple(offs), name=name)
+
+
+def array_of(t: Type, dims: list[int]) -> Type:
+    for n in reversed(dims):
+        t = Type(Kind.ARRAY, size=t.size * n, pointee=t, count=n, name=f"{t.name or t}[{n}]")
+    return t
+
+
+def base_type(base: str, structs: dict[str, Type], span: Span, kdb: Any = None) -> Type:
+    """'unsigned long' / 'u32' / 'struct key_t' / 'void' → Type (structs: defined in the program,
+    typedefs too; kdb: the kernel's types from BTF, a `ctype.typedb.TypeDB`)."""
+    if base == "void":
+        return VOID
+    if base in BASE_INTS:
+        size, signed = BASE_INTS[base]
+        return Type(Kind.INT, size=size, signed=signed, name=base)
+    if base in KERNEL_TYPEDEFS:
+        size, signed = KERNEL_TYPEDEFS[base]
+        return Type(Kind.INT, size=size, signed=signed, name=base)
+    if base in ("unsigned __int128", "__int128", "__uint128_t", "__int128_t"):
+        return Type(Kind.ARRAY, size=16, pointee=int_type(8, False), count=2, name=base)
+    if base.startswith("enum "):
+        return Type(Kind.INT, size=4, signed=True, name=base)
+    if base in structs:
+        return structs[base]
+    if kdb is not None:
+        kt = kdb.named(base)
+        if kt is not None:
+            return c_view(kt)
+    if base.startswith(("struct ", "union ")):
+        raise CompileError(f"{base} is neither defined in this program nor a kernel type (BTF)", span)
+    raise CompileError(f"unknown type '{base}'", span)
+
+
+def c_view(t: Type) -> Type:
+    """A BTF-derived type as this compiler sees C: char arrays are arrays (not bpftrace strings)."""
+    if t.kind is Kind.STRING:
+        return Type(Kind.ARRAY, size=t.size, pointee=CHAR, count=t.size, name=f"char[{t.size}]")
+    if t.kind is Kind.BOOL:
+        return int_type(t.size or 1, False)
+    return t
+
+
+def spelled(base: Type, ptr: int) -> Type:
+    t = base
+    for _ in range(ptr):
+        t = pointer_type(None if t.kind is Kind.NONE else t)
+    return t
+
+
+def from_format(ctype: str, size: int, signed: bool) -> Type:
+    """A tracefs format field's C spelling → Type (what `args->field` reads)."""
+    c = " ".join(w for w in ctype.replace("*", " * ").split() if w not in ("const", "volatile", "__user"))
+    if "[" in c:
+        base = c[: c.index("[")].strip()
+        n = c[c.index("[") + 1: c.index("]")]
+        elem = from_format(base, 1 if base.endswith("char") else max(1, size // max(1, int(n or 1))), signed)
+        return array_of(elem, [int(n)] if n.isdigit() else [0])
+    if "*" in c:
+        base = c.replace("*", "").strip()
+        pointee = VOID if base == "void" else (
+            int_type(*BASE_INTS[base]) if base in BASE_INTS else int_type(1, True) if base == "char" else None)
+        return pointer_type(None if pointee is None or pointee.kind is Kind.NONE else pointee)
+    words = c.split()
+    key = " ".join(w for w in words if w != "signed") or "int"
+    if key in BASE_INTS and BASE_INTS[key][0] <= size:
+        return int_type(*BASE_INTS[key])
+    if key in KERNEL_TYPEDEFS and KERNEL_TYPEDEFS[key][0] <= size:
+        return int_type(*KERNEL_TYPEDEFS[key])
+    return int_type(size if size in (1, 2, 4, 8) else 8, signed)
+
+
+# ---------------------------------------------------------------- integer rules
+def promote(t: Type) -> Type:
+    """Integer promotion: anything narrower than int becomes int."""
+    if t.kind is Kind.POINTER:
+        return int_type(8, False)
+    if t.size < 4:
+        return INT
+    return int_type(t.size, t.signed)
+
+
+def arith(a: Type, b: Type) -> Type:
+    """The usual arithmetic conversions (LP64)."""
+    a, b = promote(a), promote(b)
+    if a.size != b.size:
+        return a if a.size > b.size else b
+    return int_type(a.size, a.signed and b.signed)
+
+
+def is_scalar(t: Type) -> bool:
+    return t.kind in (Kind.INT, Kind.BOOL, Kind.ENUM, Kind.POINTER)

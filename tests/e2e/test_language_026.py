@@ -1,0 +1,365 @@
+"""bpftrace 0.26 language rows of issue 20, table-driven: each program runs for real in this
+kernel through the CLI, as text and with `-f json`, and both outputs are compared exactly.
+
+Expected outputs are bpftrace 0.26's (tests/runtime/{other,pointers,...} and docs/language.md);
+`wl N` runs the getppid() workload of tests/conftest.py N times.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import bpfscope, needs_root
+
+pytestmark = needs_root
+
+DIV0 = ("WARNING: Divide or modulo by 0 detected. This can lead to unexpected results. "
+        "1 is being used as the result.")
+
+
+@dataclass
+class Case:
+    id: str
+    prog: str
+    text: str
+    json: list[object] | None = None   # None: the text run only
+    cmd: str = ""                      # "wl N" or ""
+    stderr: str | None = None          # exact stderr of the text run (None: only no traceback)
+    args: list[str] = field(default_factory=list)
+
+
+def _v(*values: object) -> list[object]:
+    return [{"type": "value", "data": v} for v in values]
+
+
+MP_MULTI = "tracepoint:syscalls:sys_enter_getppid, tracepoint:syscalls:nonsense"
+
+
+def _at(prog: str, start: int, level: str, msg: str, length: int = len("tracepoint:syscalls:nonsense")) -> str:
+    """A located diagnostic on a one-line program (start: 0-based offset of the underlined text)."""
+    return f"stdin:1:{start + 1}-{start + 1 + length}: {level}: {msg}\n{prog}\n" + " " * start + "~" * length + "\n"
+
+
+CASES = [
+    # ---------------------------------------------------------------- syntax
+    Case("if-without-parens",
+         'begin { $x = 1; $ns = 0; if $x { print(1); } if $ns { print(2); } else { print(3); } '
+         'if $x == 1 && !$ns { print(4) } exit(); }',
+         "1\n3\n4\n\n\n", _v(1, 3, 4)),
+    Case("if-without-parens-tracepoint",
+         "tracepoint:syscalls:sys_exit_getppid /pid == cpid/ { if args.ret { @n = count(); } }",
+         "\n\n@n: 10\n", [{"type": "map", "data": {"@n": 10}}], cmd="wl 10"),
+    Case("if-expression",
+         "begin { $x = 1; $y = 0; print(if ($x) { if ($y) { $x } else { $y } } else { 0 }); "
+         "print(if $y { 3 } else if $x { 4 } else { 5 }); exit(); }",
+         "0\n4\n\n\n", _v(0, 4)),
+    Case("if-expression-with-statements",
+         "begin { $x = if (1) { @a = 5; $t = 2; $t * 3 } else { 0 }; print($x); exit(); }",
+         "6\n\n\n@a: 5\n", _v(6) + [{"type": "map", "data": {"@a": 5}}]),
+    Case("block-expression-assigns-maps",
+         "begin { $x = { @a = 1; @b[2] = 3; 7 }; print($x); exit(); }",
+         "7\n\n\n@a: 1\n@b[2]: 3\n",
+         _v(7) + [{"type": "map", "data": {"@a": 1}}, {"type": "map", "data": {"@b": {"2": 3}}}]),
+    Case("discard",
+         "begin { @a[1] = 1; _ = has_key(@a, 1); _ = 1 + 2; _ = { @b = 4; 0 }; print(5); exit(); }",
+         "5\n\n\n@a[1]: 1\n@b: 4\n",
+         _v(5) + [{"type": "map", "data": {"@a": {"1": 1}}}, {"type": "map", "data": {"@b": 4}}]),
+    Case("packed-struct",
+         "struct Foo { int a; char b; } __attribute__((packed)); struct Bar { int a; char b; } /* pad */ "
+         "__attribute__((packed)) ; struct Baz { int a; char b; }; "
+         "begin { print((sizeof(struct Foo), sizeof(struct Bar), sizeof(struct Baz))); exit(); }",
+         "(5, 5, 8)\n\n\n", _v([5, 5, 8])),
+    # ---------------------------------------------------------------- pointers
+    *[Case(f"pointer-step-{t}",
+           f"begin {{ @a = ({t}*)0x32; @a += 1; @b = ({t}*)0x32; @b++; @c = ({t}*)0x32; --@c; "
+           f"@d = ({t}*)0x32; @d -= 2; exit(); }}",
+           f"\n\n@a: {hex(0x32 + n)}\n@b: {hex(0x32 + n)}\n@c: {hex(0x32 - n)}\n@d: {hex(0x32 - 2 * n)}\n")
+      for t, n in (("int8", 1), ("int16", 2), ("int32", 4), ("int64", 8))],
+    Case("pointer-var-arith",
+         "begin { $p = (int32*)0x10; $p++; print($p); $p = $p + 2; print($p); --$p; print($p); "
+         "$p += 1; print($p); print($p++); print($p); exit(); }",
+         "0x14\n0x1c\n0x18\n0x1c\n0x1c\n0x20\n\n\n"),
+    Case("struct-pointer-math-through-map",
+         "struct S { long a; long b; } begin { $p = (struct S*)0x100; $p++; print($p); "
+         "@m[1] = (struct S*)0x100; @m[1]++; @m[1] += 2; exit(); }",
+         "0x110\n\n\n@m[1]: 0x130\n"),
+    # ---------------------------------------------------------------- integers
+    Case("bitwise-not-unsigned",
+         "begin { print(~10); @ = ~10; exit(); }",
+         "18446744073709551605\n\n\n@: 18446744073709551605\n",
+         # JSON: integers a double cannot hold exactly are strings (RFC 8259)
+         _v("18446744073709551605") + [{"type": "map", "data": {"@": "18446744073709551605"}}]),
+    Case("divide-by-zero",
+         "begin { $a = 0; print(10 / $a); print(10 % $a); $b = 3; print(10 / $b); exit(); }",
+         "1\n1\n3\n\n\n", _v(1, 1, 3),
+         stderr=(f"stdin:1:23-30: {DIV0}\n"
+                 "begin { $a = 0; print(10 / $a); print(10 % $a); $b = 3; print(10 / $b); exit(); }\n"
+                 "                      ~~~~~~~\n"
+                 f"stdin:1:39-46: {DIV0}\n"
+                 "begin { $a = 0; print(10 / $a); print(10 % $a); $b = 3; print(10 / $b); exit(); }\n"
+                 "                                      ~~~~~~~\n")),
+    # ---------------------------------------------------------------- ternaries
+    Case("ternary-none",
+         'begin { nsecs ? printf("yes\\n") : printf("no"); 0 ? printf("a\\n") : printf("b\\n"); exit(); }',
+         "yes\nb\n\n\n",
+         [{"type": "printf", "data": "yes\n"}, {"type": "printf", "data": "b\n"}]),
+    Case("ternary-buf",
+         'begin { $a = nsecs ? buf("hi", 2) : buf("bye", 3); print($a); '
+         '$b = 0 ? buf("hi", 2) : buf("bye", 3); print($b); exit(); }',
+         "hi\nbye\n\n\n", _v([104, 105], [98, 121, 101])),
+    Case("ternary-tuple",
+         'begin { $a = nsecs ? ("hellolongstr", "a") : ("b", "hellolongstr"); print($a); '
+         '$b = 0 ? ("hellolongstr", "a") : ("b", "hellolongstr"); print($b); exit(); }',
+         "(hellolongstr, a)\n(b, hellolongstr)\n\n\n", _v(["hellolongstr", "a"], ["b", "hellolongstr"])),
+    Case("ternary-bool",
+         "begin { $a = nsecs ? true : false; print($a); exit(); }", "true\n\n\n", _v(True)),
+    Case("ternary-empty-second-operand",
+         "begin { $a = 5; $b = 0; print($a ?: 7); print($b ?: 7); exit(); }", "5\n7\n\n\n", _v(5, 7)),
+    # ---------------------------------------------------------------- tuples
+    Case("tuple-equality",
+         'begin { $t = (1, "abc", (2, "x")); print((1, 2) == (1, 2)); print((1, "a") != (1, "b")); '
+         'print($t == (1, "abc", (2, "x"))); print($t == (1, "ab", (2, "x"))); '
+         'print($t != (1, "abcd", (2, "x"))); print((1, 2) != (1, 3)); exit(); }',
+         "true\ntrue\ntrue\nfalse\ntrue\ntrue\n\n\n", _v(True, True, True, False, True, True)),
+    Case("tuple-narrow-members",
+         "begin { $t = ((int32)1, (int32)-2); print($t); @m = $t; print(((int8)1, (int16)2, (int32)-3, 4)); "
+         "exit(); }",
+         "(1, -2)\n(1, 2, -3, 4)\n\n\n@m: (1, -2)\n",
+         _v([1, -2], [1, 2, -3, 4]) + [{"type": "map", "data": {"@m": [1, -2]}}]),
+    # ---------------------------------------------------------------- casts
+    Case("cast-string-to-int-array",
+         'begin { print((int8[4])"abc"); print((uint8[])"hi"); $s = "xy"; print((uint16[2])$s); exit(); }',
+         "[97,98,99,0]\n[104,105,0]\n[31096,0]\n\n\n", _v([97, 98, 99, 0], [104, 105, 0], [31096, 0])),
+    Case("cast-to-bool",
+         'begin { print(((bool)"hello", (bool)"", (bool)1, (bool)0, (bool)256)); exit(); }',
+         "(true, false, true, false, true)\n\n\n", _v([True, False, True, False, True])),
+    # ---------------------------------------------------------------- enums (tests/runtime/other)
+    Case("enum-map-value",
+         "enum { ONE = 1, TWO = 2 }; begin { @ = ONE; @t = (ONE, TWO); @m[ONE + 1] = TWO - 1; exit(); }",
+         "\n\n@: ONE\n@m[2]: 1\n@t: (ONE, TWO)\n"),
+    Case("enum-scratch-variable",
+         "enum { FOO = 333, BAR }; begin { $f = FOO; print($f); $t = (FOO, BAR); print($t); exit(); }",
+         "FOO\n(FOO, BAR)\n\n\n"),
+    Case("enum-cast",
+         "enum BAZ { FOO = 333, BAR }; begin { print((enum BAZ)333); $x = 444; print((enum BAZ)$x); exit(); }",
+         "FOO\n444\n\n\n"),
+    Case("vmlinux-integer-typedefs",
+         "begin { $x = (u32)5; $y = (__u64)7; print(($x, $y, sizeof(u32), sizeof(__u64), sizeof(s16))); exit(); }",
+         "(5, 7, 4, 8, 2)\n\n\n", _v([5, 7, 4, 8, 2])),
+    Case("sizeof-forms",
+         "struct S { int a; char b[12]; } begin { $x = 1; $s = \"abc\"; "
+         "print((sizeof(int32), sizeof(uint8), sizeof(struct S), sizeof($x), sizeof($s), sizeof(comm), "
+         "sizeof(struct task_struct) > 100, sizeof(int64 *))); exit(); }",
+         "(4, 1, 16, 8, 4, 16, true, 8)\n\n\n"),
+    Case("has-key",
+         'begin { @a[1] = 0; @b["longerstr"] = 0; @c[1, ("hello", (int8)5)] = 0; '
+         'print((has_key(@a, 1), has_key(@a, 2), has_key(@b, "byeasdfasdfasdf"), has_key(@b, "longerstr"), '
+         'has_key(@c, (1, ("hello", 5))), has_key(@c, (1, ("bye", 5))))); clear(@a); clear(@b); clear(@c); exit(); }',
+         "(true, false, false, true, true, false)\n\n\n"),
+    Case("print-builtin",
+         "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { print(comm); print(probe); exit(); }",
+         "wl\ntracepoint:syscalls:sys_enter_getppid\n\n\n",
+         _v("wl", "tracepoint:syscalls:sys_enter_getppid"), cmd="wl 5"),
+    # ---------------------------------------------------------------- functions
+    Case("printf-llu", 'begin { printf("%llu %lld %llx\\n", 18446744073709551615, -5, 255); exit(); }',
+         "18446744073709551615 -5 ff\n\n\n"),
+    Case("len-keyless-map", "begin { @a = 1; @b[1] = 1; @b[2] = 2; print((len(@a), len(@b))); exit(); }",
+         "(1, 2)\n\n\n@a: 1\n@b[1]: 1\n@b[2]: 2\n"),
+    Case("usermode-begin-and-profile",
+         "config = { print_maps_on_exit = false } begin { print(usermode); } profile:hz:99 { @[usermode] = 1; } "
+         "interval:ms:300 { print(has_key(@, 1)); exit(); }",
+         "1\ntrue\n\n\n", cmd="timeout 2 sh -c 'while :; do :; done'"),
+    Case("strerror", "begin { print(strerror(2)); exit(); }", "No such file or directory\n\n\n",
+         _v("No such file or directory")),
+    Case("cat-missing-file", 'begin { cat("/nonexistent/x"); exit(); }', "\n\n",
+         stderr="ERROR: failed to open file '/nonexistent/x': No such file or directory\n"),
+    # ---------------------------------------------------------------- missing probes (missing_probes config)
+    Case("missing-probes-warn-multi-attach",   # warn is 0.26's default: the probe keeps what exists
+         f"{MP_MULTI} /pid == cpid/ {{ @n = count(); }}", "\n\n@n: 10\n", [{"type": "map", "data": {"@n": 10}}],
+         cmd="wl 10", stderr=_at(f"{MP_MULTI} /pid == cpid/ {{ @n = count(); }}",
+                                  MP_MULTI.index("tracepoint:syscalls:n"), "WARNING",
+                                  "No matches for tracepoint syscalls:nonsense. Skipping.")),
+    Case("missing-probes-ignore-multi-attach",
+         f'config = {{ missing_probes = "ignore" }} {MP_MULTI} /pid == cpid/ {{ @n = count(); }}', "\n\n@n: 7\n",
+         cmd="wl 7", stderr=""),
+    Case("missing-probes-warn-probe-removed", "tracepoint:syscalls:nonsense { } begin { exit(); }", "\n\n",
+         stderr=_at("tracepoint:syscalls:nonsense { } begin { exit(); }", 0, "WARNING",
+                    "No matches for tracepoint syscalls:nonsense. Skipping.")
+         + _at("tracepoint:syscalls:nonsense { } begin { exit(); }", 0, "WARNING",
+               "Probe  has no valid attach points. It is being removed which may cause issues with program "
+               "behavior.")),
+    Case("missing-probes-wildcard-without-matches",   # an empty wildcard alone is silent
+         "tracepoint:syscalls:sys_enter_getppid, tracepoint:syscalls:nonsense* /pid == cpid/ { @n = count(); }",
+         "\n\n@n: 3\n", cmd="wl 3", stderr=""),
+    # ---------------------------------------------------------------- diagnostics
+    Case("unreachable-after-exit", "i:ms:100 { @++; exit(); @++ }", "\n\n@: 1\n",
+         stderr="stdin:1:25-28: WARNING: Unreachable statement\ni:ms:100 { @++; exit(); @++ }\n"
+                "                        ~~~\n"),
+]
+
+ERRORS = [
+    # found by the compiler fuzz (a traceback before): a void call on the right of `=`
+    ('BEGIN { $s3 = printf("\\n"); exit(); }',
+     'stdin:1:15-27: ERROR: printf() should not be used in an assignment or as a map key\n'
+     'BEGIN { $s3 = printf("\\n"); exit(); }\n'
+     '              ~~~~~~~~~~~~\n'),
+    ("i:ms:1 {$a = 1; unroll (101) { $a = $a + 2; } printf(\"a=%d\\n\", $a); exit();}",
+     "stdin:1:17-29: ERROR: unroll maximum value is 100\n"
+     "i:ms:1 {$a = 1; unroll (101) { $a = $a + 2; } printf(\"a=%d\\n\", $a); exit();}\n"
+     "                ~~~~~~~~~~~~\n"),
+    ("i:ms:1 {$a = 1; unroll (0) { $a = $a + 2; } printf(\"a=%d\\n\", $a); exit();}",
+     "stdin:1:17-27: ERROR: unroll minimum value is 1\n"
+     "i:ms:1 {$a = 1; unroll (0) { $a = $a + 2; } printf(\"a=%d\\n\", $a); exit();}\n"
+     "                ~~~~~~~~~~\n"),
+    ("begin { @a = 1; print(has_key(@a, 1)); exit(); }",
+     "stdin:1:31-33: ERROR: call to has_key() expects a map with explicit keys (non-scalar map)\n"
+     "begin { @a = 1; print(has_key(@a, 1)); exit(); }\n                              ~~\n"),
+    ("begin { @a[1] = 1; print(has_key(@a, \"x\")); exit(); }",
+     "stdin:1:38-41: ERROR: Argument mismatch for @a: trying to access with arguments: 'string[2]' when map "
+     "expects arguments: 'int64'\nbegin { @a[1] = 1; print(has_key(@a, \"x\")); exit(); }\n"
+     "                                     ~~~\n"),
+    # missing probes, 0.26's texts (ap_probe_expansion.cpp, probe_prune.cpp)
+    (f'config = {{ missing_probes = "error" }} {MP_MULTI} {{ exit(); }}',
+     _at(f'config = {{ missing_probes = "error" }} {MP_MULTI} {{ exit(); }}', 77, "ERROR",
+         "No matches for tracepoint syscalls:nonsense.")),
+    ('config = { missing_probes = "error" } tracepoint:syscalls:nonsense* { exit(); } begin { exit(); }',
+     _at('config = { missing_probes = "error" } tracepoint:syscalls:nonsense* { exit(); } begin { exit(); }', 38,
+         "ERROR", "Probe has no valid attach points. If this is expected, set the 'missing_probes' config variable "
+         "to 'warn'.", 29)),
+    # config keys (tests/config_analyser.cpp)
+    ("config = { BAD_CONFIG=1 } begin { }",
+     "stdin:1:12-24: ERROR: BAD_CONFIG: not a known configuration option\nconfig = { BAD_CONFIG=1 } begin { }\n"
+     "           ~~~~~~~~~~~~\n"),
+    ("config = { kernel_build=1 } begin { }",
+     "stdin:1:12-26: ERROR: kernel_build: can only be set as an environment variable\n"
+     "config = { kernel_build=1 } begin { }\n           ~~~~~~~~~~~~~~\n"),
+    ("tracepoint:syscalls:sys_enter_getppid { print(usermode); }",
+     "stdin:1:47-55: ERROR: usermode is not supported for tracepoint probes\n"
+     "tracepoint:syscalls:sys_enter_getppid { print(usermode); }\n"
+     "                                              ~~~~~~~~\n"),
+]
+
+
+@pytest.mark.parametrize("prog,stderr", ERRORS, ids=[e[1].split("ERROR: ")[1][:30] for e in ERRORS])
+def test_language_026_errors(prog: str, stderr: str) -> None:
+    r = bpfscope("-q", "-e", prog)
+    assert r.returncode == 1
+    assert r.stderr == stderr
+
+
+@pytest.mark.parametrize("pid,msg", [
+    ("a1111", "ERROR: Failed to parse pid: invalid integer: a1111\n"),
+    ("111a1", "ERROR: Failed to parse pid: invalid trailing bytes: 111a1\n"),
+    ("5000000", "ERROR: Pid out of range: 5000000\n"),
+])
+def test_pid_option_texts(pid: str, msg: str) -> None:
+    r = bpfscope("-p", pid, "-e", "begin { exit(); }")
+    assert (r.returncode, r.stdout, r.stderr) == (1, "", msg)
+
+
+def test_e_with_a_file_name_warns(tmp_path: Path) -> None:
+    f = tmp_path / "x.bt"
+    f.write_text("begin { exit(); }\n")
+    r = bpfscope("-e", str(f))
+    assert r.stderr.startswith(f"WARNING: It appears that '{f}' is a filename; did you intend to use the script "
+                               "file? Try removing the -e option.\n")
+    r = bpfscope("-q", "-e", "begin { exit(); }")   # a program is no file name: no warning
+    assert r.returncode == 0 and "WARNING" not in r.stderr
+
+
+def _run(case: Case, fmt: str, wl: Path) -> tuple[int, str, str]:
+    args = ["-q", "-e", case.prog]
+    if fmt == "json":
+        args = ["-f", "json", *args]
+    if case.cmd.startswith("wl"):
+        args += ["-c", f"{wl} {case.cmd.split()[1]}"]
+    elif case.cmd:
+        args += ["-c", case.cmd]
+    r = bpfscope(*args, *case.args)
+    return r.returncode, r.stdout, r.stderr
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_language_026(case: Case, workload: Path) -> None:
+    rc, out, err = _run(case, "text", workload)
+    assert rc == 0, err
+    assert "Traceback" not in err
+    assert out == case.text
+    if case.stderr is not None:
+        assert err == case.stderr
+    if case.json is None:
+        return
+    rc, out, err = _run(case, "json", workload)
+    assert rc == 0, err
+    assert [json.loads(line) for line in out.splitlines() if line.strip()] == case.json
+
+
+def test_missing_uprobe_function_is_skipped(workload: Path) -> None:
+    """threadsnoop.bt's case: a function the library lacks is a missing probe (0.26's warn default),
+    and the probe's other attach point still counts the workload's calls."""
+    prog = (f"uprobe:{workload}:no_such_function_xyz, tracepoint:syscalls:sys_enter_getppid /pid == cpid/ "
+            "{ @n = count(); }")
+    r = bpfscope("-q", "-e", prog, "-c", f"{workload} 4")
+    assert (r.returncode, r.stdout) == (0, "\n\n@n: 4\n"), r.stderr
+    assert r.stderr.startswith(f"stdin:1:1-{len(f'uprobe:{workload}:no_such_function_xyz') + 1}: WARNING: No matches "
+                               f"for uprobe {workload}:no_such_function_xyz. Skipping.\n")
+
+
+# ---------------------------------------------------------------- -l (bpftrace 0.26's probe_matcher/main.cpp)
+LISTINGS = [
+    (["-l", "interval:*"], ["interval:hz:", "interval:ms:", "interval:s:", "interval:us:"]),
+    (["-l", "profile:*"], ["profile:hz:", "profile:ms:", "profile:s:", "profile:us:"]),
+    (["-l", "i*:*"], ["interval:hz:", "interval:ms:", "interval:s:", "interval:us:"]),
+    (["-l", "s*:cs*"], ["software:cs:"]),
+    (["-l", "*ware:cpu-c*"], ["hardware:cpu-cycles:", "software:cpu-clock:"]),
+    (["-l", "sched_switch"], ["rawtracepoint:sched_switch", "tracepoint:sched:sched_switch"]),
+    (["-l", "struct task_struct"], ["struct task_struct"]),
+    (["-l", "struct task_struc?"], ["struct task_struct"]),
+    (["-l", "-e", "tracepoint:syscalls:sys_exit_getppid, software:cs:1 { } begin { }"],
+     ["software:cs:", "tracepoint:syscalls:sys_exit_getppid"]),
+]
+
+
+@pytest.mark.parametrize("args,lines", LISTINGS, ids=[" ".join(a[1:]) for a, _ in LISTINGS])
+def test_listing_026(args: list[str], lines: list[str]) -> None:
+    r = bpfscope(*args)
+    assert r.returncode == 0, r.stderr
+    assert sorted(r.stdout.splitlines()) == lines
+
+
+def test_listing_a_script_file(tmp_path: Path) -> None:
+    f = tmp_path / "probes.bt"
+    f.write_text("begin { }\ntracepoint:sched:sched_switch, interval:s:1 { }\n"
+                 "tracepoint:syscalls:sys_enter_getpp* { }\n")
+    r = bpfscope("-l", str(f))
+    assert (r.returncode, r.stdout) == (0, "tracepoint:sched:sched_switch\ninterval:s:\n"
+                                           "tracepoint:syscalls:sys_enter_getppid\n"), r.stderr
+
+
+def _bpftool_definition(kind_name: str) -> str:
+    import subprocess
+
+    text = subprocess.run(["bpftool", "btf", "dump", "file", "/sys/kernel/btf/vmlinux", "format", "c"],
+                          capture_output=True, text=True, check=True, timeout=120).stdout
+    start = text.index(f"\n{kind_name} {{\n") + 1
+    return text[start:text.index("\n};\n", start) + 4]
+
+
+def test_listing_struct_definitions() -> None:
+    """-lv prints libbpf's btf_dump definition of each type asked for, an empty line after each;
+    bpftool's C dump (the same libbpf writer) is the reference."""
+    r = bpfscope("-lv", "struct task_struct", "struct file")
+    assert r.returncode == 0, r.stderr
+    want = _bpftool_definition("struct task_struct") + "\n" + _bpftool_definition("struct file") + "\n"
+    assert r.stdout == want
+
+
+def test_listing_a_missing_script_file_warns() -> None:
+    r = bpfscope("-l", "/nonexistent/probes.bt")
+    assert (r.returncode, r.stdout, r.stderr) == (
+        0, "", "WARNING: It appears that '/nonexistent/probes.bt' is a filename but the file does not exist. "
+               "Treating '/nonexistent/probes.bt' as a search pattern.\n")
