@@ -185,5 +185,24 @@ def store(k: str, cp: Any) -> None:
         with open(tmp, "wb") as f:
             f.write(data)
         os.replace(tmp, os.path.join(d, k))
+        _prune(d)
     except (OSError, pickle.PicklingError, TypeError, AttributeError):
         pass
+
+
+MAX_ENTRIES = 256   # a few per tool and option set; older entries (other kernels, old code) go
+
+
+def _prune(d: str) -> None:
+    """Keep the newest MAX_ENTRIES entries: keys change with the kernel and our code, so an
+    unpruned cache only grows."""
+    with os.scandir(d) as it:
+        entries = [(e.stat().st_mtime, e.path) for e in it if e.is_file() and not e.name.startswith(".")]
+    if len(entries) <= MAX_ENTRIES:
+        return
+    entries.sort()
+    for _mtime, path in entries[:len(entries) - MAX_ENTRIES]:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
