@@ -169,11 +169,18 @@ def _online_cpus() -> set[int]:
 
 
 def test_interval_and_profile_fire() -> None:
-    """interval fires once before exit; profile fires on every CPU (cpu-clock timers run on idle
-    CPUs too) and never faster than 99 Hz: hz becomes a fixed period of 1e9/99 ns, so n samples
-    on one CPU span at least n-2 periods (only the first can be late, by less than one)."""
-    r = bpfscope("-q", "-f", "json", "-e", "profile:hz:99 { @p[cpu] = count(); @t0[cpu] = min(nsecs); "
-                 "@t1[cpu] = max(nsecs); } interval:ms:300 { @i = count(); exit(); }")
+    """interval fires once before exit; profile fires on every CPU kept busy (an idle, tickless
+    CPU takes no samples) and never faster than 99 Hz: hz becomes a fixed period of 1e9/99 ns,
+    so n samples on one CPU span at least n-2 periods (only the first can be late, by less than one)."""
+    spin = "import os, sys\nos.sched_setaffinity(0, {int(sys.argv[1])})\nwhile True: pass\n"
+    hogs = [subprocess.Popen([sys.executable, "-c", spin, str(c)]) for c in sorted(_online_cpus())]
+    try:
+        r = bpfscope("-q", "-f", "json", "-e", "profile:hz:99 { @p[cpu] = count(); @t0[cpu] = min(nsecs); "
+                     "@t1[cpu] = max(nsecs); } interval:ms:300 { @i = count(); exit(); }")
+    finally:
+        for h in hogs:
+            h.kill()
+            h.wait()
     assert r.returncode == 0, r.stderr
     maps = {k: v for ln in r.stdout.splitlines() if ln for k, v in json.loads(ln)["data"].items()}
     assert maps["@i"] == 1

