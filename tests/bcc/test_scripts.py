@@ -372,19 +372,6 @@ def test_tcpstates_transitions(run: list[Run]) -> None:
     assert all(f[1] == str(os.getpid()) for f in client), client
 
 
-def test_threadsnoop_names_thread_function(run: list[Run]) -> None:
-    """attach_uprobe(name="pthread"/"c", sym="pthread_create"): our pid, symbolized start."""
-    r = _start(run, "threadsnoop")
-    r.wait_for(b"FUNC")
-    code = "import threading; t = threading.Thread(target=lambda: None); t.start(); t.join()"
-    child = subprocess.run([sys.executable, "-c", code], check=True)
-    assert child.returncode == 0
-    r.wait_for(b"pythread_wrapper")
-    text = r.finish()
-    line = next(ln for ln in text.splitlines() if "pythread_wrapper" in ln)
-    assert re.match(r"^\d+\s+\d+\s+b'python", line), line
-
-
 def test_bitesize_exact_io_sizes(run: list[Run], tmp_path: Path) -> None:
     """block:block_rq_issue with the comm copied out of the record: 40 direct 64 KiB writes
     by a uniquely named dd land in the 64 -> 127 Kbytes bucket of its section."""
