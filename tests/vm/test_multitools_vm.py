@@ -55,7 +55,9 @@ def test_trace_do_sys_open_ret() -> None:
     rc, out, err = _run_for(["trace", 'r::do_sys_openat2 "ret: %d", retval'])
     assert rc == 0, err
     rets = [int(ln.rsplit("ret: ", 1)[1]) for ln in out.splitlines() if " cat " in ln and "ret: " in ln]
-    assert len(rets) >= 20 and all(r >= 0 for r in rets), out
+    # descriptors for what cat opens (20 runs of /etc/services, plus its libraries) and -ENOENT
+    # for the loader's search-path misses
+    assert sum(r >= 3 for r in rets) >= 20 and all(r >= 3 or r == -2 for r in rets), out
 
 
 def test_trace_sock_alloc_release() -> None:
