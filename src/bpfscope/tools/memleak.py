@@ -245,14 +245,19 @@ EXAMPLES:
         sys.stdout.flush()
 
     # ------------------------------------------------------------ running
-    def header(self) -> str:
+    def header(self) -> str | None:
         if self.kernel:
             return "Attaching to kernel allocators, Ctrl+C to quit."
         _multi.capture_maps(self.prog, [self.target_pid] if self.o.pid > 0 else None)
-        if self.child is not None:
+        text: str | None = f"Attaching to pid {self.target_pid}, Ctrl+C to quit."
+        if self.child is not None:   # our line out first: the command shares our stdout
+            if not self.json:
+                self.write(f"{text}\n")
+                self.flush()
+                text = None
             os.write(self.child[1], b"g")
             os.close(self.child[1])
-        return f"Attaching to pid {self.target_pid}, Ctrl+C to quit."
+        return text
 
     def interval(self) -> float | None:
         return None if self.o.trace else float(self.o.interval)
