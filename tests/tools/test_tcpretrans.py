@@ -33,7 +33,7 @@ def lossy_flow(ns: str, peer_ip: str) -> int:
                            stdout=subprocess.PIPE, text=True)
     try:
         assert srv.stdout is not None and srv.stdout.readline().strip() == "listening"
-        cli = socket.create_connection((peer_ip, PORT), timeout=30)
+        cli = socket.create_connection((peer_ip, PORT), timeout=120)   # RTO backoff under loss
         port = cli.getsockname()[1]
         for _ in range(40):
             cli.sendall(b"r" * 1000)
