@@ -11,7 +11,7 @@ ENUMS = ["bpf_cmd", "bpf_map_type", "bpf_prog_type", "bpf_attach_type", "bpf_lin
 
 
 def enum_members(text: str, name: str) -> list[tuple[str, int]]:
-    m = re.search(r"enum %s \{(.*?)\};" % name, text, re.S)
+    m = re.search(rf"enum {re.escape(name)} \{{(.*?)\}};", text, re.S)
     assert m, name
     body = re.sub(r"/\*.*?\*/", "", m.group(1), flags=re.S)
     out: list[tuple[str, int]] = []
