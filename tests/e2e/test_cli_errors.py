@@ -37,7 +37,8 @@ def peer(*argv: str) -> subprocess.CompletedProcess[str]:
 UNPRIV_CMDS = [["prog", "list"], ["map", "list"], ["btf", "list"], ["link", "list"], ["net", "list"],
                ["cgroup", "tree"], ["prog", "show", "id", "1"], ["--info"], ["-l"], ["-l", "*openat*"],
                ["bpflist"], ["reset-trace"], ["-e", "BEGIN { exit(); }"], ["--dry-run", "-e", "BEGIN {}"],
-               ["-e", "uprobe:/bin/true:main { }"]]
+               ["-e", "uprobe:/bin/true:main { }"], ["export", "-e", "BEGIN {}"], ["triage", "-d", "1"],
+               ["bcc", "/usr/sbin/syscount-bpfcc"]]
 
 
 @needs_root  # the test drops privileges itself

@@ -30,6 +30,12 @@ def main(argv: list[str]) -> int:
     if path is None:
         sys.stderr.write(f"bpfscope bcc: {argv[0]}: no such script (not a file, not on PATH)\n")
         return 1
+    if not {"-h", "--help"} & set(argv[1:]):   # the script's own help needs no privilege
+        from ..privilege import denied_message, privileged
+
+        if not privileged():
+            sys.stderr.write(f"ERROR: {denied_message()}\n")
+            return 1
     shim = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shim")
     for mod in [m for m in sys.modules if m == "bcc" or m.startswith("bcc.")]:
         del sys.modules[mod]

@@ -69,6 +69,11 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["help"]:
         argv = ["--help"]
     args = build_parser().parse_args(argv)
+    from ..privilege import denied_message, privileged
+
+    if not privileged():
+        sys.stderr.write(f"ERROR: {denied_message()}\n")
+        return 1
     try:
         import prometheus_client  # noqa: F401
     except ImportError:
