@@ -372,6 +372,26 @@ def test_tcpstates_transitions(run: list[Run]) -> None:
     assert all(f[1] == str(os.getpid()) for f in client), client
 
 
+def test_threadsnoop_names_thread_function(run: list[Run]) -> None:
+    """attach_uprobe(name="pthread"/"c", sym="pthread_create"): our pid, symbolized start.
+
+    The child stays alive until its line is printed: the script symbolizes the start routine
+    through /proc/PID/maps when it prints the event, as BCC does, so a process that has already
+    exited prints `[unknown]` there (in BCC too)."""
+    r = _start(run, "threadsnoop")
+    r.wait_for(b"FUNC")
+    code = ("import sys, threading; t = threading.Thread(target=lambda: None); t.start(); t.join(); "
+            "sys.stdin.read()")
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE)
+    try:
+        r.wait_for(f"{child.pid} ".encode())  # the line is formatted, symbol included, before it is written
+    finally:
+        child.communicate(b"")
+    text = r.finish()
+    line = next(ln for ln in text.splitlines() if f" {child.pid} " in f" {ln} ")
+    assert re.match(r"^\d+\s+\d+\s+b'python\S*'\s+b'pythread_wrapper'$", line), line
+
+
 def test_bitesize_exact_io_sizes(run: list[Run], tmp_path: Path) -> None:
     """block:block_rq_issue with the comm copied out of the record: 40 direct 64 KiB writes
     by a uniquely named dd land in the 64 -> 127 Kbytes bucket of its section."""
