@@ -16,13 +16,15 @@ from typing import Any
 
 from ...kernel import insn as I
 from ...kernel import uapi
-from ..ctype.types import INT64, UINT64, Kind, Type, align8, tuple_type
+from ..ctype.types import INT64, UINT64, Kind, Type, align8
 from ..diagnostics import CompileError
 from ..ebpf.arch import host as host_arch
 from ..ebpf.emitter import CTX, Emitter, IntVal, Label
 from ..ebpf.helpererr import HelperErrGen
-from ..ebpf.maps import BPF_NOEXIST, MapGen, array_slots, declared_map
+from ..ebpf.maps import BPF_NOEXIST, array_slots, declared_map
+from ..ebpf.outrecords import RecordTables
 from ..ebpf.records import key_storage_type
+from ..ebpf.stacks import StackGen, StackTables
 from ..spec import EventSpec, LocArg, MapSpec, ProbeInfo, ProgSpec
 from . import ast as A
 from .codegen_stdlib import StdlibGen
@@ -35,7 +37,6 @@ from .tseriesgen import TSeriesGen
 from .typecheck import AGG_FUNCS, MapTable, ProbeTypes, is_discard
 
 SCRATCH_LIMIT = 32768 - 8   # a per-CPU map value holds at most 32 KiB
-BPF_F_USER_STACK = 1 << 8
 ARCH = host_arch()          # struct pt_regs of the machine the programs load on
 PT_REGS_ARGS, PT_REGS_RET, PT_REGS_IP, PT_REGS_SP = ARCH.args, ARCH.ret, ARCH.ip, ARCH.sp
 
@@ -52,7 +53,7 @@ def is_int_kind(t: Type) -> bool:
     return t.kind in INT_KINDS
 
 
-class Shared:
+class Shared(RecordTables, StackTables):
     """State shared by all programs of one script: maps, events, internal maps."""
 
     def __init__(self, maps: MapTable, opts: dict[str, Any]) -> None:
@@ -101,24 +102,6 @@ class Shared:
         self.specs.append(spec)
         return len(self.specs) - 1
 
-    def ringbuf_map(self) -> int:
-        if self.ringbuf < 0:
-            size = int(self.opts.get("ringbuf_size", 1 << 22))
-            self.ringbuf = self.add(MapSpec("$ringbuf", uapi.BPF_MAP_TYPE_RINGBUF, 0, 0, size, None, INT64,
-                                            internal=True))
-            self.lost = self.add(MapSpec("$lost", uapi.BPF_MAP_TYPE_PERCPU_ARRAY, 4, 8, 1, None, UINT64,
-                                         internal=True))
-        return self.ringbuf
-
-    def stack_map(self, kind: Kind) -> int:
-        attr = "kstack" if kind is Kind.KSTACK else "ustack"
-        if getattr(self, attr) < 0:
-            depth = int(self.opts.get("max_stack_depth", 127))
-            idx = self.add(MapSpec(f"${attr}", uapi.BPF_MAP_TYPE_STACK_TRACE, 4, 8 * depth,
-                                   int(self.opts.get("stack_entries", 4096)), None, UINT64, internal=True))
-            setattr(self, attr, idx)
-        return int(getattr(self, attr))
-
     def scratch_map(self, size: int) -> int:
         """The per-CPU frame of programs whose stack needs exceed 512 bytes (sized for the largest)."""
         if "$scratch" not in self.index:
@@ -135,18 +118,8 @@ class Shared:
                              internal=True))
         return self.index["$bench"]
 
-    def seen_map(self) -> int:
-        """pids whose first user stack/symbol was reported (LRU: bounded, old pids fall out)."""
-        if "$seen" not in self.index:
-            self.add(MapSpec("$seen", uapi.BPF_MAP_TYPE_LRU_HASH, 4, 8, 16384, None, UINT64, internal=True))
-        return self.index["$seen"]
 
-    def event(self, ev: EventSpec) -> int:
-        self.events.append(ev)
-        return len(self.events) - 1
-
-
-class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErrGen, GlobGen):
+class ProgGen(StackGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErrGen, GlobGen):
     """Generates one program: one probe body for one resolved attach point (memory reads: MemGen)."""
 
     def __init__(self, probe: A.Probe, info: ProbeInfo, types: ProbeTypes, shared: Shared, index: int,
@@ -537,71 +510,9 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
         e.place(done)
 
     # ------------------------------------------------------------------ events
-    def entry_return_address(self, off: int) -> None:
-        """At a function's first instruction the frame-pointer unwind skips the caller (its
-        frame is not set up yet): pack the return address at *sp into the ustack value's
-        spare high bits (low half over the id's, bits 32-47 and a flag over the pid's) so
-        user space can splice it in where the unwound stack lacks it (runtime/program.py)."""
-        e = self.e
-        ret = e.alloc(8)
-        done = Label("entry_ret")
-        e.emit(I.mov64_reg(I.R1, I.R10), I.alu64_imm(I.ADD, I.R1, ret), I.mov64_imm(I.R2, 8),
-               I.ldx(8, I.R3, CTX, PT_REGS_SP))
-        e.call("probe_read_user")
-        e.jump(I.jmp_imm(I.JNE, I.R0, 0), done)
-        e.emit(I.ldx(8, I.R1, I.R10, off))
-        e.jump(I.jmp_imm(I.JSLT, I.R1, 0), done)
-        e.emit(I.ldx(8, I.R2, I.R10, ret), I.mov64_reg(I.R3, I.R2), I.alu64_imm(I.LSH, I.R3, 32),
-               I.alu64_reg(I.OR, I.R1, I.R3), I.stx(8, I.R10, I.R1, off),
-               I.alu64_imm(I.RSH, I.R2, 32), I.alu64_imm(I.AND, I.R2, 0xFFFF), I.alu64_imm(I.LSH, I.R2, 32),
-               I.ld_imm64(I.R3, 1 << 63),
-               I.alu64_reg(I.OR, I.R2, I.R3), I.ldx(8, I.R1, I.R10, off + 8),
-               I.alu64_reg(I.OR, I.R1, I.R2), I.stx(8, I.R10, I.R1, off + 8))
-        e.place(done)
-
-    def first_sight(self, pid_off: int) -> None:
-        """The first time a pid's user stack/symbol is taken, tell user space, which snapshots
-        its mappings while it lives (stacks are symbolized later, maybe after it exited)."""
-        e = self.e
-        seen = self.shared.seen_map()
-        self.ld_map(I.R1, seen)
-        e.emit(I.mov64_reg(I.R2, I.R10), I.alu64_imm(I.ADD, I.R2, pid_off))
-        e.call("map_lookup_elem")
-        done = Label("seen")
-        e.jump(I.jmp_imm(I.JNE, I.R0, 0), done)
-        one = e.alloc(8)
-        e.emit(I.st_imm(8, I.R10, one, 1))
-        self.ld_map(I.R1, seen)
-        e.emit(I.mov64_reg(I.R2, I.R10), I.alu64_imm(I.ADD, I.R2, pid_off), I.mov64_reg(I.R3, I.R10),
-               I.alu64_imm(I.ADD, I.R3, one), I.mov64_imm(I.R4, 0))
-        e.call("map_update_elem")
-        pid = self._std_synth(A.Builtin("pid", span=A.Span()), UINT64)
-        self.send_event(EventSpec("seen_pid"), [pid], [UINT64])
-        e.place(done)
-
-    def send_event(self, ev: EventSpec, args: list[A.Expr], arg_types: list[Type]) -> None:
-        e = self.e
-        rb = self.shared.ringbuf_map()
-        layout = tuple_type([UINT64] + arg_types)
-        ev.layout = layout
-        ev_id = self.shared.event(ev)
-        off = e.alloc(layout.size)
-        e.zero(off, layout.size)
-        e.emit(I.st_imm(8, I.R10, off, ev_id))
-        for a, t, o in zip(args, arg_types, layout.offsets[1:], strict=True):
-            self.gen_into(a, t, off + o)
-        self.ld_map(I.R1, rb)
-        e.emit(I.mov64_reg(I.R2, I.R10), I.alu64_imm(I.ADD, I.R2, off), I.mov64_imm(I.R3, layout.size),
-               I.mov64_imm(I.R4, 0))
-        e.call("ringbuf_output")
-        ok = Label("sent")
-        e.jump(I.jmp_imm(I.JEQ, I.R0, 0), ok)
-        key = e.alloc(8)
-        e.emit(I.st_imm(4, I.R10, key, 0), I.st_imm(4, I.R10, key + 4, 0))
-        self.map_lookup(self.shared.lost, key)
-        e.jump(I.jmp_imm(I.JEQ, I.R0, 0), ok)
-        e.emit(I.ldx(8, I.R1, I.R0, 0), I.alu64_imm(I.ADD, I.R1, 1), I.stx(8, I.R0, I.R1, 0))
-        e.place(ok)
+    def pid_value(self) -> A.Expr:
+        """The `pid` builtin, as an expression the record of a pid's first sight sends."""
+        return self._std_synth(A.Builtin("pid", span=A.Span()), UINT64)
 
     def call_stmt(self, c: A.Call) -> None:
         n = c.name
@@ -723,16 +634,7 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
                 self.tuple_elem_mem(x, t, off)
             return off
         if t.kind is Kind.USTACK:
-            sm = self.shared.stack_map(Kind.USTACK)
-            self.ld_map(I.R2, sm)
-            e.emit(I.mov64_reg(I.R1, CTX), I.mov64_imm(I.R3, BPF_F_USER_STACK))
-            e.call("get_stackid")
-            e.emit(I.stx(8, I.R10, I.R0, off))
-            e.call("get_current_pid_tgid")
-            e.emit(I.alu64_imm(I.RSH, I.R0, 32), I.stx(8, I.R10, I.R0, off + 8))
-            self.first_sight(off + 8)
-            if self.info.user_entry:
-                self.entry_return_address(off)
+            self.user_stack(off)
             return off
         if t.kind is Kind.USYM:
             v = self.gen_int(x.args[0] if isinstance(x, A.Call) else x)
@@ -1286,10 +1188,7 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
                 e.emit(I.ldx(8, I.R0, CTX, PT_REGS_IP))
             return result()
         if n == "kstack":
-            sm = self.shared.stack_map(Kind.KSTACK)
-            self.ld_map(I.R2, sm)
-            e.emit(I.mov64_reg(I.R1, CTX), I.mov64_imm(I.R3, 0))
-            e.call("get_stackid")
+            self.kstack_id()
             return result()
         if n == "usermode":
             if self.info.ctx == "none":

@@ -90,6 +90,9 @@ class StdlibGen:
     def user_ptr(self, x: A.Expr) -> bool:  # pragma: no cover - ProgGen
         raise NotImplementedError
 
+    def stack_depth(self, t: Type) -> IntVal:  # pragma: no cover - ebpf.stacks.StackGen
+        raise NotImplementedError
+
     # ------------------------------------------------------------------ hooks
     def std_call_int(self, c: A.Call) -> IntVal | None:
         """Integer-valued stdlib calls; None when `c` is not one of ours."""
@@ -490,7 +493,7 @@ class StdlibGen:
         e = self.e
         m = c.args[0]
         if not isinstance(m, A.Map):
-            return self._stack_depth(m)
+            return self.stack_depth(self.t(m))
         cb = Emitter()
         cb.emit(I.mov64_imm(I.R0, 0), I.exit_())
         self.callbacks.append((cb, cb.finish(), []))
@@ -501,37 +504,6 @@ class StdlibGen:
         e.call("for_each_map_elem")
         v = e.new_int()
         e.set_from(v, I.R0)
-        return v
-
-    def _stack_depth(self, x: A.Expr) -> IntVal:
-        """Frames in the current kernel/user stack: bpf_get_stack into a per-CPU scratch value."""
-        from ...kernel import uapi
-        from ..spec import MapSpec
-
-        e = self.e
-        t = self.t(x)
-        limit = t.params[0] if t.params else 127
-        name = "$stackdepth"
-        if name not in self.shared.index:
-            depth = int(self.shared.opts.get("max_stack_depth", 127))
-            self.shared.add(MapSpec(name, uapi.BPF_MAP_TYPE_PERCPU_ARRAY, 4, 8 * depth, 1, None, INT64,
-                                    internal=True))
-        spec = self.spec(name)
-        v = e.new_int()
-        done = Label("depth_done")
-        key = e.alloc(8)
-        e.emit(I.st_imm(8, I.R10, key, 0))
-        e.set_imm(v, 0)
-        self.map_lookup(self.map_index(name), key)
-        e.jump(I.jmp_imm(I.JEQ, I.R0, 0), done)
-        flags = 1 << 8 if t.kind is Kind.USTACK else 0  # BPF_F_USER_STACK
-        e.emit(I.mov64_reg(I.R2, I.R0), I.mov64_reg(I.R1, CTX),
-               I.mov64_imm(I.R3, min(spec.value_size, 8 * limit)), I.mov64_imm(I.R4, flags))
-        e.call("get_stack")
-        e.jump(I.jmp_imm(I.JSLT, I.R0, 0), done)
-        e.emit(I.alu64_imm(I.RSH, I.R0, 3))
-        e.set_from(v, I.R0)
-        e.place(done)
         return v
 
     def _find(self, c: A.Call) -> IntVal:
