@@ -21,10 +21,11 @@ from ..diagnostics import CompileError
 from ..ebpf.arch import host as host_arch
 from ..ebpf.emitter import CTX, Emitter, IntVal, Label
 from ..ebpf.helpererr import HelperErrGen
-from ..ebpf.maps import BPF_NOEXIST, array_slots, declared_map
-from ..ebpf.outrecords import RecordTables
+from ..ebpf.maps import BPF_NOEXIST, MapGen, array_slots, declared_map
+from ..ebpf.outrecords import open_record, submit_record
 from ..ebpf.records import key_storage_type
-from ..ebpf.stacks import StackGen, StackTables
+from ..ebpf.shared import SharedTables
+from ..ebpf.stacks import get_stackid, record_pid, stack_map, user_stack
 from ..spec import EventSpec, LocArg, MapSpec, ProbeInfo, ProgSpec
 from . import ast as A
 from .codegen_stdlib import StdlibGen
@@ -53,15 +54,13 @@ def is_int_kind(t: Type) -> bool:
     return t.kind in INT_KINDS
 
 
-class Shared(RecordTables, StackTables):
-    """State shared by all programs of one script: maps, events, internal maps."""
+class Shared(SharedTables):
+    """State shared by all programs of one script: the script's maps first, then the back
+    end's internal ones (ring buffer, stacks, …) as they are used."""
 
     def __init__(self, maps: MapTable, opts: dict[str, Any]) -> None:
-        self.opts = opts
+        super().__init__(opts)
         self.table = maps
-        self.specs: list[MapSpec] = []
-        self.index: dict[str, int] = {}
-        self.events: list[EventSpec] = []
         max_keys = int(opts.get("max_map_keys", 4096))
         decls = opts.get("map_decls", {})
         for name, info in maps.maps.items():
@@ -92,15 +91,6 @@ class Shared(RecordTables, StackTables):
                 # per-CPU array slot per value/bucket, looked up by index (inlined by the kernel)
                 mtype, ksize, entries = uapi.BPF_MAP_TYPE_PERCPU_ARRAY, 4, array_slots(vt)
             self.add(MapSpec(name, mtype, ksize, vsize, entries, kt, vt))
-        self.ringbuf = -1
-        self.lost = -1
-        self.kstack = -1
-        self.ustack = -1
-
-    def add(self, spec: MapSpec) -> int:
-        self.index[spec.name] = len(self.specs)
-        self.specs.append(spec)
-        return len(self.specs) - 1
 
     def scratch_map(self, size: int) -> int:
         """The per-CPU frame of programs whose stack needs exceed 512 bytes (sized for the largest)."""
@@ -119,8 +109,9 @@ class Shared(RecordTables, StackTables):
         return self.index["$bench"]
 
 
-class ProgGen(StackGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErrGen, GlobGen):
+class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErrGen, GlobGen):
     """Generates one program: one probe body for one resolved attach point (memory reads: MemGen)."""
+    shared: Shared
 
     def __init__(self, probe: A.Probe, info: ProbeInfo, types: ProbeTypes, shared: Shared, index: int,
                  big_frame: bool = False) -> None:
@@ -510,9 +501,12 @@ class ProgGen(StackGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperE
         e.place(done)
 
     # ------------------------------------------------------------------ events
-    def pid_value(self) -> A.Expr:
-        """The `pid` builtin, as an expression the record of a pid's first sight sends."""
-        return self._std_synth(A.Builtin("pid", span=A.Span()), UINT64)
+    def send_event(self, ev: EventSpec, args: list[A.Expr], arg_types: list[Type]) -> None:
+        """An output record whose fields are the values of `args` (ebpf/outrecords.py)."""
+        rec = open_record(self.e, self.shared, ev, arg_types)
+        for i, (a, t) in enumerate(zip(args, arg_types, strict=True)):
+            self.gen_into(a, t, rec.field(i))
+        submit_record(self.e, self.shared, rec)
 
     def call_stmt(self, c: A.Call) -> None:
         n = c.name
@@ -634,15 +628,13 @@ class ProgGen(StackGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperE
                 self.tuple_elem_mem(x, t, off)
             return off
         if t.kind is Kind.USTACK:
-            self.user_stack(off)
+            user_stack(e, self.shared, off, PT_REGS_SP if self.info.user_entry else None)
             return off
         if t.kind is Kind.USYM:
             v = self.gen_int(x.args[0] if isinstance(x, A.Call) else x)
             e.emit(I.stx(8, I.R10, e.load(v, I.R1), off))
             e.release(v)
-            e.call("get_current_pid_tgid")
-            e.emit(I.alu64_imm(I.RSH, I.R0, 32), I.stx(8, I.R10, I.R0, off + 8))
-            self.first_sight(off + 8)
+            record_pid(e, self.shared, off + 8)
             return off
         if self.is_mem_expr(x):
             self.mem_copy(x, t, off)
@@ -1188,7 +1180,7 @@ class ProgGen(StackGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperE
                 e.emit(I.ldx(8, I.R0, CTX, PT_REGS_IP))
             return result()
         if n == "kstack":
-            self.kstack_id()
+            get_stackid(e, stack_map(self.shared, user=False))
             return result()
         if n == "usermode":
             if self.info.ctx == "none":

@@ -20,6 +20,7 @@ from ..ebpf.callbacks import PSEUDO_FUNC
 from ..ebpf.emitter import CTX, Emitter, IntVal, Label
 from ..ebpf.maps import PERCPU_KINDS
 from ..ebpf.records import key_storage_type
+from ..ebpf.stacks import MAX_DEPTH, stack_depth
 from ..spec import EventSpec
 from . import ast as A
 from .stdlib_types import (
@@ -88,9 +89,6 @@ class StdlibGen:
         raise NotImplementedError
 
     def user_ptr(self, x: A.Expr) -> bool:  # pragma: no cover - ProgGen
-        raise NotImplementedError
-
-    def stack_depth(self, t: Type) -> IntVal:  # pragma: no cover - ebpf.stacks.StackGen
         raise NotImplementedError
 
     # ------------------------------------------------------------------ hooks
@@ -493,7 +491,8 @@ class StdlibGen:
         e = self.e
         m = c.args[0]
         if not isinstance(m, A.Map):
-            return self.stack_depth(self.t(m))
+            t = self.t(m)    # len(kstack), len(ustack(N))
+            return stack_depth(e, self.shared, t.kind is Kind.USTACK, t.params[0] if t.params else MAX_DEPTH)
         cb = Emitter()
         cb.emit(I.mov64_imm(I.R0, 0), I.exit_())
         self.callbacks.append((cb, cb.finish(), []))

@@ -2,7 +2,7 @@
 per-CPU maps (the value `map_lookup_elem` returns is written directly; `map_update_elem` only
 runs the first time a key is seen on a CPU), keyless count/hist/lhist in per-CPU arrays,
 histogram bucket indices, map types of declarations. `MapGen` is a mixin of a front end's
-program generator, which supplies `map_index` and `send_event`."""
+program generator, which supplies `map_index` and `shared` (its `SharedTables`)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from ..ctype.types import Kind, Type
 from ..spec import EventSpec, MapSpec
 from .emitter import Emitter, IntVal, Label
 from .helpererr import E2BIG, HelperErrGen
+from .outrecords import send_record
 
 # aggregations kept per CPU and updated in place (summed/merged when read)
 PERCPU_KINDS = (Kind.COUNT, Kind.SUM, Kind.MIN, Kind.MAX, Kind.AVG)
@@ -52,9 +53,6 @@ class MapGen(HelperErrGen):
     e: Emitter
 
     def map_index(self, name: str) -> int:  # pragma: no cover - the front end's generator
-        raise NotImplementedError
-
-    def send_event(self, ev: EventSpec, args: list[Any], arg_types: list[Type]) -> None:  # pragma: no cover
         raise NotImplementedError
 
     def ld_map(self, reg: int, idx: int) -> None:
@@ -142,5 +140,5 @@ class MapGen(HelperErrGen):
         msg = ("Map full; can't update element.\nTry increasing max_map_keys config or manually setting the "
                "max entries in a map declaration e.g. `let @a = hash(5000)`\n"
                "Additional Info - helper: map_update_elem, retcode: -7")
-        self.send_event(EventSpec("map_full", fmt=msg, map_name=spec.name, extra={"span": span}), [], [])
+        send_record(e, self.shared, EventSpec("map_full", fmt=msg, map_name=spec.name, extra={"span": span}))
         e.place(ok)
