@@ -110,10 +110,63 @@ def tool() -> Iterator[Any]:
         return tp
 
     yield start
-    for tp in procs:
-        if tp.p.poll() is None:
-            tp.p.kill()
-            tp.p.wait()
+    _kill_leftovers([tp.p for tp in procs])
+
+
+class Peer:
+    """A peer tool (libbpf-tools' build of a BCC tool) run beside ours as the reference, its
+    stdout line-buffered through a pipe."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self.p = subprocess.Popen(["stdbuf", "-oL", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True)
+
+    def first_line(self, timeout: float) -> str:
+        assert self.p.stdout is not None
+        sel = selectors.DefaultSelector()
+        sel.register(self.p.stdout, selectors.EVENT_READ)
+        try:
+            return self.p.stdout.readline() if sel.select(timeout) else ""
+        finally:
+            sel.close()
+
+    def stop(self) -> str:
+        """SIGINT (its summary is printed then), its whole stdout."""
+        self.p.send_signal(signal.SIGINT)
+        out, _ = self.p.communicate(timeout=30)
+        return out
+
+
+@pytest.fixture
+def peer() -> Iterator[Any]:
+    """peer(*argv, ready=text): start the peer tool and return once its first line (which holds
+    `ready`: its header, printed after its probes are attached) arrived; where it does not run
+    on this kernel the test is skipped with its error. Killed at the end of the test."""
+    peers: list[Peer] = []
+
+    def start(*argv: str, ready: str, timeout: float = 60.0) -> Peer:
+        pr = Peer(list(argv))
+        peers.append(pr)
+        if ready not in pr.first_line(timeout):
+            pr.p.kill()
+            err = pr.p.communicate()[1]
+            pytest.skip(f"libbpf-tools {argv[0]} does not run here: {err[:200]}")
+        return pr
+
+    yield start
+    _kill_leftovers([pr.p for pr in peers])
+
+
+def _kill_leftovers(procs: list[subprocess.Popen[Any]]) -> None:
+    """What a failed test left running: killed, reaped, pipes closed (not drained: a
+    grandchild may still hold them)."""
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        for f in (p.stdout, p.stderr):
+            if f is not None:
+                f.close()
 
 
 def bpfscope(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -224,27 +224,52 @@ class Session:
     received: int
 
 
-def tcp_session(host: str = "127.0.0.1", send: int = 300000, reply: int = 5000) -> Session:
-    """One loopback TCP session: connect, accept, `send` bytes client->server, `reply` back, close."""
-    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-    srv = socket.socket(fam)
-    srv.bind((host, 0))
+def tcp_listener(host: str = "127.0.0.1") -> socket.socket:
+    """A TCP socket bound to a free port of `host`, not listening yet: its port can go on a
+    tool's command line before the session."""
+    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    s.bind((host, 0))
+    return s
+
+
+def _recv_exactly(s: socket.socket, n: int) -> None:
+    got = 0
+    while got < n:
+        got += len(s.recv(65536))
+
+
+def tcp_session(host: str = "127.0.0.1", send: int = 300000, reply: int = 5000,
+                srv: socket.socket | None = None) -> Session:
+    """One loopback TCP session on `srv` (default: a new listener on `host`): connect, accept,
+    `send` bytes client->server, `reply` back. The client closes first and the server waits
+    for its FIN before closing: each side goes through the same TCP states every run."""
+    srv = srv or tcp_listener(host)
     srv.listen()
     cli = socket.create_connection(srv.getsockname()[:2])
     acc, _ = srv.accept()
     cli.sendall(b"x" * send)
-    got = 0
-    while got < send:
-        got += len(acc.recv(65536))
+    _recv_exactly(acc, send)
     acc.sendall(b"y" * reply)
-    got = 0
-    while got < reply:
-        got += len(cli.recv(65536))
+    _recv_exactly(cli, reply)
     s = Session(srv.getsockname()[1], cli.getsockname()[1], send, reply)
     cli.close()
+    acc.recv(10)          # EOF: the client's FIN arrived
     acc.close()
     srv.close()
     return s
+
+
+def connect_once(host: str = "127.0.0.1") -> tuple[int, int]:
+    """One loopback connect() and accept(), then all closed: (server port, client port)."""
+    srv = tcp_listener(host)
+    srv.listen()
+    port = srv.getsockname()[1]
+    cli = socket.create_connection((host, port))
+    cport = cli.getsockname()[1]
+    acc, _ = srv.accept()
+    for s in (cli, acc, srv):
+        s.close()
+    return port, cport
 
 
 # ------------------------------------------------------------------ output parsing

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 
 import pytest
 
@@ -75,22 +74,15 @@ def test_interval_count_and_json(tmp_path) -> None:
 
 
 @pytest.mark.skipif(shutil.which("biolatency") is None, reason="libbpf-tools not installed")
-def test_same_requests_as_libbpf_tools(tool, tmp_path) -> None:
+def test_same_requests_as_libbpf_tools(tool, peer, tmp_path) -> None:
     with ext4_loop(str(tmp_path)) as fs:
-        peer = subprocess.Popen(["stdbuf", "-oL", "biolatency", "-d", fs.disk], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
-        assert peer.stdout is not None
-        first = peer.stdout.readline()
-        if "Tracing" not in first:
-            peer.kill()
-            pytest.skip(f"libbpf-tools biolatency does not run here: {peer.communicate()[1][:200]}")
+        theirs_p = peer("biolatency", "-d", fs.disk, ready="Tracing")
         p = tool("biolatency", "-d", fs.disk)
         p.ready()
         direct_writes(os.path.join(fs.mnt, "f"), N)
         os.sync()
         out = p.stop()
-        peer.send_signal(2)
-        theirs, _ = peer.communicate(timeout=30)
+        theirs = theirs_p.stop()
     ours_h, theirs_h = parse_hists(out).get("", {}), parse_hists(theirs).get("", {})
     assert total(ours_h) >= N and total(theirs_h) >= N, (out, theirs)
     # the loop disk sees only this workload; both ran across all of it

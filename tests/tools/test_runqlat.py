@@ -5,7 +5,6 @@ libbpf-tools runqlat sees the same process on the same workload."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 
 import pytest
 
@@ -57,21 +56,15 @@ def test_interval_with_timestamps() -> None:
 
 
 @pytest.mark.skipif(shutil.which("runqlat") is None, reason="libbpf-tools not installed")
-def test_same_shape_as_libbpf_tools(tool) -> None:
+def test_same_shape_as_libbpf_tools(tool, peer) -> None:
     with cpu_hogs(unique("rqd"), 2, last_cpu(), 6) as hogs:
         pid = str(hogs[0].pid)
-        peer = subprocess.Popen(["stdbuf", "-oL", "runqlat", "-p", pid], stdout=subprocess.PIPE, text=True,
-                                stderr=subprocess.PIPE)
-        assert peer.stdout is not None
-        if "Tracing" not in peer.stdout.readline():
-            peer.kill()
-            pytest.skip("libbpf-tools runqlat does not run here")
+        theirs_p = peer("runqlat", "-p", pid, ready="Tracing")
         p = tool("runqlat", "-p", pid)
         p.ready()
         hogs[0].wait()
         out = p.stop()
-        peer.send_signal(2)
-        theirs, _ = peer.communicate(timeout=30)
+        theirs = theirs_p.stop()
     ours_h, theirs_h = parse_hists(out)[""], parse_hists(theirs)[""]
     assert total(ours_h) >= 1 and total(theirs_h) >= 1
     # the same header line and the same kind of rows (BCC's log2 slots)

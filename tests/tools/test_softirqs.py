@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 
 import pytest
 
@@ -50,19 +49,14 @@ def test_dist_per_vector(tool) -> None:
 
 
 @pytest.mark.skipif(shutil.which("softirqs") is None, reason="libbpf-tools not installed")
-def test_same_columns_as_libbpf_tools(tool) -> None:
-    peer = subprocess.Popen(["stdbuf", "-oL", "softirqs"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert peer.stdout is not None
-    if "Tracing" not in peer.stdout.readline():
-        peer.kill()
-        pytest.skip("libbpf-tools softirqs does not run here")
+def test_same_columns_as_libbpf_tools(tool, peer) -> None:
+    theirs_p = peer("softirqs", ready="Tracing")
     p = tool("softirqs")
     p.ready()
     for _ in range(3):
         tcp_session()
     out = p.stop()
-    peer.send_signal(2)
-    theirs, _ = peer.communicate(timeout=30)
+    theirs = theirs_p.stop()
     ours_hdr = [ln for ln in out.splitlines() if ln.startswith("SOFTIRQ")]
     their_hdr = [ln for ln in theirs.splitlines() if ln.startswith("SOFTIRQ")]
     assert ours_hdr == their_hdr == ["SOFTIRQ          TOTAL_usecs"]

@@ -6,25 +6,12 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 
 from .conftest import bpfscope
+from .sysenv import connect_once
 
 HEADER = "PID     COMM         IP RADDR            RPORT LADDR            LPORT"
 ROW = re.compile(r"^(?:\d\d:\d\d:\d\d +)?(?:\d+\.\d{3} *)?(\d+) +(\S.{0,11}?) +([46]) +(\S+) +(\d+) +(\S+) +(\d+)$")
-
-
-def accept_once(host: str = "127.0.0.1") -> tuple[int, int]:
-    srv = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    srv.bind((host, 0))
-    srv.listen()
-    port = srv.getsockname()[1]
-    cli = socket.create_connection((host, port))
-    acc, _ = srv.accept()
-    cport = cli.getsockname()[1]
-    for s in (cli, acc, srv):
-        s.close()
-    return port, cport
 
 
 def test_help() -> None:
@@ -35,7 +22,7 @@ def test_help() -> None:
 def test_one_accept(tool) -> None:
     p = tool("tcpaccept", "-p", str(os.getpid()))
     assert p.ready() == HEADER
-    port, cport = accept_once()
+    port, cport = connect_once()
     p.wait_for(f" {port}")
     out = p.stop()
     rows = [ROW.match(ln) for ln in out.splitlines()[1:]]
@@ -50,8 +37,8 @@ def test_port_and_family_filters(tool) -> None:
     p6 = tool("tcpaccept", "-6")
     p4.ready()
     p6.ready()
-    port4, _ = accept_once()
-    port6, cport6 = accept_once("::1")
+    port4, _ = connect_once()
+    port6, cport6 = connect_once("::1")
     out4, out6 = p4.stop(), p6.stop()
     assert out4.splitlines()[0] == "TIME     TIME(s)  " + HEADER
     assert re.search(rf" 4 +127\.0\.0\.1 +\d+ +127\.0\.0\.1 +{port4}$", out4, re.M), out4
@@ -59,5 +46,5 @@ def test_port_and_family_filters(tool) -> None:
     assert re.search(rf" 6 +::1 +{cport6} +::1 +{port6}$", out6, re.M) and f" {port4}" not in out6, out6
     q = tool("tcpaccept", "-P", "1")
     q.ready()
-    port, _ = accept_once()
+    port, _ = connect_once()
     assert f" {port}" not in q.stop()

@@ -6,24 +6,11 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 
 from .conftest import bpfscope
+from .sysenv import connect_once
 
 ROW = re.compile(r"^(?:(\d+\.\d{3}) *)?(?:(\d+) +)?(\d+) +(\S.{0,11}?) +([46]) +(\S+) +(?:(\d+) +)?(\S+) +(\d+) +$")
-
-
-def connect_once(host: str = "127.0.0.1") -> tuple[int, int]:
-    srv = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    srv.bind((host, 0))
-    srv.listen()
-    port = srv.getsockname()[1]
-    cli = socket.create_connection((host, port))
-    lport = cli.getsockname()[1]
-    acc, _ = srv.accept()
-    for s in (cli, acc, srv):
-        s.close()
-    return port, lport
 
 
 def test_help_and_unsupported() -> None:

@@ -8,40 +8,19 @@ import os
 import re
 import shutil
 import socket
-import subprocess
 
 import pytest
 
 from .conftest import bpfscope
+from .sysenv import tcp_listener, tcp_session
 
 ROW = re.compile(r"^(\d+) +(\S.{0,9}?) +(\S+) +(\d+) +(\S+) +(\d+) +(\d+) +(\d+) (\d+\.\d\d)$")
 SEND, REPLY = 300000, 5000
 
 
-def listener(host: str = "127.0.0.1") -> socket.socket:
-    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    s.bind((host, 0))
-    return s
-
-
 def session(srv: socket.socket) -> int:
-    srv.listen()
-    cli = socket.create_connection(srv.getsockname()[:2])
-    acc, _ = srv.accept()
-    cli.sendall(b"x" * SEND)
-    got = 0
-    while got < SEND:
-        got += len(acc.recv(65536))
-    acc.sendall(b"y" * REPLY)
-    got = 0
-    while got < REPLY:
-        got += len(cli.recv(65536))
-    port = cli.getsockname()[1]
-    cli.close()
-    acc.recv(10)
-    acc.close()
-    srv.close()
-    return port
+    """The session on `srv`: SEND bytes to the server, REPLY back; the client's port."""
+    return tcp_session(send=SEND, reply=REPLY, srv=srv).client_port
 
 
 def test_help() -> None:
@@ -52,7 +31,7 @@ def test_help() -> None:
 
 
 def test_server_and_client_lines(tool) -> None:
-    srv = listener()
+    srv = tcp_listener()
     port = srv.getsockname()[1]
     ps = tool("tcplife", "-L", str(port))
     pc = tool("tcplife", "-D", str(port), "-p", str(os.getpid()))
@@ -73,7 +52,7 @@ def test_server_and_client_lines(tool) -> None:
 
 
 def test_wide_ipv6(tool) -> None:
-    srv = listener("::1")
+    srv = tcp_listener("::1")
     port = srv.getsockname()[1]
     p = tool("tcplife", "-w", "-6", "-L", str(port))
     assert p.ready().startswith("PID   COMM             IP LADDR")
@@ -85,22 +64,16 @@ def test_wide_ipv6(tool) -> None:
 
 
 @pytest.mark.skipif(shutil.which("tcplife") is None, reason="libbpf-tools not installed")
-def test_same_line_as_libbpf_tools(tool) -> None:
-    srv = listener()
+def test_same_line_as_libbpf_tools(tool, peer) -> None:
+    srv = tcp_listener()
     port = srv.getsockname()[1]
-    peer = subprocess.Popen(["stdbuf", "-oL", "tcplife", "-L", str(port)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    assert peer.stdout is not None
-    if not peer.stdout.readline().startswith("PID"):
-        peer.kill()
-        pytest.skip("libbpf-tools tcplife does not run here")
+    theirs_p = peer("tcplife", "-L", str(port), ready="PID")
     p = tool("tcplife", "-L", str(port))
     p.ready()
     cport = session(srv)
     p.wait_for(f" {cport} ")
     out = p.stop()
-    peer.send_signal(2)
-    theirs, _ = peer.communicate(timeout=30)
+    theirs = theirs_p.stop()
     ours = out.splitlines()[1].split()
     their = [ln.split() for ln in theirs.splitlines() if f" {cport} " in ln]
     assert their, theirs

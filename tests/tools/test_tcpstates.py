@@ -8,11 +8,11 @@ import os
 import re
 import shutil
 import socket
-import subprocess
 
 import pytest
 
 from .conftest import bpfscope
+from .sysenv import tcp_listener, tcp_session
 
 HEADER = ("SKADDR           C-PID C-COMM     LADDR           LPORT RADDR           RPORT "
           "OLDSTATE    -> NEWSTATE    MS")
@@ -23,25 +23,9 @@ CLIENT = [("CLOSE", "SYN_SENT"), ("SYN_SENT", "ESTABLISHED"), ("ESTABLISHED", "F
           ("FIN_WAIT1", "FIN_WAIT2"), ("FIN_WAIT2", "CLOSE")]
 
 
-def bound_listener(host: str = "127.0.0.1") -> socket.socket:
-    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    s.bind((host, 0))
-    return s
-
-
-def session(srv: socket.socket) -> int:
-    """listen, connect, exchange, client closes first; returns the client's port."""
-    srv.listen()
-    cli = socket.create_connection(srv.getsockname()[:2])
-    acc, _ = srv.accept()
-    cli.sendall(b"q" * 1000)
-    acc.recv(4096)
-    port = cli.getsockname()[1]
-    cli.close()
-    acc.recv(10)          # EOF: the client's FIN arrived
-    acc.close()
-    srv.close()
-    return port
+def session(srv: socket.socket) -> None:
+    """1000 bytes to the server, none back; the client closes first."""
+    tcp_session(send=1000, reply=0, srv=srv)
 
 
 def test_help_and_journal() -> None:
@@ -58,7 +42,7 @@ def _transitions(out: str) -> list[tuple[str, str]]:
 
 
 def test_server_side_with_local_port(tool) -> None:
-    srv = bound_listener()
+    srv = tcp_listener()
     port = srv.getsockname()[1]
     p = tool("tcpstates", "-L", str(port))
     assert p.ready() == HEADER
@@ -70,7 +54,7 @@ def test_server_side_with_local_port(tool) -> None:
 
 
 def test_client_side_with_remote_port_csv_ipv6(tool) -> None:
-    srv = bound_listener("::1")
+    srv = tcp_listener("::1")
     port = srv.getsockname()[1]
     p = tool("tcpstates", "-s", "-t", "-D", str(port))
     assert p.ready() == "TIME(s),SKADDR,C-PID,C-COMM,IP,LADDR,LPORT,RADDR,RPORT,OLDSTATE,NEWSTATE,MS"
@@ -84,21 +68,15 @@ def test_client_side_with_remote_port_csv_ipv6(tool) -> None:
 
 
 @pytest.mark.skipif(shutil.which("tcpstates") is None, reason="libbpf-tools not installed")
-def test_same_transitions_as_libbpf_tools(tool) -> None:
-    srv = bound_listener()
+def test_same_transitions_as_libbpf_tools(tool, peer) -> None:
+    srv = tcp_listener()
     port = srv.getsockname()[1]
-    peer = subprocess.Popen(["stdbuf", "-oL", "tcpstates", "-L", str(port)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    assert peer.stdout is not None
-    if not peer.stdout.readline().startswith("SKADDR"):
-        peer.kill()
-        pytest.skip("libbpf-tools tcpstates does not run here")
+    theirs_p = peer("tcpstates", "-L", str(port), ready="SKADDR")
     p = tool("tcpstates", "-L", str(port))
     p.ready()
     session(srv)
     p.wait_for("LISTEN      -> CLOSE")
     out = p.stop()
-    peer.send_signal(2)
-    theirs, _ = peer.communicate(timeout=30)
+    theirs = theirs_p.stop()
     their_tr = re.findall(r" (\w+) +-> (\w+) ", theirs)
     assert sorted(_transitions(out)) == sorted(their_tr), (out, theirs)

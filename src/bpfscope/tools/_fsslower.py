@@ -16,8 +16,7 @@ from typing import Any, ClassVar
 
 from . import _ksyms
 from .base import Tool, ToolError, bpf_string
-from .needs import Need, have_tracepoint
-from .tcpconnect import use_kprobes
+from .needs import Need, have_tracepoint, use_kprobes
 from .timefmt import hms
 
 TYPES = "RWOS"   # read, write, open, sync (BCC's TRACE_* order)

@@ -3,7 +3,8 @@ the `interval count` positionals, one summary per interval (a blank line, `-T`'s
 the histograms, then the maps cleared), and a last summary on Ctrl-C.
 
 A subclass sets `maps` (the hist maps printed and cleared each interval) and writes
-`summary()`; `log2()` prints one hist map as BCC's `print_log2_hist` does, a section per key.
+`summary()`; `log2()` prints one hist map as BCC's `print_log2_hist` does, a section per key;
+`unit()`, `extension()` and `extension_summary()` are BCC's -m and -e.
 """
 
 # ruff: noqa: UP031  (BCC's %-format strings are kept as BCC writes them: they are the output spec)
@@ -64,6 +65,26 @@ class HistTool(Tool):
 
     def summary(self) -> None:
         raise NotImplementedError
+
+    # ------------------------------------------------------------ -m and -e
+    def unit(self) -> tuple[int, str]:
+        """-m: (nanoseconds per unit, BCC's label)."""
+        return (1000000, "msecs") if self.o.milliseconds else (1000, "usecs")
+
+    def extension(self) -> str:
+        """-e: the program statements summing `$d` (the latency in units) and counting it."""
+        return "      @ext_total = sum($d);\n      @ext_count = count();\n" if self.o.extension else ""
+
+    def extension_summary(self, label: str) -> None:
+        """-e: BCC's `avg = ..., total: ..., count: ...` line after the histograms, the sums cleared."""
+        if not self.o.extension:
+            return
+        total = self.map("@ext_total") or 0
+        count = self.map("@ext_count") or 0
+        if count > 0 and not self.json:
+            self.write("\navg = %d %s, total: %d %s, count: %d\n\n" % (total // count, label, total, label, count))
+        self.clear("@ext_total")
+        self.clear("@ext_count")
 
     # ------------------------------------------------------------ printing
     def log2(self, mapname: str, label: str, section: str = "",

@@ -170,6 +170,19 @@ def positive_int(s: str) -> int:
     return v
 
 
+def add_pinned_map_args(ap: argparse.ArgumentParser) -> None:
+    """BCC's --cgroupmap/--mntnsmap (filters on maps pinned by BCC's tooling): accepted, then
+    refused by `refuse_pinned_maps` with the tool's own alternative."""
+    ap.add_argument("--cgroupmap", help="trace cgroups in this BPF map only")
+    ap.add_argument("--mntnsmap", help="trace mount namespaces in this BPF map only")
+
+
+def refuse_pinned_maps(tool: str, o: argparse.Namespace, instead: str) -> None:
+    if o.cgroupmap or o.mntnsmap:
+        raise ToolError(f"{tool}: --cgroupmap/--mntnsmap filter on BCC's pinned maps, "
+                        f"which bpfscope does not support; use {instead} instead")
+
+
 def bpf_string(s: str) -> str:
     """A Python string as a bpftrace string literal."""
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -50,16 +50,17 @@ def _as_list(vals: Sequence[int] | Mapping[int, int]) -> list[int]:
     return list(vals)
 
 
+def _extent(v: list[int]) -> tuple[int, int]:
+    """(index of the last non-empty slot or -1, the largest count): what BCC's printers scale by."""
+    idx_max = max((i for i, c in enumerate(v) if c > 0), default=-1)
+    return idx_max, max([0, *v])
+
+
 def log2_hist(vals: Sequence[int] | Mapping[int, int], val_type: str = "value",
               strip_leading_zero: bool = False) -> str:
     """BCC's _print_log2_hist output for slot counts `vals` (empty when all are zero)."""
     v = _as_list(vals)
-    idx_max = -1
-    val_max = 0
-    for i, c in enumerate(v):
-        if c > 0:
-            idx_max = i
-        val_max = max(val_max, c)
+    idx_max, val_max = _extent(v)
     if idx_max <= 32:
         header = f"     {val_type:<19s} : count     distribution"
         width, w = 10, STARS_MAX
@@ -84,12 +85,7 @@ def linear_hist(vals: Sequence[int] | Mapping[int, int], val_type: str = "value"
                 strip_leading_zero: bool = False) -> str:
     """BCC's _print_linear_hist output: one line per integer bucket 0..max."""
     v = _as_list(vals)
-    idx_max = -1
-    val_max = 0
-    for i, c in enumerate(v):
-        if c > 0:
-            idx_max = i
-        val_max = max(val_max, c)
+    idx_max, val_max = _extent(v)
     lines = [f"     {val_type:<13s} : count     distribution"] if idx_max >= 0 else []
     strip = strip_leading_zero
     for i in range(idx_max + 1):

@@ -4,7 +4,6 @@ Timed from the driver issue (or, with -Q, from the OS queue) to completion, keye
 the `struct request *` the block tracepoints give through BTF (see _blk.py).
 """
 
-# ruff: noqa: UP031  (BCC's %-format strings are kept as BCC writes them: they are the output spec)
 from __future__ import annotations
 
 import argparse
@@ -60,10 +59,10 @@ class BioLatency(HistTool):
 
     def program(self) -> str:
         o = self.o
-        div = 1000000 if o.milliseconds else 1000
+        div, _ = self.unit()
         start = _blk.queued_probe() if o.queued else _blk.ISSUE
         key = "[args.rq->q->disk->disk_name]" if o.disks else "[args.rq->cmd_flags]" if o.flags else ""
-        ext = ("      @ext_total = sum($d);\n      @ext_count = count();\n") if o.extension else ""
+        ext = self.extension()
         p = pred(self.filter)
         return f"""
 {start} {p} {{ @start[args.rq] = nsecs; }}
@@ -79,21 +78,14 @@ class BioLatency(HistTool):
 
     def summary(self) -> None:
         o = self.o
-        label = "msecs" if o.milliseconds else "usecs"
+        _, label = self.unit()
         if o.flags:
             self.log2("@dist", label, "flags", _blk.flags_text)
         elif o.disks:
             self.log2("@dist", label, "disk", lambda d: d or "<unknown>")
         else:
             self.log2("@dist", label)
-        if o.extension:
-            total = self.map("@ext_total") or 0
-            count = self.map("@ext_count") or 0
-            if count > 0 and not self.json:
-                self.write("\navg = %d %s, total: %d %s, count: %d\n\n" % (total // count, label, total, label,
-                                                                         count))
-            self.clear("@ext_total")
-            self.clear("@ext_count")
+        self.extension_summary(label)
 
 
 TOOL = BioLatency

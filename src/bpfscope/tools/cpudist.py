@@ -24,13 +24,6 @@ EXAMPLES = """examples:
 """
 
 
-def _pid(s: str) -> int:
-    try:
-        return int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid int value: '{s}'") from None
-
-
 def _pid_comm(pid: int) -> str:
     """BCC's section name: "PID COMM" while the process lives, else the PID."""
     try:
@@ -54,7 +47,7 @@ class CpuDist(HistTool):
         ap.add_argument("-m", "--milliseconds", action="store_true", help="millisecond histogram")
         ap.add_argument("-P", "--pids", action="store_true", help="print a histogram per process ID")
         ap.add_argument("-L", "--tids", action="store_true", help="print a histogram per thread ID")
-        ap.add_argument("-p", "--pid", type=_pid, help="trace this PID only")
+        ap.add_argument("-p", "--pid", type=int, help="trace this PID only")
         ap.add_argument("-I", "--include-idle", action="store_true", help="include CPU idle time")
         ap.add_argument("-e", "--extension", action="store_true",
                         help="show extension summary (average/total/count)")
@@ -73,7 +66,7 @@ class CpuDist(HistTool):
 
     def program(self) -> str:
         o = self.o
-        div = 1000000 if o.milliseconds else 1000
+        div, _ = self.unit()
 
         def keep(task: str) -> str:
             conds = ["1"] if o.include_idle else [f"{task}->pid != 0"]
@@ -84,7 +77,7 @@ class CpuDist(HistTool):
         # on-CPU: the time from a task's switch-in to its switch-out; off-CPU the reverse
         ends, begins = ("args.next", "args.prev") if o.offcpu else ("args.prev", "args.next")
         key = f"[{ends}->tgid]" if o.pids else f"[{ends}->pid]" if o.tids else ""
-        ext = "      @ext_total = sum($d);\n      @ext_count = count();\n" if o.extension else ""
+        ext = self.extension()
         return f"""
 rawtracepoint:sched_switch {{
   $now = nsecs;
@@ -101,21 +94,14 @@ rawtracepoint:sched_switch {{
 
     def summary(self) -> None:
         o = self.o
-        label = "msecs" if o.milliseconds else "usecs"
+        _, label = self.unit()
         if o.pids:
             self.log2("@dist", label, "pid", _pid_comm)
         elif o.tids:
             self.log2("@dist", label, "tid", _pid_comm)
         else:
             self.log2("@dist", label)
-        if o.extension:
-            total = self.map("@ext_total") or 0
-            count = self.map("@ext_count") or 0
-            if count > 0 and not self.json:
-                self.write("\navg = %d %s, total: %d %s, count: %d\n\n" % (total // count, label, total, label,
-                                                                         count))
-            self.clear("@ext_total")
-            self.clear("@ext_count")
+        self.extension_summary(label)
 
 
 TOOL = CpuDist

@@ -13,7 +13,7 @@ import os
 import re
 from typing import Any
 
-from .base import Tool, ToolError, pred
+from .base import Tool, ToolError, add_pinned_map_args, pred, refuse_pinned_maps
 from .needs import Need, have_tracepoint
 from .timefmt import hms
 
@@ -56,8 +56,7 @@ class ExecSnoop(Tool):
         ap.add_argument("-T", "--time", action="store_true", help="include time column on output (HH:MM:SS)")
         ap.add_argument("-t", "--timestamp", action="store_true", help="include timestamp on output")
         ap.add_argument("-x", "--fails", action="store_true", help="include failed exec()s")
-        ap.add_argument("--cgroupmap", help="trace cgroups in this BPF map only")
-        ap.add_argument("--mntnsmap", help="trace mount namespaces in this BPF map only")
+        add_pinned_map_args(ap)
         ap.add_argument("-u", "--uid", type=_parse_uid, metavar="USER", help="trace this UID only")
         ap.add_argument("-q", "--quote", action="store_true", help='Add quotemarks (") around arguments.')
         ap.add_argument("-n", "--name", help="only print commands matching this name (regex), any arg")
@@ -78,9 +77,7 @@ class ExecSnoop(Tool):
 
     def check(self) -> None:
         o = self.o
-        if o.cgroupmap or o.mntnsmap:
-            raise ToolError("execsnoop: --cgroupmap/--mntnsmap filter on BCC's pinned maps, "
-                            "which bpfscope does not support; use -u/-P instead")
+        refuse_pinned_maps("execsnoop", self.o, "-u/-P")
         try:
             self.max_args = int(o.max_args)
         except ValueError:

@@ -26,13 +26,6 @@ EXAMPLES = """examples:
 """
 
 
-def _pid(s: str) -> int:
-    try:
-        return int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid int value: '{s}'") from None
-
-
 def signame(sig: int) -> str:
     try:
         return signal.Signals(sig).name[3:]
@@ -50,7 +43,7 @@ class ExitSnoop(Tool):
     def add_arguments(cls, ap: argparse.ArgumentParser) -> None:
         ap.add_argument("-t", "--timestamp", action="store_true", help="include timestamp (local time default)")
         ap.add_argument("--utc", action="store_true", help="include timestamp in UTC (-t implied)")
-        ap.add_argument("-p", "--pid", type=_pid, help="trace this PID only")
+        ap.add_argument("-p", "--pid", type=int, help="trace this PID only")
         ap.add_argument("--label", help="label each line")
         ap.add_argument("-x", "--failed", action="store_true", help="trace only fails, exclude exit(0)")
         ap.add_argument("--per-thread", action="store_true", help="trace per thread termination")

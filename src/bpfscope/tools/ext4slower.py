@@ -16,13 +16,6 @@ EXAMPLES = """examples:
 """
 
 
-def _int(s: str) -> int:
-    try:
-        return int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid int value: '{s}'") from None
-
-
 class Ext4Slower(FsSlower):
     name = "ext4slower"
     purpose = "Trace common ext4 file operations slower than a threshold"
@@ -32,8 +25,8 @@ class Ext4Slower(FsSlower):
     @classmethod
     def add_arguments(cls, ap: argparse.ArgumentParser) -> None:
         ap.add_argument("-j", "--csv", action="store_true", help="just print fields: comma-separated values")
-        ap.add_argument("-p", "--pid", type=_int, help="trace this PID only")
-        ap.add_argument("min_ms", nargs="?", default="10", type=_int,
+        ap.add_argument("-p", "--pid", type=int, help="trace this PID only")
+        ap.add_argument("min_ms", nargs="?", default="10", type=int,
                         help="minimum I/O duration to trace, in ms (default 10)")
 
     def check(self) -> None:

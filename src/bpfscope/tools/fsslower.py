@@ -14,13 +14,6 @@ EXAMPLES = """EXAMPLES:
 """
 
 
-def _int(s: str) -> int:
-    try:
-        return int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid int value: '{s}'") from None
-
-
 class FsSlowerTool(FsSlower):
     name = "fsslower"
     purpose = "Trace file system operations slower than a threshold"
@@ -32,10 +25,10 @@ class FsSlowerTool(FsSlower):
     def add_arguments(cls, ap: argparse.ArgumentParser) -> None:
         ap.add_argument("-t", "--type", dest="fstype", choices=sorted(FS_FUNCS),
                         help="Which filesystem to trace, [btrfs/ext4/nfs/xfs]")
-        ap.add_argument("-p", "--pid", type=_int, help="Process ID to trace")
-        ap.add_argument("-m", "--min", dest="min_ms", type=_int, default=10,
+        ap.add_argument("-p", "--pid", type=int, help="Process ID to trace")
+        ap.add_argument("-m", "--min", dest="min_ms", type=int, default=10,
                         help="Min latency to trace, in ms (default 10)")
-        ap.add_argument("-d", "--duration", type=_int, help="Total duration of trace in seconds")
+        ap.add_argument("-d", "--duration", type=int, help="Total duration of trace in seconds")
         ap.add_argument("-c", "--csv", action="store_true", help="Output as csv")
 
     def check(self) -> None:

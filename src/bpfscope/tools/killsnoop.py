@@ -18,13 +18,6 @@ EXAMPLES = """examples:
 """
 
 
-def _int(s: str) -> int:
-    try:
-        return int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid int value: '{s}'") from None
-
-
 def _pid_width() -> int:
     """BCC sizes the PID columns to the digits of pid_max, plus one."""
     try:
@@ -43,9 +36,9 @@ class KillSnoop(Tool):
     @classmethod
     def add_arguments(cls, ap: argparse.ArgumentParser) -> None:
         ap.add_argument("-x", "--failed", action="store_true", help="only show failed kill syscalls")
-        ap.add_argument("-p", "--pid", type=_int, help="trace this PID only which is the sender of signal")
-        ap.add_argument("-T", "--tpid", type=_int, help="trace this target PID only which is the receiver of signal")
-        ap.add_argument("-s", "--signal", type=_int, help="trace this signal only")
+        ap.add_argument("-p", "--pid", type=int, help="trace this PID only which is the sender of signal")
+        ap.add_argument("-T", "--tpid", type=int, help="trace this target PID only which is the receiver of signal")
+        ap.add_argument("-s", "--signal", type=int, help="trace this signal only")
 
     def __init__(self, opts: argparse.Namespace) -> None:
         super().__init__(opts)

@@ -48,6 +48,12 @@ def have_feature(probe_type: str) -> bool:
     return bool(check())
 
 
+def use_kprobes() -> bool:
+    """BCC's way (kprobes) where the kernel allows it; BPFSCOPE_TOOLS_TRACEPOINTS=1 forces the
+    tracepoint way (how the VM lane tests both on one kernel)."""
+    return have_feature("kprobe") and os.environ.get("BPFSCOPE_TOOLS_TRACEPOINTS", "") in ("", "0")
+
+
 def have_btf_type(name: str) -> bool:
     """A kernel BTF type (e.g. "task_struct") exists: BTF-typed field access will work."""
     if not os.path.exists("/sys/kernel/btf/vmlinux"):

@@ -13,8 +13,7 @@ import argparse
 import os
 
 from .base import Tool
-from .needs import Need
-from .tcpconnect import use_kprobes
+from .needs import Need, use_kprobes
 from .timefmt import hms
 
 MEMORY_CGRP_ID = 4   # enum cgroup_subsys_id's memory_cgrp_id on common configs; read from BTF when present

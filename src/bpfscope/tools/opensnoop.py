@@ -11,7 +11,7 @@ import argparse
 import os
 from typing import Any
 
-from .base import Tool, ToolError, pred
+from .base import Tool, ToolError, add_pinned_map_args, pred, refuse_pinned_maps
 from .needs import Need, have_tracepoint
 
 EXAMPLES = """examples:
@@ -34,13 +34,6 @@ _SYSCALLS = (("open", "(uint64)args.flags"), ("openat", "(uint64)args.flags"),
              ("openat2", "*(uint64 *)args.how"))
 
 
-def _int(s: str) -> int:
-    try:
-        return int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid int value: '{s}'") from None
-
-
 class OpenSnoop(Tool):
     name = "opensnoop"
     purpose = "Trace open() syscalls: process, file descriptor or error, path"
@@ -52,12 +45,11 @@ class OpenSnoop(Tool):
         ap.add_argument("-T", "--timestamp", action="store_true", help="include timestamp on output")
         ap.add_argument("-U", "--print-uid", action="store_true", help="print UID column")
         ap.add_argument("-x", "--failed", action="store_true", help="only show failed opens")
-        ap.add_argument("-p", "--pid", type=_int, help="trace this PID only")
-        ap.add_argument("-t", "--tid", type=_int, help="trace this TID only")
-        ap.add_argument("--cgroupmap", help="trace cgroups in this BPF map only")
-        ap.add_argument("--mntnsmap", help="trace mount namespaces in this BPF map only")
-        ap.add_argument("-u", "--uid", type=_int, help="trace this UID only")
-        ap.add_argument("-d", "--duration", type=_int, help="total duration of trace in seconds")
+        ap.add_argument("-p", "--pid", type=int, help="trace this PID only")
+        ap.add_argument("-t", "--tid", type=int, help="trace this TID only")
+        add_pinned_map_args(ap)
+        ap.add_argument("-u", "--uid", type=int, help="trace this UID only")
+        ap.add_argument("-d", "--duration", type=int, help="total duration of trace in seconds")
         ap.add_argument("-n", "--name", help="only print process names containing this name")
         ap.add_argument("-e", "--extended_fields", action="store_true", help="show extended fields")
         ap.add_argument("-f", "--flag_filter", action="append", help="filter on flags argument (e.g., O_WRONLY)")
@@ -77,9 +69,7 @@ class OpenSnoop(Tool):
 
     def check(self) -> None:
         o = self.o
-        if o.cgroupmap or o.mntnsmap:
-            raise ToolError("opensnoop: --cgroupmap/--mntnsmap filter on BCC's pinned maps, "
-                            "which bpfscope does not support; use -p/-t/-u instead")
+        refuse_pinned_maps("opensnoop", self.o, "-p/-t/-u")
         for flag in o.flag_filter or []:
             if not flag.startswith("O_") or not hasattr(os, flag):
                 raise ToolError(f"Bad flag: {flag}")

@@ -22,13 +22,6 @@ EXAMPLES = """examples:
 """
 
 
-def _pid(s: str) -> int:
-    try:
-        return int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid int value: '{s}'") from None
-
-
 def sched_needs() -> list[Need]:
     """The scheduler tools' requirements: BTF-typed raw tracepoints on sched_* events."""
     return [Need("btf", instead="the scheduler tools read task_struct through BTF"),
@@ -50,7 +43,7 @@ class RunqLat(HistTool):
         ap.add_argument("-P", "--pids", action="store_true", help="print a histogram per process ID")
         ap.add_argument("--pidnss", action="store_true", help="print a histogram per PID namespace")
         ap.add_argument("-L", "--tids", action="store_true", help="print a histogram per thread ID")
-        ap.add_argument("-p", "--pid", type=_pid, help="trace this PID only")
+        ap.add_argument("-p", "--pid", type=int, help="trace this PID only")
         add_interval_args(ap)
 
     def check(self) -> None:
@@ -67,7 +60,7 @@ class RunqLat(HistTool):
 
     def program(self) -> str:
         o = self.o
-        div = 1000000 if o.milliseconds else 1000
+        div, _ = self.unit()
         if o.pids:
             key = "[args.next->tgid]"
         elif o.tids:
@@ -99,7 +92,7 @@ rawtracepoint:sched_switch {{
 
     def summary(self) -> None:
         o = self.o
-        label = "msecs" if o.milliseconds else "usecs"
+        _, label = self.unit()
         section = "pid" if o.pids else "tid" if o.tids else "pidns" if o.pidnss else ""
         self.log2("@dist", label, section)
 

@@ -25,13 +25,6 @@ _SYSCALLS = (("stat", "filename"), ("statx", "filename"), ("statfs", "pathname")
              ("newlstat", "filename"), ("newfstatat", "filename"))
 
 
-def _int(s: str) -> int:
-    try:
-        return int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid int value: '{s}'") from None
-
-
 class StatSnoop(Tool):
     name = "statsnoop"
     purpose = "Trace stat() syscalls: process, return or error, path"
@@ -43,7 +36,7 @@ class StatSnoop(Tool):
     def add_arguments(cls, ap: argparse.ArgumentParser) -> None:
         ap.add_argument("-t", "--timestamp", action="store_true", help="include timestamp on output")
         ap.add_argument("-x", "--failed", action="store_true", help="only show failed stats")
-        ap.add_argument("-p", "--pid", type=_int, help="trace this PID only")
+        ap.add_argument("-p", "--pid", type=int, help="trace this PID only")
 
     def __init__(self, opts: argparse.Namespace) -> None:
         super().__init__(opts)

@@ -11,9 +11,8 @@ from __future__ import annotations
 import argparse
 
 from . import _tcp
-from .base import Tool, ToolError, pred
-from .needs import Need
-from .tcpconnect import use_kprobes
+from .base import Tool, add_pinned_map_args, pred, refuse_pinned_maps
+from .needs import Need, use_kprobes
 from .timefmt import hms
 
 EXAMPLES = """examples:
@@ -28,13 +27,6 @@ EXAMPLES = """examples:
 """
 
 
-def _pid(s: str) -> int:
-    try:
-        return int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid int value: '{s}'") from None
-
-
 class TcpAccept(Tool):
     name = "tcpaccept"
     purpose = "Trace TCP accepts"
@@ -45,18 +37,13 @@ class TcpAccept(Tool):
     def add_arguments(cls, ap: argparse.ArgumentParser) -> None:
         ap.add_argument("-T", "--time", action="store_true", help="include time column on output (HH:MM:SS)")
         ap.add_argument("-t", "--timestamp", action="store_true", help="include timestamp on output")
-        ap.add_argument("-p", "--pid", type=_pid, help="trace this PID only")
+        ap.add_argument("-p", "--pid", type=int, help="trace this PID only")
         ap.add_argument("-P", "--port", help="comma-separated list of local ports to trace")
-        g = ap.add_mutually_exclusive_group()
-        g.add_argument("-4", "--ipv4", action="store_true", help="trace IPv4 family only")
-        g.add_argument("-6", "--ipv6", action="store_true", help="trace IPv6 family only")
-        ap.add_argument("--cgroupmap", help="trace cgroups in this BPF map only")
-        ap.add_argument("--mntnsmap", help="trace mount namespaces in this BPF map only")
+        _tcp.add_family_args(ap)
+        add_pinned_map_args(ap)
 
     def check(self) -> None:
-        if self.o.cgroupmap or self.o.mntnsmap:
-            raise ToolError("tcpaccept: --cgroupmap/--mntnsmap filter on BCC's pinned maps, "
-                            "which bpfscope does not support; use -p instead")
+        refuse_pinned_maps("tcpaccept", self.o, "-p")
         self.lports = _tcp.ports(self.o.port, "-P")
         self.kprobes = use_kprobes()
 

@@ -10,12 +10,11 @@ syscall's exit (0 or EINPROGRESS) reports it once the local port is bound.
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
 from . import _tcp
-from .base import Tool, ToolError, pred, uid_of
-from .needs import Need, have_feature
+from .base import Tool, ToolError, add_pinned_map_args, pred, refuse_pinned_maps, uid_of
+from .needs import Need, use_kprobes
 
 EXAMPLES = """examples:
     ./tcpconnect           # trace all TCP connect()s
@@ -34,18 +33,6 @@ EXAMPLES = """examples:
 EINPROGRESS = 115
 
 
-def _pid(s: str) -> int:
-    try:
-        return int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid int value: '{s}'") from None
-
-
-def use_kprobes() -> bool:
-    """BCC's way where the kernel allows it (BPFSCOPE_TOOLS_TRACEPOINTS=1 forces the other)."""
-    return have_feature("kprobe") and os.environ.get("BPFSCOPE_TOOLS_TRACEPOINTS", "") in ("", "0")
-
-
 class TcpConnect(Tool):
     name = "tcpconnect"
     purpose = "Trace TCP connects"
@@ -55,17 +42,14 @@ class TcpConnect(Tool):
     @classmethod
     def add_arguments(cls, ap: argparse.ArgumentParser) -> None:
         ap.add_argument("-t", "--timestamp", action="store_true", help="include timestamp on output")
-        ap.add_argument("-p", "--pid", type=_pid, help="trace this PID only")
+        ap.add_argument("-p", "--pid", type=int, help="trace this PID only")
         ap.add_argument("-P", "--port", help="comma-separated list of destination ports to trace.")
-        g = ap.add_mutually_exclusive_group()
-        g.add_argument("-4", "--ipv4", action="store_true", help="trace IPv4 family only")
-        g.add_argument("-6", "--ipv6", action="store_true", help="trace IPv6 family only")
+        _tcp.add_family_args(ap)
         ap.add_argument("-L", "--lport", action="store_true", help="include LPORT on output")
         ap.add_argument("-U", "--print-uid", action="store_true", help="include UID on output")
         ap.add_argument("-u", "--uid", help="trace this UID only")
         ap.add_argument("-c", "--count", action="store_true", help="count connects per src ip and dest ip/port")
-        ap.add_argument("--cgroupmap", help="trace cgroups in this BPF map only")
-        ap.add_argument("--mntnsmap", help="trace mount namespaces in this BPF map only")
+        add_pinned_map_args(ap)
         ap.add_argument("-d", "--dns", action="store_true",
                         help="include likely DNS query associated with each connect")
 
@@ -76,9 +60,7 @@ class TcpConnect(Tool):
         if o.dns:
             raise ToolError("tcpconnect: -d (DNS queries) is not supported by bpfscope; "
                             "trace DNS with `bpfscope gethostlatency` or tcpdump instead")
-        if o.cgroupmap or o.mntnsmap:
-            raise ToolError("tcpconnect: --cgroupmap/--mntnsmap filter on BCC's pinned maps, "
-                            "which bpfscope does not support; use -p/-u instead")
+        refuse_pinned_maps("tcpconnect", self.o, "-p/-u")
         self.dports = _tcp.ports(o.port, "-P")
         self.uid = uid_of(o.uid) if o.uid is not None else None
         self.kprobes = use_kprobes()

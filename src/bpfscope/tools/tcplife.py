@@ -12,7 +12,6 @@ import argparse
 from . import _tcp
 from .base import Tool, pred
 from .needs import Need
-from .tcpstates import add_time_columns, time_header, time_prefix
 
 EXAMPLES = """examples:
     ./tcplife           # trace all TCP connect()s
@@ -28,13 +27,6 @@ EXAMPLES = """examples:
 """
 
 
-def _pid(s: str) -> int:
-    try:
-        return int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid int value: '{s}'") from None
-
-
 class TcpLife(Tool):
     name = "tcplife"
     purpose = "Trace the lifespan of TCP sessions and summarize"
@@ -43,13 +35,10 @@ class TcpLife(Tool):
 
     @classmethod
     def add_arguments(cls, ap: argparse.ArgumentParser) -> None:
-        add_time_columns(ap)
-        ap.add_argument("-p", "--pid", type=_pid, help="trace this PID only")
-        ap.add_argument("-L", "--localport", help="comma-separated list of local ports to trace.")
-        ap.add_argument("-D", "--remoteport", help="comma-separated list of remote ports to trace.")
-        g = ap.add_mutually_exclusive_group()
-        g.add_argument("-4", "--ipv4", action="store_true", help="trace IPv4 family only")
-        g.add_argument("-6", "--ipv6", action="store_true", help="trace IPv6 family only")
+        _tcp.add_time_columns(ap)
+        ap.add_argument("-p", "--pid", type=int, help="trace this PID only")
+        _tcp.add_port_args(ap)
+        _tcp.add_family_args(ap)
 
     def check(self) -> None:
         self.lports = _tcp.ports(self.o.localport, "-L")
@@ -100,7 +89,7 @@ tracepoint:sock:inet_sock_set_state {p} {{
             fmt = "%-5s %-16.16s %-2s %-26s %-5s %-26s %-5s %6s %6s %s"
         else:
             fmt = "%-5s %-10.10s %s%-15s %-5s %-15s %-5s %5s %5s %s"
-        return time_header(o) + fmt % ("PID", "COMM", "IP" if o.wide or o.csv else "", "LADDR", "LPORT",
+        return _tcp.time_header(o) + fmt % ("PID", "COMM", "IP" if o.wide or o.csv else "", "LADDR", "LPORT",
                                        "RADDR", "RPORT", "TX_KB", "RX_KB", "MS")
 
     def on_life(self, pid: int, comm: str, fam: int, s4: str, d4: str, s6: str, d6: str, lport: int,
@@ -114,7 +103,7 @@ tracepoint:sock:inet_sock_set_state {p} {{
             fmt = "%-5d %-10.10s %s%-15s %-5d %-15s %-5d %5d %5d %.2f"
         ip = str(_tcp.ipver(fam)) if o.wide or o.csv else ""
         la, ra = _tcp.pick(fam, s4, s6), _tcp.pick(fam, d4, d6)
-        line = time_prefix(self, o, ts) + fmt % (pid, comm, ip, la, lport, ra, dport, tx // 1024, rx // 1024,
+        line = _tcp.time_prefix(self, o, ts) + fmt % (pid, comm, ip, la, lport, ra, dport, tx // 1024, rx // 1024,
                                                  span_us / 1000)
         self.emit(line, pid=pid, comm=comm, ip=_tcp.ipver(fam), laddr=la, lport=lport, raddr=ra, rport=dport,
                   tx_kb=tx // 1024, rx_kb=rx // 1024, ms=span_us / 1000)

@@ -34,9 +34,7 @@ class TcpRetrans(Tool):
         ap.add_argument("-s", "--sequence", action="store_true", help="display TCP sequence numbers")
         ap.add_argument("-l", "--lossprobe", action="store_true", help="include tail loss probe attempts")
         ap.add_argument("-c", "--count", action="store_true", help="count occurred retransmits per flow")
-        g = ap.add_mutually_exclusive_group()
-        g.add_argument("-4", "--ipv4", action="store_true", help="trace IPv4 family only")
-        g.add_argument("-6", "--ipv6", action="store_true", help="trace IPv6 family only")
+        _tcp.add_family_args(ap)
 
     def check(self) -> None:
         if self.o.lossprobe and not have_feature("kprobe"):

@@ -9,7 +9,6 @@ import argparse
 from . import _tcp
 from .base import Tool, ToolError, pred
 from .needs import Need
-from .timefmt import hms
 
 EXAMPLES = """examples:
     ./tcpstates           # trace all TCP state changes
@@ -24,33 +23,6 @@ EXAMPLES = """examples:
 """
 
 
-def add_time_columns(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("-T", "--time", action="store_true", help="include time column on output (HH:MM:SS)")
-    ap.add_argument("-t", "--timestamp", action="store_true", help="include timestamp on output (seconds)")
-    ap.add_argument("-w", "--wide", action="store_true", help="wide column output (fits IPv6 addresses)")
-    ap.add_argument("-s", "--csv", action="store_true", help="comma separated values output")
-
-
-def time_prefix(tool: object, o: argparse.Namespace, ts_ns: int) -> str:
-    """-T / -t columns as tcplife and tcpstates print them (csv: "x," fields)."""
-    out = ""
-    if o.time:
-        out += f"{hms()}," if o.csv else "%-8s " % hms()
-    if o.timestamp:
-        s = tool.clock.since_first(ts_ns)   # type: ignore[attr-defined]
-        out += "%.6f," % s if o.csv else "%-9.6f " % s
-    return out
-
-
-def time_header(o: argparse.Namespace) -> str:
-    out = ""
-    if o.time:
-        out += "TIME," if o.csv else "%-8s " % "TIME"
-    if o.timestamp:
-        out += "TIME(s)," if o.csv else "%-9s " % "TIME(s)"
-    return out
-
-
 class TcpStates(Tool):
     name = "tcpstates"
     purpose = "Trace TCP session state changes and durations"
@@ -59,14 +31,11 @@ class TcpStates(Tool):
 
     @classmethod
     def add_arguments(cls, ap: argparse.ArgumentParser) -> None:
-        add_time_columns(ap)
-        ap.add_argument("-L", "--localport", help="comma-separated list of local ports to trace.")
-        ap.add_argument("-D", "--remoteport", help="comma-separated list of remote ports to trace.")
+        _tcp.add_time_columns(ap)
+        _tcp.add_port_args(ap)
         ap.add_argument("-Y", "--journal", action="store_true",
                         help="log session state changes to the systemd journal")
-        g = ap.add_mutually_exclusive_group()
-        g.add_argument("-4", "--ipv4", action="store_true", help="trace IPv4 family only")
-        g.add_argument("-6", "--ipv6", action="store_true", help="trace IPv6 family only")
+        _tcp.add_family_args(ap)
 
     def check(self) -> None:
         if self.o.journal:
@@ -106,7 +75,7 @@ tracepoint:sock:inet_sock_set_state {p} {{
             fmt = "%-16s %-5s %-16.16s %-2s %-26s %-5s %-26s %-5s %-11s -> %-11s %s"
         else:
             fmt = "%-16s %-5s %-10.10s %s%-15s %-5s %-15s %-5s %-11s -> %-11s %s"
-        return time_header(o) + fmt % ("SKADDR", "C-PID", "C-COMM", "IP" if o.wide or o.csv else "", "LADDR",
+        return _tcp.time_header(o) + fmt % ("SKADDR", "C-PID", "C-COMM", "IP" if o.wide or o.csv else "", "LADDR",
                                        "LPORT", "RADDR", "RPORT", "OLDSTATE", "NEWSTATE", "MS")
 
     def on_st(self, skaddr: int, pid: int, comm: str, fam: int, s4: str, d4: str, s6: str, d6: str,
@@ -120,7 +89,7 @@ tracepoint:sock:inet_sock_set_state {p} {{
             fmt = "%-16x %-5d %-10.10s %s%-15s %-5d %-15s %-5d %-11s -> %-11s %.3f"
         ip = str(_tcp.ipver(fam)) if o.wide or o.csv else ""
         la, ra = _tcp.pick(fam, s4, s6), _tcp.pick(fam, d4, d6)
-        line = time_prefix(self, o, ts) + fmt % (skaddr, pid, comm, ip, la, lport, ra, dport,
+        line = _tcp.time_prefix(self, o, ts) + fmt % (skaddr, pid, comm, ip, la, lport, ra, dport,
                                                  _tcp.state_name(old), _tcp.state_name(new), span_us / 1000)
         self.emit(line, skaddr=f"{skaddr:x}", pid=pid, comm=comm, ip=_tcp.ipver(fam), laddr=la, lport=lport,
                   raddr=ra, rport=dport, oldstate=_tcp.state_name(old), newstate=_tcp.state_name(new),
