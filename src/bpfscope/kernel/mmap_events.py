@@ -5,6 +5,18 @@ process (a `-c` command, a compiler pass) is gone and so is /proc/PID/maps. perf
 this with PERF_RECORD_MMAP2 side-band records; so do we: one dummy software event per CPU
 with `mmap2`, `comm` (exec) and `task` (fork/exit) records, read from its ring buffer.
 Only PROT_EXEC mappings are reported, which is all symbolization needs.
+
+The records cover every process on the machine, but only those whose stacks the tracer
+takes matter after exit: the caller marks them with `keep(pid)`, and the record of any
+other process is dropped once the caller has read its own events past the exit (`reap()`). A kept process's record lives
+until `forget(pid)` (the caller knows nothing refers to it any more) or, as a backstop,
+until `max_exited` newer kept processes have exited. Strings are interned: thousands of
+records share a handful of paths.
+
+Each CPU has its own ring, so a process's records are read out of order when it moved
+between CPUs: its exit may be read before an mmap or even its fork from another ring.
+Every record carries its time (sample_id_all), and an exited pid's late records, older
+than its exit, are ignored instead of bringing a dead process back for good.
 """
 
 from __future__ import annotations
@@ -12,7 +24,7 @@ from __future__ import annotations
 import mmap
 import os
 import struct
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 from . import syscall
@@ -23,7 +35,9 @@ _F_DISABLED = 1 << 0
 _F_MMAP = 1 << 8
 _F_COMM = 1 << 9
 _F_TASK = 1 << 13
+_F_SAMPLE_ID_ALL = 1 << 18
 _F_MMAP2 = 1 << 23
+PERF_SAMPLE_TIME = 1 << 2
 _F_COMM_EXEC = 1 << 24
 
 REC_LOST, REC_COMM, REC_EXIT, REC_FORK, REC_MMAP2 = 2, 3, 4, 7, 10
@@ -38,27 +52,41 @@ class _Proc:
     entries: dict[int, MapEntry] = field(default_factory=dict)   # start -> entry
     complete: bool = False   # exec'd (or forked from such) since we started: nothing missing
     exited: bool = False
+    exit_gen: int = 0        # the drain that read its exit
     version: int = 0
+    since: int = 0           # time of the fork/exec that started it (0: before we started)
 
 
 class MmapTracker:
     """Per-CPU side-band rings; `drain()` folds new records into per-pid mapping tables.
 
-    Exited processes are kept (their stacks are symbolized after they are gone), but only
-    the most recent `max_exited` of them: a tracer running for days on a machine that
-    starts thousands of processes an hour must not grow without bound."""
+    Exited processes marked with `keep()` are kept (their stacks are symbolized after they
+    are gone) until `forget()`, and at most the most recent `max_exited` of them: a tracer
+    running for days on a machine that starts thousands of processes an hour must not grow
+    without bound. Others go at `reap(gen)` once the caller has read its own event buffer
+    up to where it stood at the end of drain number `gen` (`self.gen` after that drain):
+    a `keep()` the process asked for before it exited has been seen by then."""
 
     def __init__(self, cpus: list[int], pages: int = 64, max_exited: int = 1024) -> None:
         self.rings: list[tuple[int, mmap.mmap]] = []
         self.procs: dict[int, _Proc] = {}
-        self.exited: OrderedDict[int, None] = OrderedDict()   # exit order, oldest first
+        self.exited: OrderedDict[int, int] = OrderedDict()   # kept pid -> exit gen, oldest first
+        self.gen = 0                         # drains so far
         self.max_exited = max_exited
+        self.kept: set[int] = set()          # pids whose records outlive their exit
+        self.exits = 0                       # exits of kept pids read so far
+        self._dying: deque[tuple[int, int]] = deque()   # (exit gen, pid), exited and not kept
+        self._strings: dict[str, str] = {}   # paths, devices, permissions: one copy each
+        # pid -> exit time, for exits read in this drain and the one before (a late record
+        # from another CPU's ring is read by then: it was written before the exit)
+        self._gone: dict[int, int] = {}
+        self._gone_old: dict[int, int] = {}
         self.lost = 0
-        flags = _F_MMAP | _F_MMAP2 | _F_COMM | _F_COMM_EXEC | _F_TASK
+        flags = _F_MMAP | _F_MMAP2 | _F_COMM | _F_COMM_EXEC | _F_TASK | _F_SAMPLE_ID_ALL
         try:
             for cpu in cpus:
                 fd = syscall.perf_event_open(syscall.PERF_TYPE_SOFTWARE, PERF_COUNT_SW_DUMMY, pid=-1,
-                                             cpu=cpu, flags=flags)
+                                             cpu=cpu, flags=flags, sample_type=PERF_SAMPLE_TIME)
                 try:
                     m = mmap.mmap(fd, (1 + pages) * _PAGE, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
                 except OSError:
@@ -81,6 +109,8 @@ class MmapTracker:
     def drain(self) -> int:
         """Consume every pending record; returns how many were read."""
         n = 0
+        self.gen += 1
+        self._gone_old, self._gone = self._gone, {}
         for _fd, m in self.rings:
             head, tail, doff, dsize = struct.unpack_from("QQQQ", m, 1024)
             if head == tail:
@@ -100,9 +130,18 @@ class MmapTracker:
             struct.pack_into("Q", m, 1032, tail)
         return n
 
+    def _stale(self, pid: int, rec: bytes) -> bool:
+        """Whether `rec` (of `pid`) predates the exit of the process that had this pid."""
+        gone = self._gone.get(pid)
+        if gone is None:
+            gone = self._gone_old.get(pid)
+        return gone is not None and _time(rec) < gone
+
     def _record(self, rtype: int, misc: int, rec: bytes) -> None:
         if rtype == REC_MMAP2:
             pid, _tid, addr, length, pgoff = struct.unpack_from("IIQQQ", rec, 8)
+            if self._stale(pid, rec):
+                return
             if misc & MISC_MMAP_BUILD_ID:
                 dev, ino = "00:00", 0
             else:
@@ -111,7 +150,12 @@ class MmapTracker:
             prot, _flags = struct.unpack_from("II", rec, 64)
             raw = rec[72:]
             path = raw[:raw.find(b"\0")].decode("utf-8", "surrogateescape") if b"\0" in raw else ""
-            perms = ("r" if prot & 1 else "-") + ("w" if prot & 2 else "-") + ("x" if prot & 4 else "-") + "p"
+            perms = _PERMS[prot & 7]
+            strings = self._strings
+            path = strings.setdefault(path, path)
+            dev = strings.setdefault(dev, dev)
+            if len(strings) > 65536:   # a bound, not a cache: existing records keep their copies
+                strings.clear()
             p = self.procs.setdefault(pid, _Proc())
             end = addr + length
             for s in [s for s, e in p.entries.items() if s < end and e.end > addr]:
@@ -121,25 +165,78 @@ class MmapTracker:
             p.version += 1
         elif rtype == REC_COMM and misc & MISC_COMM_EXEC:
             pid = struct.unpack_from("I", rec, 8)[0]
+            if self._stale(pid, rec):
+                return
             old = self.procs.get(pid)
-            self.procs[pid] = _Proc(complete=True, version=(old.version + 1) if old else 0)  # exec
+            self.procs[pid] = _Proc(complete=True, version=(old.version + 1) if old else 0,   # exec
+                                    since=_time(rec))
             self.exited.pop(pid, None)
         elif rtype == REC_FORK:
             pid, ppid, tid, _ptid = struct.unpack_from("IIII", rec, 8)
-            if pid == tid and pid != ppid and ppid in self.procs:
+            if pid == tid and pid != ppid and ppid in self.procs and not self._stale(pid, rec):
                 parent = self.procs[ppid]
-                self.procs[pid] = _Proc(dict(parent.entries), parent.complete)
+                self.procs[pid] = _Proc(dict(parent.entries), parent.complete, since=_time(rec))
                 self.exited.pop(pid, None)   # a reused pid is a new process
         elif rtype == REC_EXIT:
             pid, _ppid, tid, _ptid = struct.unpack_from("IIII", rec, 8)
-            if pid == tid and pid in self.procs:
-                self.procs[pid].exited = True
-                self.exited[pid] = None
+            if pid != tid:
+                return
+            at = self._gone[pid] = struct.unpack_from("Q", rec, 24)[0]   # the exit's time
+            rp = self.procs.get(pid)
+            if rp is not None and rp.since > at:
+                return   # read late: an earlier process with this pid, not the one recorded
+            if pid in self.kept:
+                if rp is None:   # older than us, never mapped code since: its exit still counts
+                    rp = self.procs[pid] = _Proc()
+                rp.exited, rp.exit_gen = True, self.gen
+                self.exited[pid] = self.gen
+                self.exited.move_to_end(pid)
+                self.exits += 1
                 while len(self.exited) > self.max_exited:
                     old_pid, _ = self.exited.popitem(last=False)
                     self.procs.pop(old_pid, None)
+                    self.kept.discard(old_pid)
+            elif rp is not None:
+                rp.exited, rp.exit_gen = True, self.gen
+                self._dying.append((self.gen, pid))
+                if len(self._dying) > 4 * self.max_exited:   # the caller lags far behind: a
+                    self.reap(self._dying[0][0])              # bound still, oldest exits first
         elif rtype == REC_LOST:
             self.lost += struct.unpack_from("Q", rec, 16)[0]
+
+    def keep(self, pid: int) -> None:
+        """Keep `pid`'s record after it exits (its stacks may be symbolized later)."""
+        self.kept.add(pid)
+        p = self.procs.get(pid)
+        if p is not None and p.exited and pid not in self.exited:   # its exit was read first
+            self.exited[pid] = p.exit_gen
+            self.exits += 1
+
+    def forget(self, pid: int) -> None:
+        """Drop everything about `pid` (nothing refers to it any more); a live process
+        with this pid is recorded afresh from its next mapping on."""
+        self.kept.discard(pid)
+        self.exited.pop(pid, None)
+        self.procs.pop(pid, None)
+
+    def reap(self, gen: int) -> int:
+        """Drop the records of processes not kept whose exit was read by drain `gen` or
+        earlier; returns how many."""
+        n = 0
+        dying = self._dying
+        while dying and dying[0][0] <= gen:
+            pid = dying.popleft()[1]
+            p = self.procs.get(pid)
+            if p is not None and p.exited and pid not in self.kept:
+                del self.procs[pid]
+                n += 1
+        return n
+
+    def exited_kept(self, gen: int) -> list[int]:
+        """Kept pids whose process has exited (and was not replaced by a new one) with the
+        exit read by drain `gen` or earlier, oldest first."""
+        return [pid for pid, g in self.exited.items()
+                if g <= gen and (p := self.procs.get(pid)) is not None and p.exited]
 
     def complete(self, pid: int) -> bool:
         """Whether every executable mapping of `pid` was recorded (it exec'd after we started)."""
@@ -161,6 +258,15 @@ class MmapTracker:
 
     def seen(self) -> list[int]:
         return list(self.procs)
+
+
+# mmap2 prot bits (read, write, exec) -> the perms column of /proc/PID/maps, one string each
+_PERMS = tuple(("r" if p & 1 else "-") + ("w" if p & 2 else "-") + ("x" if p & 4 else "-") + "p" for p in range(8))
+
+
+def _time(rec: bytes) -> int:
+    """A record's time: the sample_id trailer (PERF_SAMPLE_TIME only) ends every record."""
+    return int(struct.unpack_from("Q", rec, len(rec) - 8)[0])
 
 
 def _read(data: memoryview, pos: int, size: int, dsize: int) -> bytes:

@@ -82,6 +82,9 @@ class ProcessMaps:
     ) -> ProcessMaps:
         """Build a snapshot from maps text (separate from capture() so it is testable)."""
         entries: list[MapEntry] = []
+        strings = _strings
+        if len(strings) > 65536:   # a bound, not a cache: existing snapshots keep their copies
+            strings.clear()
         for line in text.splitlines():
             parts = line.split(None, 5)
             if len(parts) < 5:
@@ -93,6 +96,9 @@ class ProcessMaps:
             if deleted:
                 path = path[: -len(_DELETED)]
             open_path = root + path if is_file_backed(path) else ""
+            # snapshots of many processes share these few strings (long runs, process churn)
+            perms, dev = strings.setdefault(perms, perms), strings.setdefault(dev, dev)
+            path, open_path = strings.setdefault(path, path), strings.setdefault(open_path, open_path)
             entries.append(
                 MapEntry(
                     int(lo, 16), int(hi, 16), perms, int(off, 16), dev, int(inode), path, open_path, deleted
@@ -124,6 +130,9 @@ class ProcessMaps:
             if e.executable and e.open_path:
                 seen.setdefault(e.open_path, None)
         return list(seen)
+
+
+_strings: dict[str, str] = {}
 
 
 def _find_perf_map(pid: int, root: str) -> str | None:

@@ -32,6 +32,11 @@ class RingBuffer:
     def fileno(self) -> int:
         return self._epoll.fileno()
 
+    def positions(self) -> tuple[int, int]:
+        """(consumed, produced) byte positions: every record written before now is read once
+        the published consumer position reaches this producer position (both only grow)."""
+        return struct.unpack_from("<Q", self._cons, 0)[0], struct.unpack_from("<Q", self._prod, 0)[0]
+
     def poll(self, timeout: float | None, callback: Callable[[bytes], None]) -> int:
         """Wait up to `timeout` seconds for data, then drain; returns records handled."""
         n = self.drain(callback)

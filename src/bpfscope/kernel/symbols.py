@@ -262,6 +262,7 @@ class Symbolizer:
         self._entry_tables: dict[tuple[str, str, int], SymbolTable | None] = {}
         self._perf_maps: dict[str, tuple[tuple[int, int], PerfMap]] = {}
         self._no_perf_map: dict[str, float] = {}
+        self._no_perf_map_limit = 1024
         # background=True: each captured pid's binaries get their symbol tables loaded by a
         # worker thread while tracing goes on, so a print at exit finds them ready
         self.background = background
@@ -356,8 +357,19 @@ class Symbolizer:
         return self._maps.get(pid)
 
     def forget(self, pid: int) -> None:
-        self._maps.pop(pid, None)
+        """Drop what is kept about `pid` (its snapshot, capture time, JIT symbol map): the
+        caller knows no stack of it is left to symbolize. Symbol tables of its files stay
+        (shared with other processes, bounded by the LRU)."""
+        snap = self._maps.pop(pid, None)
         self._captured_at.pop(pid, None)
+        for path in {f"/tmp/perf-{pid}.map", snap.perf_map if snap is not None else None}:
+            if path:
+                self._no_perf_map.pop(path, None)
+                self._perf_maps.pop(path, None)
+
+    def pids(self) -> list[int]:
+        """Pids with a kept snapshot, oldest first."""
+        return list(self._maps)
 
     def _entry(self, pid: int, addr: int) -> tuple[ProcessMaps | None, MapEntry | None]:
         snap = self._maps.get(pid)
@@ -392,6 +404,10 @@ class Symbolizer:
         try:
             st = os.stat(path)
         except OSError:
+            if len(self._no_perf_map) >= self._no_perf_map_limit:   # stale entries decide nothing
+                self._no_perf_map = {k: t for k, t in self._no_perf_map.items()
+                                     if now - t <= self.RECAPTURE_INTERVAL}
+                self._no_perf_map_limit = max(1024, 2 * len(self._no_perf_map))
             self._no_perf_map[path] = now
             return None
         ident = (st.st_mtime_ns, st.st_size)

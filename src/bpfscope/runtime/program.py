@@ -16,6 +16,7 @@ import re
 import struct
 import sys
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 
@@ -73,12 +74,19 @@ class Program:
         self._maps_synced: dict[int, int] = {}
         self._stack_cache: dict[tuple[Any, ...], list[str]] = {}
         self._mmaps_drained = 0.0
+        self._pid_gc: Any = None   # pidgc.ExitedPidCollector, with the mapping tracker
+        # (tracker drain number, ring producer position after it), oldest first: once our
+        # reading passed the position, exits read by that drain are safe to act on
+        self._mmaps_marks: deque[tuple[int, int]] = deque()
+        self._mmaps_safe = 0
+        self._records = 0
         self._lost_map: Map | None = None
         self.on_output: Callable[[str], None] | None = None
         # typed events for front ends (tools/): given a printf's EventSpec once, returns the
         # callable that receives each record's values (ints, strs) instead of formatted text
         self.event_sink: Callable[[EventSpec], Callable[[tuple[Any, ...]], None]] | None = None
         self.attached = 0
+        self._zeroed: set[str] = set()   # maps zero()ed: a keyless hist of zeros still prints (0.26)
         self._handlers: dict[int, Callable[[bytes], None]] = {}
         self._batch: list[str] | None = None
         self.error_count = 0      # errorf() messages seen (a --test test with errors fails)
@@ -99,6 +107,7 @@ class Program:
 
         if prog.imports:
             self._resolve_imports(prog)
+        self._add_stdlib(prog)
         self.opts = {**_script_config(prog), **self.opts}
         env = Env(pid=self.pid, opts=self.opts)
         opts = {"positional": self.positional, "unsafe": self.unsafe, "ncpus": os.cpu_count() or 1,
@@ -150,6 +159,16 @@ class Program:
         resolve_imports(prog, src, _read_import, self.source.filename)
         self.opts.setdefault("imported", True)
 
+    def _add_stdlib(self, prog: A.Program) -> None:
+        """stdlib/base.bt's macros (assert), when the program calls them: diagnostics point there."""
+        from ..lang.bpftrace.imports import MultiSource
+        from ..lang.bpftrace.stdlib_macros import with_stdlib
+
+        src = self.source if isinstance(self.source, MultiSource) else MultiSource(self.source.text,
+                                                                                   self.source.filename)
+        if with_stdlib(prog, src):
+            self.source = src
+
     # ------------------------------------------------------------------ load
     def load(self, cpid: int = 0) -> None:
         cp = self.compile()
@@ -169,6 +188,7 @@ class Program:
             self.ring = RingBuffer(m.fd, m.max_entries)
             self._lost_map = self.maps_[cp.lost_map]
         consts = {"start_ns": time.monotonic_ns(), "cpid": cpid}
+        self._env.cpid = cpid   # providers that must arm at the child's exec (watchpoints)
         for ps in cp.progs:
             insns = self._relocate(ps, consts)
             mod = provider(ps.probe.provider)
@@ -266,7 +286,7 @@ class Program:
 
             kernel_symbols().preload()   # kallsyms parsed while tracing, not at the first print
         n = 0
-        for ps, fd in zip(cp.progs, self.prog_fds, strict=True):
+        for ps, fd in _attach_order(cp.progs, self.prog_fds):
             if ps.probe.provider in SPECIAL:
                 n += 1 if ps.probe.provider in ("begin", "end", "self") else 0
                 continue
@@ -315,6 +335,7 @@ class Program:
             return int(self.ring.drain(self._on_record))
         finally:
             self._flush_batch(stop=True)
+            self._housekeep()
 
     def poll(self, timeout: float | None = 0.1) -> int:
         """Wait for events up to `timeout` seconds and handle them."""
@@ -327,8 +348,7 @@ class Program:
         finally:
             self._flush_batch(stop=True)
         self.report_lost()
-        if self._mmaps is not None:
-            self._mmaps.drain()
+        self._housekeep()
         return n
 
     # ------------------------------------------------------------------ events
@@ -351,6 +371,9 @@ class Program:
         return Decoder(stack=self._stack, sym=self._sym)
 
     def _on_record(self, data: bytes) -> None:
+        self._records += 1
+        if not self._records & 1023 and self._mmaps is not None:   # a long backlog drains for
+            self._housekeep(min_interval=0.5)                    # minutes: keep up meanwhile
         ev_id = struct.unpack_from("<Q", data, 0)[0]
         handler = self._handlers.get(ev_id)
         if handler is None:
@@ -448,9 +471,14 @@ class Program:
             text = str(ev.extra.get("sep", " ")).join(args[1:1 + count])
             self.write(output.json_event("join", text) if self.json else text + "\n")
         elif k == "seen_pid":
+            if self._mmaps is not None:
+                self._mmaps.keep(int(args[0]))   # its mappings outlive it while its stacks may
             self.symbolizer().capture(int(args[0]))
         elif k == "print_map":
-            self.print_map(ev.map_name, top=int(ev.extra.get("top", 0)), div=int(ev.extra.get("div", 1)))
+            top, div = int(ev.extra.get("top", 0)), int(ev.extra.get("div", 1))
+            # print(@tseries, min, max): the chart's range instead of top/div (bpftrace 0.26)
+            self.print_map(ev.map_name, top=top, div=div,
+                           bounds=(top, div) if ev.extra.get("nargs", 0) >= 3 else None)
         elif k == "print_value":
             self.write(output.format_print_value(args[0], ev.arg_types[0], json=self.json))
         elif k == "clear":
@@ -492,6 +520,7 @@ class Program:
 
     def _zero(self, name: str) -> None:
         _spec, m = self._spec(name)
+        self._zeroed.add(name)
         zero = bytes(m.stride)
         for k, _v in m.items():
             m.update(k, zero)
@@ -507,7 +536,7 @@ class Program:
             # a keyless hist kept as one array slot per bucket (lang.aggmaps): empty ones are absent
             kb, _n, sums = _column_sums(m)
             h = {b: c for b, c in zip(memoryview(kb).cast("I").tolist(), sums, strict=True) if c}
-            return [(None, h)] if h else []
+            return [(None, h)] if h or name in self._zeroed else []
         dec = self._decoder()
         out: dict[bytes, Any] = {}
         keyval: dict[bytes, Any] = {}
@@ -546,7 +575,7 @@ class Program:
             else:
                 out[ukey] = dec.decode(vb, 0, vt)
         if vt.kind in (Kind.HIST, Kind.LHIST):
-            out = {k: v for k, v in out.items() if any(v.values())}
+            out = {k: v for k, v in out.items() if any(v.values()) or (kt is None and name in self._zeroed)}
         elif vt.kind is Kind.TSERIES:
             out = {k: v for k, v in out.items() if v}
         return _merge_stacks([(keyval[k], v) for k, v in out.items()], kt, vt)
@@ -593,11 +622,11 @@ class Program:
                 res[spec.name] = dict(ents)
         return res
 
-    def print_map(self, name: str, top: int = 0, div: int = 1) -> None:
+    def print_map(self, name: str, top: int = 0, div: int = 1, bounds: tuple[int, int] | None = None) -> None:
         spec, _m = self._spec(name)
         ents = self.map_entries(name)
         self.write(output.format_map(name, spec.key_type, spec.value_type, ents, json=self.json,
-                                     top=top, div=div))
+                                     top=top, div=div, bounds=bounds))
 
     def print_maps_at_exit(self) -> None:
         cp = self.compile()
@@ -632,6 +661,56 @@ class Program:
         except OSError:
             self._mmaps = None   # symbolization falls back to /proc/PID/maps of live processes
 
+    def _drain_mmaps(self) -> None:
+        """Read the mapping records, noting where our own event reading must get to before
+        the exits among them are acted upon (see _housekeep)."""
+        t = self._mmaps
+        t.drain()
+        self._mmaps_drained = time.monotonic()
+        if self.ring is not None:
+            marks, prod = self._mmaps_marks, self.ring.positions()[1]
+            if marks and (marks[-1][1] == prod or len(marks) >= 1024):
+                marks.pop()   # nothing written since (or a long backlog): the newer mark covers it
+            marks.append((t.gen, prod))
+
+    def _housekeep(self, min_interval: float = 0.0) -> None:
+        """During and after each read of the event buffer: read the mapping records, drop
+        those of exited processes never traced, and forget traced ones nothing refers to any
+        more (runtime.pidgc), so process churn does not grow the tracer. An exit is acted
+        upon once our event reading has passed where the ring stood when the exit was read:
+        a first-sight event (keep) or a printf of its stack sent before it exited is handled."""
+        t = self._mmaps
+        if t is None or time.monotonic() - self._mmaps_drained < min_interval:
+            return
+        if self.ring is not None:
+            consumed = self.ring.positions()[0]
+            marks = self._mmaps_marks
+            while marks and marks[0][1] <= consumed:
+                self._mmaps_safe = marks.popleft()[0]
+        else:
+            self._mmaps_safe = t.gen
+        t.reap(self._mmaps_safe)
+        self._drain_mmaps()
+        if self._pid_gc is None:
+            from .pidgc import ExitedPidCollector
+
+            self._pid_gc = ExitedPidCollector()
+        cp = self.compiled
+        if cp is None or len(self.maps_) != len(cp.maps):
+            return
+        stacks = ("$ustack", "$kstack", "$seen")
+        maps = [(s, m) for s, m in zip(cp.maps, self.maps_, strict=True) if s.name not in stacks]
+        seen = next((m for s, m in zip(cp.maps, self.maps_, strict=True) if s.name == "$seen"), None)
+        dead = self._pid_gc.step(t, maps, seen, self._mmaps_safe)
+        if not dead:
+            return
+        sym = self.symbolizer()
+        for pid in dead:
+            sym.forget(pid)
+            self._maps_synced.pop(pid, None)
+        self._stack_cache = {k: v for k, v in self._stack_cache.items()
+                             if k[0] is not Kind.USTACK or k[2] not in dead}
+
     def _user_maps(self, pid: int) -> None:
         """Give the symbolizer the recorded mappings of `pid` when they are the better source:
         complete (it exec'd after we started) or the only one left (it is gone or a zombie)."""
@@ -640,8 +719,7 @@ class Program:
             return
         now = time.monotonic()
         if now - self._mmaps_drained > 0.05:   # not once per frame of a long map print
-            t.drain()
-            self._mmaps_drained = now
+            self._drain_mmaps()
         ver = t.version(pid)
         if ver < 0 or self._maps_synced.get(pid) == ver:
             return
@@ -766,6 +844,26 @@ class Program:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# Kernel lists that run the newest consumer first: a uprobe's consumers, a software event's
+# perf events (but cpu-clock and task-clock run one hrtimer per event: the first started fires
+# first). Attaching those last-declared first makes the probes of one event fire in script
+# order, as bpftrace 0.26 promises (tests/runtime/scripts/*_order.bt).
+_NEWEST_FIRST = frozenset(("uprobe", "uretprobe", "usdt"))
+
+
+def _newest_first(ps: ProgSpec) -> bool:
+    p = ps.probe
+    if p.provider == "software":
+        return p.attach[1] not in (0, 1)   # PERF_COUNT_SW_CPU_CLOCK, PERF_COUNT_SW_TASK_CLOCK
+    return p.provider in _NEWEST_FIRST
+
+
+def _attach_order(progs: list[ProgSpec], fds: list[int]) -> list[tuple[ProgSpec, int]]:
+    pairs = list(zip(progs, fds, strict=True))
+    lifo = [pf for pf in pairs if _newest_first(pf[0])]
+    return [pf for pf in pairs if not _newest_first(pf[0])] + lifo[::-1]
 
 
 def _expand_positional(ap: A.AttachPoint, args: list[str]) -> A.AttachPoint:
