@@ -39,6 +39,7 @@ OPTIONS:
     -k             emit a warning when a bpf helper returns an error
     --test         run the test: probes and report which pass
     --bench        run the bench: probes and report their average time
+    --probe-filter REGEX  run only the probes whose names match (begin/end always run)
     -- --name=VAL  named program parameters, read with getopt("name", default)
     -d             debug: print the AST and the generated instructions
     -v             verbose messages (verifier logs on failure)
@@ -76,8 +77,9 @@ class Options:
         self.version = False
         self.no_warnings = False
         self.helper_errors = False
-        self.named: dict[str, str] = {}   # -- --name=value (getopt)
+        self.named: dict[str, str | None] = {}   # -- --name=value (getopt)
         self.mode = ""                    # "test" | "bench"
+        self.probe_filter = ""            # --probe-filter REGEX: attach only matching probes (+ begin/end)
         self.exit_dump: Any = None  # set for -f folded/pprof: replaces the exit-time map dump
 
 
@@ -155,8 +157,8 @@ def parse_args(argv: list[str]) -> Options:
         if a == "--":
             for x in argv[i + 1:]:
                 if x.startswith("--") and len(x) > 2:
-                    name, _, val = x[2:].partition("=")
-                    o.named[name] = val
+                    name, eq, val = x[2:].partition("=")
+                    o.named[name] = val if eq else None   # `--flag` alone: a bool set true
                 else:
                     rest.append(x)
             break
@@ -204,6 +206,8 @@ def parse_args(argv: list[str]) -> Options:
             o.helper_errors = True
         elif a in ("--test", "--bench"):
             o.mode = a[2:]
+        elif a == "--probe-filter" or a.startswith("--probe-filter="):
+            o.probe_filter = a.partition("=")[2] if "=" in a else value()
         elif a in ("-h", "--help"):
             raise UsageError("")
         elif a.startswith("-") and a != "-" and not _is_number(a):

@@ -199,6 +199,59 @@ CASES = [
     Case("unreachable-after-exit", "i:ms:100 { @++; exit(); @++ }", "\n\n@: 1\n",
          stderr="stdin:1:25-28: WARNING: Unreachable statement\ni:ms:100 { @++; exit(); @++ }\n"
                 "                        ~~~\n"),
+    # ---------------------------------------------------------------- macros (tests/runtime/macro, stdlib/base.bt)
+    Case("macro-hygiene",   # a macro's own variables are renamed: the caller's $y is untouched
+         "macro inc($x) { $y = $x + 1; $y } macro inc2($x) { let $y = $x + 2; $y } "
+         "begin { $y = 2; $z = inc(5); print(($y, $z)); $w = inc2(5); print(($y, $w)); exit(); }",
+         "(2, 6)\n(2, 7)\n\n\n", _v([2, 6], [2, 7])),
+    Case("macro-expression-arguments",   # a $param may take any expression, evaluated at each use
+         "macro add_one($x) { $x + 1 } macro add_two($x) { $x + 2 } macro add3($x) { add_two($x + 1) } "
+         "begin { $a = 1; @a = 1; print((add_one(1 + 1), add_one($a + 1), add_one(@a + 1), add3($a + 1), "
+         "add_one(add_one(1) + 1))); exit(); }",
+         "(3, 3, 3, 5, 4)\n\n\n@a: 1\n", _v([3, 3, 3, 5, 4]) + [{"type": "map", "data": {"@a": 1}}]),
+    Case("macro-expression-replaced-at-each-use",
+         "macro inc($x) { $y = $x + 1; $z = $x + 2; $y + $z } begin { $y = 2; print(inc({ $y += 1; $y })); "
+         "print($y); exit(); }",
+         "10\n4\n\n\n", _v(10, 4)),
+    Case("macro-variable-argument-is-mutated",
+         "macro inc($x) { $x += 1; } macro set(@m) { @m[1] = 2; } begin { $a = 1; inc($a); inc($a); print($a); "
+         "@b[1] = 1; set(@b); exit(); }",
+         "3\n\n\n@b[1]: 2\n"),
+    Case("macro-identifier-and-loop",
+         "macro one() { $x = 1; $x } macro loop_map(@a) { let $x = 1; for ($kv : @a) { $x += $kv.1; } $x } "
+         "begin { $a = one; @x[1] = 5; @x[2] = 10; print(($a, loop_map(@x))); clear(@x); exit(); }",
+         "(1, 16)\n\n\n", _v([1, 16])),
+    Case("macro-builtin-wrappers",   # `comm`, `comm()` and `__builtin_comm` are one value
+         "begin { print((__builtin_comm == comm(), __builtin_comm == comm, __builtin_cgroup == cgroup(), "
+         "__builtin_cpu == cpu(), __builtin_curtask == curtask(), __builtin_gid == gid(), "
+         "__builtin_ncpus == ncpus(), __builtin_uid == uid(), __builtin_usermode == usermode(), "
+         "__builtin_probetype == probetype(), __builtin_pid == pid(), jiffies() > 0, __builtin_jiffies > 0, "
+         "elapsed() >= 0, __builtin_elapsed >= 0, rand() >= 0, __builtin_rand >= 0)); "
+         "print((username(), __builtin_username, username)); exit(); }",
+         "(" + ", ".join(["true"] * 17) + ")\n(root, root, root)\n\n\n",
+         _v([True] * 17, ["root", "root", "root"])),
+    Case("macro-overrides-same-signature-only",
+         'macro strlen($s) { 99 } macro strerror($a, $b) { "two" } macro comm() { "fake" } '
+         'begin { print((strlen("abc"), strerror(2), strerror(2, 1), comm(), comm, __builtin_comm == "fake")); '
+         "exit(); }",
+         "(99, No such file or directory, two, fake, fake, false)\n\n\n",
+         _v([99, "No such file or directory", "two", "fake", "fake", False])),
+    Case("macro-errorf",   # reported where the errorf is, inside the macro
+         'macro check($x) { if ($x > 2) { errorf("too big: %d", $x); } $x } begin { print(check(3)); exit(); }',
+         "3\n\n\n",
+         [{"type": "print_error", "msg": "too big: 3", "filename": "stdin", "line": 1, "col": 33},
+          {"type": "value", "data": 3}],
+         stderr='stdin:1:33-58: ERROR: too big: 3\nmacro check($x) { if ($x > 2) { errorf("too big: %d", $x); } $x } '
+                "begin { print(check(3)); exit(); }\n" + " " * 32 + "~" * 25 + "\n"),
+    # ---------------------------------------------------------------- integer literals (same in 0.17)
+    Case("integer-literals",
+         "begin { print((-9223372036854775807 - 1, 9223372036854775807, -9223372036854775808, "
+         "9223372036854775807 + 1, 1_000, 0x10, -0x10, 017, 5u, 5ul, 7ll, 8LL, 1e3, 9e16, 1_1_0)); exit(); }",
+         "(-9223372036854775808, 9223372036854775807, -9223372036854775808, -9223372036854775808, 1000, 16, -16, "
+         "15, 5, 5, 7, 8, 1000, 90000000000000000, 110)\n\n\n"),
+    Case("integer-literal-above-int64-is-unsigned",   # 0.26 (0.17 printed -1)
+         "begin { print(18446744073709551615); print(0xffffffffffffffff); exit(); }",
+         "18446744073709551615\n18446744073709551615\n\n\n"),
 ]
 
 ERRORS = [
@@ -241,6 +294,26 @@ ERRORS = [
      "stdin:1:47-55: ERROR: usermode is not supported for tracepoint probes\n"
      "tracepoint:syscalls:sys_enter_getppid { print(usermode); }\n"
      "                                              ~~~~~~~~\n"),
+    # integer scientific literals (util/int_parser.cpp; 0.17 prints the same)
+    ("begin { $x = 1e17; exit(); }",
+     "stdin:1:14-18: ERROR: Exponent will overflow integer range: 17\nbegin { $x = 1e17; exit(); }\n"
+     "             ~~~~\n"),
+    ("begin { if (1) { $y = 12e4; } exit(); }",
+     "stdin:1:23-27: ERROR: Coefficient part of scientific literal must be in range (0,9), got: 12\n"
+     "begin { if (1) { $y = 12e4; } exit(); }\n                      ~~~~\n"),
+    # macros whose $param is written need a variable
+    ("macro inc($x) { $x += 1; } begin { inc(5); exit(); }",
+     "stdin:1:40-41: ERROR: Mismatched arg. inc() expects a variable for $x\n"
+     "macro inc($x) { $x += 1; } begin { inc(5); exit(); }\n                                       ~\n"),
+    # getopt() calls (ast/passes/named_param.cpp)
+    ('begin { print(getopt("v", false, 1)); exit(); }',
+     "stdin:1:34-35: ERROR: Function 'getopt' requires the third parameter to be a string literal.\n"
+     'begin { print(getopt("v", false, 1)); exit(); }\n                                 ~\n'),
+    ('begin { print(getopt("v", false, "a")); print(getopt("v", false, "b")); exit(); }',
+     "stdin:1:47-70: ERROR: Command line option 'v' must have the same description in all places it's used. "
+     "Hint: You can wrap it in a macro\n"
+     'begin { print(getopt("v", false, "a")); print(getopt("v", false, "b")); exit(); }\n'
+     + " " * 46 + "~" * 23 + "\n"),
 ]
 
 
@@ -363,3 +436,75 @@ def test_listing_a_missing_script_file_warns() -> None:
     assert (r.returncode, r.stdout, r.stderr) == (
         0, "", "WARNING: It appears that '/nonexistent/probes.bt' is a filename but the file does not exist. "
                "Treating '/nonexistent/probes.bt' as a search pattern.\n")
+
+
+# ---------------------------------------------------------------- stdlib macros report at stdlib/base.bt
+ASSERT_AT = ('stdlib/base.bt:6:5-37: ERROR: assert failed: {}\n    errorf("assert failed: %s", msg);\n'
+             + " " * 4 + "~" * 32 + "\n")
+
+
+def test_assert_reports_at_the_stdlib() -> None:
+    prog = ('begin { $x = 3; assert($x < 10, "fine"); printf("after\\n"); assert($x < 2, "x too big"); '
+            'printf("no\\n"); }')
+    r = bpfscope("-q", "-e", prog)
+    assert (r.returncode, r.stdout, r.stderr) == (1, "after\n\n\n", ASSERT_AT.format("x too big"))
+    r = bpfscope("-q", "-f", "json", "-e", prog)
+    assert r.returncode == 1, r.stderr
+    assert [json.loads(x) for x in r.stdout.splitlines()] == [
+        {"type": "printf", "data": "after\n"},
+        {"type": "print_error", "msg": "assert failed: x too big", "filename": "stdlib/base.bt", "line": 6,
+         "col": 5}]
+    # a user macro of the same name and arity replaces the stdlib's
+    r = bpfscope("-q", "-e", 'macro assert(c, m) { print(("mine", m)); } begin { assert(1 == 2, "m"); exit(); }')
+    assert (r.returncode, r.stdout, r.stderr) == (0, "(mine, m)\n\n\n", "")
+
+
+# ---------------------------------------------------------------- named parameters (globalvars.{h,cpp})
+GETOPT = 'begin { print((getopt("n", 1), getopt("s", "a", "a string"), getopt("v", false, "verbose"))); exit(); }'
+
+
+@pytest.mark.parametrize("opts,rc,out,err", [
+    ([], 0, "(1, a, false)\n\n\n", ""),
+    (["--n=-7", "--s=xyz", "--v"], 0, "(-7, xyz, true)\n\n\n", ""),
+    (["--n=0x10", "--v=false"], 0, "(16, a, false)\n\n\n", ""),
+    (["--n=1m"], 0, "(60000000000, a, false)\n\n\n", ""),   # integer options take duration suffixes
+    (["--help"], 1, "", "HINT: expected program options: --n, --s, --v\n"),
+    (["--x", "--help", "--y=2"], 1, "",
+     "ERROR: unexpected program command line options: --x, --y\nHINT: expected program options: --n, --s, --v\n"),
+    (["--n=x"], 1, "", "ERROR: program command line option --n invalid integer: x (value: x)\n"),
+    (["--n=10x"], 1, "", "ERROR: program command line option --n invalid trailing bytes: 10x (value: 10x)\n"),
+    (["--n=100000000000000000000000000"], 1, "",
+     "ERROR: program command line option --n value is out of range (value: 100000000000000000000000000)\n"),
+    (["--n"], 1, "", "ERROR: program command line option --n expects an integer (value: true)\n"),
+    (["--s"], 1, "", "ERROR: program command line option --s expects a string (value: true)\n"),
+    (["--v=maybe"], 1, "", "ERROR: program command line option --v expects a boolean (e.g. 'true') (value: maybe)\n"),
+], ids=lambda v: " ".join(v) if isinstance(v, list) else None)
+def test_named_parameters(opts: list[str], rc: int, out: str, err: str) -> None:
+    r = bpfscope("-q", "-e", GETOPT, "--", *opts)
+    assert (r.returncode, r.stdout, r.stderr) == (rc, out, err)
+
+
+def test_named_parameters_none_defined() -> None:
+    r = bpfscope("-q", "-e", "begin { exit(); }", "--", "--aa=20")
+    assert (r.returncode, r.stdout, r.stderr) == (
+        1, "", "ERROR: unexpected program command line options: --aa\nHINT: no custom program options defined.\n")
+
+
+# ---------------------------------------------------------------- --probe-filter (bpftrace PR #5011)
+FILTERED = ('begin { printf("start\\n"); } tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @enter = count(); } '
+            'tracepoint:syscalls:sys_exit_getppid /pid == cpid/ { @exit = count(); } end { printf("end\\n"); }')
+
+
+@pytest.mark.parametrize("pattern,maps", [
+    ("tracepoint:syscalls:sys_enter_getppid", "@enter: 6\n"),
+    ("sys_exit_getppid", "@exit: 6\n"),
+    ("tracepoint:syscalls:sys_e.*_getppid", "@enter: 6\n@exit: 6\n"),
+])
+def test_probe_filter_keeps_begin_and_end(pattern: str, maps: str, workload: Path) -> None:
+    r = bpfscope("-q", "--probe-filter", pattern, "-e", FILTERED, "-c", f"{workload} 6")
+    assert (r.returncode, r.stdout) == (0, "start\nend\n\n\n" + maps), r.stderr
+
+
+def test_probe_filter_matching_nothing() -> None:
+    r = bpfscope("-q", "--probe-filter=nomatch", "-e", "tracepoint:syscalls:sys_enter_getppid { @ = count(); }")
+    assert (r.returncode, r.stdout, r.stderr) == (1, "", "ERROR: No probes to attach\n")

@@ -386,7 +386,7 @@ ATTR_FLAG_WATERMARK = 1 << 14
 def perf_event_open(type_: int, config: int, *, pid: int = -1, cpu: int = 0, group_fd: int = -1,
                     sample_period: int = 0, sample_freq: int = 0, sample_type: int = 0,
                     wakeup_events: int = 0, flags: int = 0, config1: int = 0, config2: int = 0,
-                    keep: tuple[object, ...] = ()) -> int:
+                    keep: tuple[object, ...] = (), bp_type: int = 0) -> int:
     """perf_event_open(2) with a 128-byte perf_event_attr. config1/config2 may be pointers
     (uprobe path, kprobe function name) whose buffers the caller keeps in `keep`."""
     attr = ctypes.create_string_buffer(128)
@@ -394,7 +394,7 @@ def perf_event_open(type_: int, config: int, *, pid: int = -1, cpu: int = 0, gro
     if sample_freq:
         flags |= ATTR_FLAG_FREQ
     struct.pack_into("IIQQQQQII", attr, 0, type_, 128, config, period, sample_type, 0, flags,
-                     wakeup_events, 0)
+                     wakeup_events, bp_type)   # bp_type: PERF_TYPE_BREAKPOINT's HW_BREAKPOINT_* mode
     struct.pack_into("QQ", attr, 56, config1, config2)
     r = _syscall(SYS_PERF_EVENT_OPEN, attr, ctypes.c_int(pid), ctypes.c_int(cpu), ctypes.c_int(group_fd),
                  ctypes.c_ulong(PERF_FLAG_FD_CLOEXEC))

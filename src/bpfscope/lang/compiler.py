@@ -74,6 +74,8 @@ def compile_program(program: A.Program, resolve: Resolver, opts: dict[str, Any])
                 pt.expr(probe.predicate)
             pt.block(probe.body)
             typed.append(pt)
+    if opts.get("probe_filter"):   # after type checking: filtered probes' errors still count
+        units, typed = _filter_probes(units, typed, opts["probe_filter"])
     shared = Shared(maps, opts)
     progs = [_generate(probe, info, pt, shared, i) for (i, probe, info), pt in zip(units, typed, strict=True)]
     warnings += [w for w in dict.fromkeys(opts.pop("codegen_warnings", []))]  # e.g. debugf's advice
@@ -82,6 +84,23 @@ def compile_program(program: A.Program, resolve: Resolver, opts: dict[str, Any])
                            var_types=[(info.name, dict(pt.vars)) for (_i, _p, info), pt in zip(units, typed,
                                                                                                strict=True)],
                            expr_types={k: v for pt in reversed(typed) for k, v in pt.types.items()})
+
+
+def _filter_probes(units: list[tuple[int, A.Probe, ProbeInfo]], typed: list[ProbeTypes],
+                   pattern: str) -> tuple[list[tuple[int, A.Probe, ProbeInfo]], list[ProbeTypes]]:
+    """0.26's --probe-filter: keep the probes whose full names the regex matches; begin and end
+    always run."""
+    import re
+
+    try:
+        rx = re.compile(pattern)
+    except re.error as e:
+        raise CompileError(f"Invalid probe filter regex '{pattern}': {e}") from None
+    keep = [k for k, (_i, _p, info) in enumerate(units)
+            if info.provider in ("begin", "end") or rx.search(info.name)]
+    if not keep:
+        raise CompileError("No probes to attach")
+    return [units[k] for k in keep], [typed[k] for k in keep]
 
 
 def _generate(probe: A.Probe, info: ProbeInfo, pt: ProbeTypes, shared: Shared, index: int) -> Any:

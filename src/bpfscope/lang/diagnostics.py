@@ -52,11 +52,18 @@ class Source:
         col = offset - (self.text.rfind("\n", 0, offset) + 1) + 1
         return line, col
 
+    def locate(self, span: Span) -> tuple[str, int, int]:
+        """(file name, line, column) of a span's start: JSON's print_error fields."""
+        line, col = self.position(span.start)
+        return self.filename, line, col
+
     def line_text(self, line: int) -> str:
         lines = self.text.split("\n")
         return lines[line - 1] if 0 < line <= len(lines) else ""
 
     def render(self, level: str, message: str, span: Span | None, hint: str | None = None) -> str:
+        if not message and hint:   # a report that is only a hint (0.26: `-- --help`)
+            return f"HINT: {hint}\n"
         if span is None or (span.start == 0 and span.end == 0 and not self.text):
             out = f"{self.filename}: {level}: {message}\n" if span is not None else f"{level}: {message}\n"
             return out + (f"HINT: {hint}\n" if hint else "")

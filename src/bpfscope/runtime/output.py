@@ -486,7 +486,7 @@ def _hist_of(value: Any, vt: Type, div: int) -> _Hist:
 
 def format_map(name: str, key_type: Type | None, value_type: Type,
                entries: Sequence[tuple[Any, Any]], *, json: bool = False,
-               top: int = 0, div: int = 1) -> str:
+               top: int = 0, div: int = 1, bounds: tuple[int, int] | None = None) -> str:
     """Everything bpftrace prints for ``print(@name, top, div)`` or for a map at exit.
 
     *entries* are (key, value) in map-iteration order; key is None for a scalar
@@ -494,15 +494,16 @@ def format_map(name: str, key_type: Type | None, value_type: Type,
     total count; count/sum/int maps by value; min/max by value as u64; avg/stats
     by average; everything else by key.  top keeps the last *top* after sorting.
     div divides counts/values (lhist ignores it; avg/stats divide the average).
-    An empty map prints nothing (a zeroed hist prints just its header).
+    An empty map prints nothing (a zeroed hist prints just its header). A tseries map takes
+    `bounds`, print()'s min and max, as its chart's range instead of top and div.
     """
     if div == 0:
         div = 1
     vt = value_type
     if vt.kind is Kind.TSERIES:
-        return format_tseries_map(name, key_type, vt, _apply_top(_sort_by_key(key_type, entries)
-                                                                 if key_type is not None else list(entries),
-                                                                 top), json=json)
+        ordered = _sort_by_key(key_type, entries) if key_type is not None else list(entries)
+        return format_tseries_map(name, key_type, vt, ordered if bounds else _apply_top(ordered, top), json=json,
+                                  bounds=bounds)
     is_hist = vt.kind in (Kind.HIST, Kind.LHIST)
     if not json and not is_hist and key_type is not None:
         fast = _int_map_text(name, key_type, vt, entries, top, div)
@@ -640,7 +641,7 @@ def print_maps_at_exit(maps: Iterable[tuple[str, Type | None, Type, Sequence[tup
 
 
 def format_tseries_map(name: str, key_type: Type | None, vt: Type, items: list[tuple[Any, Any]], *,
-                       json: bool) -> str:
+                       json: bool, bounds: tuple[int, int] | None = None) -> str:
     """A tseries map for print() or the exit dump; `items` are (key, {epoch: value}), sorted."""
     from .tseries import _series, graph_json, graph_text
 
@@ -656,8 +657,8 @@ def format_tseries_map(name: str, key_type: Type | None, vt: Type, items: list[t
             body = "{" + ", ".join(f"{_json_key(k, key_type)}: {graph_json(s)}" for k, s in rows) + "}"
         return f'{{"type": "tseries", "data": {{{_json_str(name)}: {body}}}}}\n'
     if key_type is None:
-        return f"{name}:\n{graph_text(rows[0][1])}\n"
-    return "".join(f"{name}[{_key_text(k, key_type)}]:\n{graph_text(s)}\n" for k, s in rows)
+        return f"{name}:\n{graph_text(rows[0][1], bounds)}\n"
+    return "".join(f"{name}[{_key_text(k, key_type)}]:\n{graph_text(s, bounds)}\n" for k, s in rows)
 
 
 def hex_format_buffer(data: bytes) -> str:

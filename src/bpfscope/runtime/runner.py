@@ -93,7 +93,8 @@ def run(source: str, opts: Any) -> int:
         sys.stderr.write(f"{e}\n")
         return 1
     popts: dict[str, Any] = {"no_warnings": True} if opts.no_warnings else {}
-    for key, attr in (("named_params", "named"), ("helper_errors", "helper_errors"), ("mode", "mode")):
+    for key, attr in (("named_params", "named"), ("helper_errors", "helper_errors"), ("mode", "mode"),
+                      ("probe_filter", "probe_filter")):
         if getattr(opts, attr, None):
             popts[key] = getattr(opts, attr)
     prog = Program(source, filename=opts.filename, args=opts.args, unsafe=opts.unsafe, pid=opts.pid,

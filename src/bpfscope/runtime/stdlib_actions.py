@@ -57,9 +57,9 @@ def handle(prog: Program, ev: EventSpec, args: list[Any]) -> None:
         level = "ERROR" if k == "errorf" else "WARNING"
         span = ev.extra.get("span")
         if prog.json:
-            line, col = prog.source.position(span.start) if span is not None else (0, 0)
+            fname, line, col = prog.source.locate(span) if span is not None else (prog.source.filename, 0, 0)
             prog.write('{"type": "print_error", "msg": ' + output.format_value(text, _STR, json=True)
-                       + ', "filename": ' + output.format_value(prog.source.filename, _STR, json=True)
+                       + ', "filename": ' + output.format_value(fname, _STR, json=True)
                        + f', "line": {line}, "col": {col}}}\n')
         else:
             sys.stderr.write(prog.source.render(level, text, span))

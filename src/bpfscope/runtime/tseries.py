@@ -88,19 +88,20 @@ def _stamp(ns: int, digits: int, scale: int, fmt: str) -> str:
     return f"{text}.{frac // scale:0{digits}d}" if digits else text
 
 
-def graph_text(series: list[tuple[int, int | None]]) -> str:
+def graph_text(series: list[tuple[int, int | None]], bounds: tuple[int, int] | None = None) -> str:
+    """The strip chart; `bounds` (print(@, min, max)) fixes its range, else the values span it."""
     if not series:
         return "<no data>\n"
     vals = [v for _t, v in series if v is not None]
-    lo, hi = min(vals), max(vals)
+    lo, hi = bounds if bounds else (min(vals), max(vals))
     if lo == hi:
         lo, hi = lo - 1, hi + 1
     step = (series[-1][0] - series[0][0]) // (len(series) - 1 if len(series) > 1 else 1)
     scale, unit, digits = _unit(step)
     tfmt = "hh:mm:ss" + (f".{unit}" if digits else "")
     tsize = 8 + (1 + digits if digits else 0)
-    bounds = f"{lo!s:<{PAD}}{hi!s:>{GRAPH - PAD}}"
-    out = [" " * (tsize + 1) + bounds, _bytes_ljust(tfmt, tsize + 1) + "|" + "_" * (GRAPH - 2) + "|"]
+    scale_line = f"{lo!s:<{PAD}}{hi!s:>{GRAPH - PAD}}"
+    out = [" " * (tsize + 1) + scale_line, _bytes_ljust(tfmt, tsize + 1) + "|" + "_" * (GRAPH - 2) + "|"]
     zero = 0
     if lo < 0 < hi:
         zero = int(_f32(_f32(float(GRAPH)) * _f32(float(-lo)) / _f32(float(hi - lo))))
@@ -118,7 +119,7 @@ def graph_text(series: list[tuple[int, int | None]]) -> str:
         line[max(0, min(GRAPH - 1, pos))] = "*"
         out.append(row + "".join(line) + f" {v}")
     out.append(" " * (tsize + 1) + "v" + "_" * (GRAPH - 2) + "v")
-    out.append(" " * (tsize + 1) + bounds)
+    out.append(" " * (tsize + 1) + scale_line)
     return "".join(ln + "\n" for ln in out)
 
 

@@ -21,6 +21,7 @@ from ..diagnostics import CompileError
 from ..ebpf.arch import host as host_arch
 from ..ebpf.emitter import CTX, Emitter, IntVal, Label
 from ..ebpf.helpererr import HelperErrGen
+from ..ebpf.locarg import load_loc_arg
 from ..ebpf.maps import BPF_NOEXIST, MapGen, array_slots, declared_map
 from ..ebpf.outrecords import open_record, submit_record
 from ..ebpf.records import key_storage_type
@@ -527,7 +528,8 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
                 top = self.types.const_int(c.args[1]) if len(c.args) > 1 else 0
                 div = self.types.const_int(c.args[2]) if len(c.args) > 2 else 1
                 self.send_event(EventSpec("print_map", map_name=a.name,
-                                          extra={"top": top or 0, "div": div or 1}), [], [])
+                                          extra={"top": top or 0, "div": div or 1, "nargs": len(c.args)}),
+                                [], [])
             else:
                 t = self.storage(self.t(a))
                 self.send_event(EventSpec("print_value", arg_types=[t]), [a], [t])
@@ -1094,11 +1096,9 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
             return v
 
         if n in ("pid", "tid"):
-            e.call("get_current_pid_tgid")
-            if n == "pid":
-                e.emit(I.alu64_imm(I.RSH, I.R0, 32))
-            else:
-                e.emit(I.Insn(I.ALU | I.MOV | I.X, I.R0, I.R0))
+            from ..ebpf.pidns import emit_pid_tgid  # our PID namespace's view (bpftrace 0.26)
+
+            emit_pid_tgid(e, n, init=id(x) in self.__dict__.get("_init_ns_ids", ()))
             return result()
         if n in ("uid", "gid"):
             e.call("get_current_uid_gid")
@@ -1205,35 +1205,7 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
 
     def loc_arg(self, a: LocArg) -> None:
         """r0 = a USDT argument, read from registers/user memory as its note describes."""
-        e = self.e
-        if a.kind == "const":
-            e.emit(I.ld_imm64(I.R0, a.value & 0xFFFFFFFFFFFFFFFF))
-            return
-        if a.kind == "reg":
-            width = a.width if a.width in (1, 2, 4, 8) else 8
-            e.emit(I.ldx(width, I.R0, CTX, a.reg))
-            self.extend(I.R0, min(width, a.size), a.signed)
-            return
-        # memory: address into r3, then probe_read_user(size) into a stack slot
-        e.emit(I.mov64_imm(I.R3, 0))
-        if a.ip_relative:
-            e.emit(I.ldx(8, I.R3, CTX, PT_REGS_IP))
-        elif a.base >= 0:
-            e.emit(I.ldx(8, I.R3, CTX, a.base))
-        if a.index >= 0:
-            e.emit(I.ldx(8, I.R1, CTX, a.index))
-            if a.scale > 1:
-                e.emit(I.alu64_imm(I.MUL, I.R1, a.scale))
-            e.emit(I.alu64_reg(I.ADD, I.R3, I.R1))
-        if a.disp:
-            e.emit(I.ld_imm64(I.R1, a.disp & 0xFFFFFFFFFFFFFFFF), I.alu64_reg(I.ADD, I.R3, I.R1))
-        size = a.size if a.size in (1, 2, 4, 8) else 8
-        tmp = e.alloc(8)
-        e.emit(I.st_imm(8, I.R10, tmp, 0))
-        e.emit(I.mov64_reg(I.R1, I.R10), I.alu64_imm(I.ADD, I.R1, tmp), I.mov64_imm(I.R2, size))
-        e.call("probe_read_user")
-        e.emit(I.ldx(size, I.R0, I.R10, tmp))
-        self.extend(I.R0, size, a.signed)
+        load_loc_arg(self.e, a)
 
     def extend(self, r: int, size: int, signed: bool) -> None:
         """Truncate (or sign-extend) register r to `size` bytes."""

@@ -134,6 +134,8 @@ class StdlibGen:
         if n in ("pid", "tid") and c.args:
             b = A.Builtin(n, span=c.span)
             self._std_synth(b, self.t(c))
+            if isinstance(c.args[0], A.Identifier) and c.args[0].name == "init":
+                self.__dict__.setdefault("_init_ns_ids", set()).add(id(b))
             return self.builtin_int(b)
         if n.startswith("is_"):
             v = self.e.new_int()

@@ -112,14 +112,33 @@ def _mentions(n: Any, name: str) -> bool:
     return False
 
 
+def _is_stdlib(name: str) -> bool:
+    from .parser import BUILTINS
+    from .stdlib_types import CALLABLE_BUILTINS, KNOWN_FUNCS, STDLIB_FUNCS
+
+    return name in STDLIB_FUNCS or name in CALLABLE_BUILTINS or name in BUILTINS or name in KNOWN_FUNCS
+
+
+def _assigns(body: Any, var: str) -> bool:
+    """Whether a macro body writes the variable `var` (then its argument must be a variable)."""
+    for n in A.walk(body):
+        target = n.target if isinstance(n, (A.Assign, A.IncDec)) else (n.var if isinstance(n, A.Let) else None)
+        if isinstance(target, A.Var) and target.name == var:
+            return True
+        if isinstance(n, A.Unop) and n.op == "&" and isinstance(n.operand, A.Var) and n.operand.name == var:
+            return True
+    return False
+
+
 # ------------------------------------------------------------------ macros
 class MacroExpander:
     def __init__(self, macros: list[A.Macro]) -> None:
-        self.macros: dict[str, A.Macro] = {}
+        self.macros: dict[str, dict[int, A.Macro]] = {}   # name -> arity -> macro (0.26 overloads)
         for m in macros:
-            if m.name in self.macros:
+            arities = self.macros.setdefault(m.name, {})
+            if len(m.params) in arities:
                 raise CompileError(f"Redefinition of macro: {m.name}", m.span)
-            self.macros[m.name] = m
+            arities[len(m.params)] = m
         self.counter = 0
         self.depth = 0
 
@@ -138,8 +157,8 @@ class MacroExpander:
         if isinstance(s, A.ExprStmt):
             call = s.expr
             name = call.name if isinstance(call, A.Call) else (
-                call.name if isinstance(call, A.Identifier) else None)
-            if name is not None and name in self.macros:
+                call.name if isinstance(call, (A.Identifier, A.Builtin)) else None)
+            if name is not None and self.applies(call, name):
                 body = self.expand(call, name, statement=True)
                 if isinstance(body, A.Block):
                     return body
@@ -159,12 +178,21 @@ class MacroExpander:
             map_children(n, self.any)
         return n
 
+    def applies(self, call: A.Expr, name: str) -> bool:
+        """A user macro replaces a call of its name, except a builtin's or stdlib function's
+        call whose argument count differs (0.26: a macro overrides the same signature only)."""
+        arities = self.macros.get(name)
+        if not arities:
+            return False
+        nargs = len(call.args) if isinstance(call, A.Call) else 0
+        return nargs in arities or not _is_stdlib(name)
+
     def expr(self, e: A.Expr) -> A.Expr:
-        if isinstance(e, A.Call) and e.name in self.macros:
+        if isinstance(e, A.Call) and self.applies(e, e.name):
             r = self.expand(e, e.name, statement=False)
             assert isinstance(r, A.Expr)
             return r
-        if isinstance(e, A.Identifier) and e.name in self.macros and not self.macros[e.name].params:
+        if isinstance(e, (A.Identifier, A.Builtin)) and 0 in self.macros.get(e.name, {}):
             r = self.expand(e, e.name, statement=False)
             assert isinstance(r, A.Expr)
             return r
@@ -172,8 +200,9 @@ class MacroExpander:
         return e
 
     def expand(self, call: A.Expr, name: str, statement: bool) -> A.Expr | A.Block:
-        m = self.macros[name]
         args = call.args if isinstance(call, A.Call) else []
+        arities = self.macros[name]
+        m = arities.get(len(args)) or next(iter(arities.values()))
         if len(args) != len(m.params):
             raise CompileError(f"Call to {name}() has the wrong number of arguments: expected "
                                f"{len(m.params)}, got {len(args)}", call.span)
@@ -184,9 +213,12 @@ class MacroExpander:
         expr_map: dict[str, A.Expr] = {}
         for p, a in zip(m.params, args, strict=True):
             if p.startswith("$"):
-                if not isinstance(a, A.Var):
+                if isinstance(a, A.Var):
+                    var_map[p] = a.name
+                elif _assigns(m.body, p):
                     raise CompileError(f"Mismatched arg. {name}() expects a variable for {p}", a.span)
-                var_map[p] = a.name
+                else:   # 0.26: any expression, substituted (and evaluated) at each use
+                    expr_map[p] = a
             elif p.startswith("@"):
                 if not isinstance(a, A.Map) or a.keys:
                     raise CompileError(f"Mismatched arg. {name}() expects a map for {p}", a.span)
@@ -199,6 +231,8 @@ class MacroExpander:
 
         def rename(n: Any) -> Any:
             if isinstance(n, A.Var):
+                if n.name in expr_map:
+                    return copy.deepcopy(expr_map[n.name])
                 n.name = var_map.get(n.name, n.name + suffix)
                 return n
             if isinstance(n, A.Map):
@@ -410,10 +444,38 @@ def _unrename(p: A.Probe) -> None:
     walk([p.predicate, p.body])
 
 
+# ------------------------------------------------------------------ builtin wrappers
+BUILTIN_PREFIX = "__builtin_"
+
+
+def unwrap_builtins(program: A.Program) -> None:
+    """0.26's stdlib wraps each builtin in a macro: `comm`, `comm()` and `__builtin_comm` are one
+    value. Runs after user macros, which may shadow the wrapper names."""
+    from .parser import BUILTINS
+
+    def visit(n: Any) -> Any:
+        if isinstance(n, A.Builtin) and n.name.startswith(BUILTIN_PREFIX) and \
+                n.name[len(BUILTIN_PREFIX):] in BUILTINS:
+            return A.Builtin(n.name[len(BUILTIN_PREFIX):], span=n.span)
+        if isinstance(n, A.Call) and not n.args and n.name in BUILTINS:
+            return A.Builtin(n.name, span=n.span)
+        if isinstance(n, A.Node):
+            map_children(n, visit)
+        return n
+
+    for p in program.probes:
+        p.predicate = visit(p.predicate)
+        visit(p.body)
+    for f in program.functions:
+        visit(f.body)
+
+
 def desugar(program: A.Program, defines: dict[str, str]) -> list[tuple[str, A.Span | None]]:
-    """All rewrites, in order: #define substitution, macro expansion, variable scopes."""
+    """All rewrites, in order: #define substitution, macro expansion, builtin wrappers, variable
+    scopes."""
     substitute_defines(program, defines)
     MacroExpander(program.macros).run(program)
+    unwrap_builtins(program)
     scopes = Scopes()
     scopes.run(program)
     return scopes.hoisted

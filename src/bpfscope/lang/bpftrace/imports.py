@@ -42,6 +42,14 @@ class MultiSource(Source):
         return super().render(level, message, span, hint)
 
 
+    def locate(self, span: A.Span) -> tuple[str, int, int]:
+        if span.start >= len(self.text) + 1:
+            for base, src in reversed(self.parts):
+                if span.start >= base:
+                    return src.locate(A.Span(span.start - base, span.end - base))
+        return super().locate(span)
+
+
 def shift(node: Any, base: int) -> None:
     """Move every span under `node` by `base` bytes."""
     if isinstance(node, A.Node):

@@ -141,8 +141,13 @@ def _parse_int(digits: str, span: Span) -> int:
             return int(d[2:], 16)
         if d[:2] in ("0b", "0B"):
             return int(d[2:], 2)
-        if "e" in d or "E" in d:
+        if "e" in d or "E" in d:   # bpftrace's integer scientific notation: one digit, exponent <= 16
             mant, _, exp = d.lower().partition("e")
+            if int(mant) > 9:
+                raise CompileError(f"Coefficient part of scientific literal must be in range (0,9), got: {mant}",
+                                   span)
+            if int(exp) > 16:
+                raise CompileError(f"Exponent will overflow integer range: {exp}", span)
             return int(mant) * 10 ** int(exp)
         if len(d) > 1 and d[0] == "0":
             return int(d[1:], 8)

@@ -179,8 +179,9 @@ class MemGen:
     def read_helper(self, space: str) -> str:
         return "probe_read_user" if space == "user" else "probe_read_kernel"
 
-    def read_into(self, loc: Loc, size: int, dst: int) -> None:
-        """Copy `size` bytes at loc to r10+dst."""
+    def read_into(self, loc: Loc, size: int, dst: int, span: Any = None) -> None:
+        """Copy `size` bytes at loc to r10+dst; `span`: the expression read, where -k reports a
+        failed read (bpftrace 0.26 points at it), else the statement."""
         e = self.e
         if size <= 0:
             return
@@ -201,7 +202,8 @@ class MemGen:
             e.emit(I.alu64_imm(I.ADD, I.R3, loc.off))
         e.call(helper)
         if loc.space != "ctx":   # -k: a failed read of traced memory is reported at its statement
-            self.helper_check(helper, e.spans[-1][1] if e.spans else None)  # type: ignore[attr-defined]
+            where = span if span is not None else e.spans[-1][1] if e.spans else None
+            self.helper_check(helper, where)  # type: ignore[attr-defined]
 
     def mem_int(self, x: A.Expr) -> IntVal:
         """An integer-like value (int, enum, bool, pointer, bitfield) read from memory."""
@@ -221,7 +223,7 @@ class MemGen:
         else:
             slot = e.alloc(8)
             e.emit(I.st_imm(8, I.R10, slot, 0))
-            self.read_into(loc, size, slot)
+            self.read_into(loc, size, slot, x.span)
             e.emit(I.ldx(8, r, I.R10, slot))
         if loc.base is not None and loc.base.reg != v.reg:
             e.release(loc.base)
@@ -248,7 +250,7 @@ class MemGen:
             e.zero(off, t.size)
         elif t.size > n:
             e.zero(off + n, t.size - n)
-        self.read_into(loc, n, off)
+        self.read_into(loc, n, off, x.span)
         if loc.base is not None:
             e.release(loc.base)
 

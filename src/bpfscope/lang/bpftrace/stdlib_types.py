@@ -59,6 +59,17 @@ STDLIB_FUNCS = frozenset({
     "globmatch",
 })
 
+# functions the type checker knows itself (STDLIB_FUNCS are typed here)
+KNOWN_FUNCS = {
+    "printf", "print", "clear", "zero", "delete", "exit", "time", "str", "count", "sum", "min", "max",
+    "avg", "stats", "hist", "lhist", "kstack", "ustack", "ksym", "usym", "kaddr", "uaddr", "has_key",
+    "len", "bswap", "strncmp", "errorf", "warnf", "debugf", "cat", "system", "signal", "join",
+    "strftime", "buf", "ntop", "pton", "macaddr", "strerror", "cgroupid", "cgroup_path", "reg", "sizeof",
+    "override", "path", "skboutput", "unwatch", "uptr", "kptr", "strcontains", "strstr", "strlen",
+    "memcmp", "signal_name", "syscall_name", "find", "assert", "static_assert", "fail", "tseries",
+    "percpu_kaddr", "socket_cookie", "nsecs",
+}
+
 # call syntax for argument-less builtins: `pid()` is `pid`
 CALLABLE_BUILTINS = frozenset({
     "pid", "tid", "uid", "gid", "cpu", "ncpus", "nsecs", "elapsed", "cgroup", "rand", "cpid",
@@ -576,7 +587,7 @@ _HANDLERS = {
     "globmatch": _globmatch,
 }
 
-__all__ = ["STDLIB_FUNCS", "CALLABLE_BUILTINS", "call_type", "const_eval", "map_read_type",
+__all__ = ["STDLIB_FUNCS", "KNOWN_FUNCS", "CALLABLE_BUILTINS", "call_type", "const_eval", "map_read_type",
            "signal_number", "pton_bytes", "format_fail", "predicate_value", "string_type"]
 
 

@@ -28,7 +28,7 @@ from ..ebpf.records import key_storage_type
 from ..spec import ArgField, ProbeInfo
 from . import ast as A
 from .memtypes import MemTypes
-from .stdlib_types import probetype_name
+from .stdlib_types import KNOWN_FUNCS, probetype_name
 from .typeops import unify
 from .vartypes import VarTypes
 
@@ -42,15 +42,6 @@ INT_BUILTINS = {
 }
 STRING_BUILTINS = {"comm": 16, "pcomm": 16}
 
-KNOWN_FUNCS = {
-    "printf", "print", "clear", "zero", "delete", "exit", "time", "str", "count", "sum", "min", "max",
-    "avg", "stats", "hist", "lhist", "kstack", "ustack", "ksym", "usym", "kaddr", "uaddr", "has_key",
-    "len", "bswap", "strncmp", "errorf", "warnf", "debugf", "cat", "system", "signal", "join",
-    "strftime", "buf", "ntop", "pton", "macaddr", "strerror", "cgroupid", "cgroup_path", "reg", "sizeof",
-    "override", "path", "skboutput", "unwatch", "uptr", "kptr", "strcontains", "strstr", "strlen",
-    "memcmp", "signal_name", "syscall_name", "find", "assert", "static_assert", "fail", "tseries",
-    "percpu_kaddr", "socket_cookie", "nsecs",
-}
 UNSAFE_FUNCS = {"system", "signal", "signal_thread", "override"}
 
 

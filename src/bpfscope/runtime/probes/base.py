@@ -39,9 +39,11 @@ class FdHandle:
 
 @dataclass
 class Env:
-    """What providers may consult: -p PID, positional params, options."""
+    """What providers may consult: -p PID, positional params, options, and the `-c` child
+    (held before its exec while probes attach; 0 without -c)."""
     pid: int = -1
     opts: dict[str, Any] = field(default_factory=dict)
+    cpid: int = 0
 
 
 class ProbeError(CompileError):

@@ -49,12 +49,21 @@ def _rate(ap: AttachPoint) -> tuple[str, int]:
     if unit not in ("hz", *UNIT_NS):
         raise fail(ap, f"Invalid unit for {ap.provider}: {unit}")
     try:
-        n = int(val.replace("_", ""), 0)
+        n = _int(val)
     except ValueError:
         raise fail(ap, f"Invalid rate of {ap.provider} probe: '{val}'") from None
     if n <= 0:
         raise fail(ap, f"Invalid rate of {ap.provider} probe: must be positive")
     return unit, n
+
+
+def _int(text: str) -> int:
+    """A count or rate as bpftrace reads one: any base, `_` separators, and `1e6` notation."""
+    t = text.replace("_", "")
+    mant, e, exp = t.partition("e")
+    if e and mant.isdigit() and exp.isdigit():
+        return int(mant) * 10 ** int(exp)
+    return int(t, 0)
 
 
 def resolve(ap: AttachPoint, env: Env) -> list[ProbeInfo]:
@@ -75,7 +84,7 @@ def resolve(ap: AttachPoint, env: Env) -> list[ProbeInfo]:
     config, period = table[ev]
     if len(ap.parts) > 1 and ap.parts[1]:
         try:
-            period = int(ap.parts[1], 0)
+            period = _int(ap.parts[1])
         except ValueError:
             raise fail(ap, f"Invalid count for {p} probe: {ap.parts[1]}") from None
     kind = sc.PERF_TYPE_SOFTWARE if p == "software" else sc.PERF_TYPE_HARDWARE

@@ -1,0 +1,455 @@
+"""bpftrace 0.26 runtime rows of issue 20 (output, probes, run loop), table-driven where the
+output is exact: firing order of probes on one event, watchpoints (PERF_TYPE_BREAKPOINT),
+pid/tid inside a PID namespace, JSON of zeroed histograms and complex values, stack modes
+with sizes (also of programs that exited), `-o FILE`, and tseries charts.
+
+Expected texts are bpftrace 0.26's: tests/runtime/{scripts/*_order.bt, watchpoint,
+pid_namespace, json-output, file-output} and outputs/tseries_*.txt, src/output/{text,json}.cpp.
+The rows reuse the Case runner of test_language_026.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import bpfscope, needs_root
+from tests.e2e.test_language_026 import Case, _run
+
+pytestmark = needs_root
+
+END = "\n\n"
+
+
+@pytest.fixture(scope="module")
+def progs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """fn: calls target() N times (a uprobe fires N times; stacks target <- main).
+    wp: a non-PIE program writing `counter` N times and reading it N times, so the watched
+    address is known before it runs; with a 2nd argument it first waits for a line on stdin."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is needed to build the workload")
+    d = tmp_path_factory.mktemp("rt026")
+    (d / "fn.c").write_text(
+        "#include <stdlib.h>\n"
+        "__attribute__((noinline)) int target(int x) { __asm__ volatile(\"\"); return x + 1; }\n"
+        "int main(int argc, char **argv) { int n = argc > 1 ? atoi(argv[1]) : 1, s = 0;\n"
+        "  for (int i = 0; i < n; i++) s += target(i);\n  return s == -1; }\n")
+    (d / "wp.c").write_text(
+        "#include <stdio.h>\n#include <stdlib.h>\n"
+        "volatile long counter;\nvolatile long other;\n"
+        "int main(int argc, char **argv) { long n = argc > 1 ? atol(argv[1]) : 1;\n"
+        "  if (argc > 2) { char b[8]; printf(\"ready\\n\"); fflush(stdout); if (!fgets(b, 8, stdin)) return 1; }\n"
+        "  for (long i = 0; i < n; i++) { counter = i + 1; other = counter; }\n  return 0; }\n")
+    subprocess.run(["gcc", "-O1", "-fno-omit-frame-pointer", "-o", str(d / "fn"), str(d / "fn.c")], check=True)
+    subprocess.run(["gcc", "-O1", "-no-pie", "-o", str(d / "wp"), str(d / "wp.c")], check=True)
+    return {"fn": d / "fn", "wp": d / "wp"}
+
+
+def _symbol(exe: Path, name: str) -> int:
+    out = subprocess.run(["nm", str(exe)], capture_output=True, text=True, check=True).stdout
+    return next(int(a, 16) for a, _t, n in (ln.split() for ln in out.splitlines() if len(ln.split()) == 3)
+                if n == name)
+
+
+def _check(case: Case) -> None:
+    """One row: the text run, then (when the row has one) the JSON run, compared exactly."""
+    rc, out, err = _run(case, "text", Path("/nonexistent"))
+    assert "Traceback" not in err
+    assert rc == 0, err
+    assert out == case.text
+    if case.stderr is not None:
+        assert err == case.stderr
+    if case.json is not None:
+        rc, out, err = _run(case, "json", Path("/nonexistent"))
+        assert rc == 0, err
+        assert [json.loads(line) for line in out.splitlines() if line.strip()] == case.json
+
+
+# ---------------------------------------------------------------- firing order (scripts/*_order.bt)
+def _order_cases(fn: Path) -> list[Case]:
+    up = f"uprobe:{fn}:target"
+    ur = f"uretprobe:{fn}:target"
+    return [
+        Case("uprobe-order", f'{up} {{ printf("first"); }} {up} {{ printf(" second"); }} '
+                             f'{up} {{ printf(" third\\n"); }}', "first second third\n" + END, cmd=f"{fn} 1"),
+        Case("uretprobe-order", f'{ur} {{ printf("first"); }} {ur} {{ printf(" second\\n"); }}',
+             "first second\n" + END, cmd=f"{fn} 1"),
+        Case("uprobe-uretprobe-interleaved",
+             f'{up} {{ printf("a"); }} {ur} {{ printf("r1"); }} {up} {{ printf("b"); }} '
+             f'{ur} {{ printf("r2\\n"); }} {up} {{ printf("c"); }}', "abcr1r2\n" * 2 + END, cmd=f"{fn} 2"),
+        Case("software-order",
+             'software:cs:1 /pid == cpid/ { printf("first"); } '
+             'software:cs:1 /pid == cpid/ { printf(" second\\n"); exit(); }', "first second\n" + END,
+             cmd="/bin/sleep 0.01"),
+        Case("software-order-faults",
+             'software:page-faults:1 /pid == cpid/ { printf("first"); } '
+             'software:page-faults:1 /pid == cpid/ { printf(" second\\n"); exit(); }', "first second\n" + END,
+             cmd=f"{fn} 1"),
+        Case("self-signal-order",
+             'self:signal:SIGUSR1 { printf("first"); } self:signal:SIGUSR1 { printf(" second\\n"); exit(); } '
+             'begin { system("kill -USR1 %d", pid); }',
+             "\nfirst second\n" + END, args=["--unsafe"]),   # system() prints kill's empty output + newline
+    ]
+
+
+@pytest.mark.parametrize("idx", range(6), ids=["uprobe", "uretprobe", "interleaved", "software-cs",
+                                                "software-faults", "self-signal"])
+def test_firing_order(idx: int, progs: dict[str, Path]) -> None:
+    _check(_order_cases(progs["fn"])[idx])
+
+
+def test_software_count_in_e_notation() -> None:
+    """software:cpu:1e6 (bpftrace's own order test) takes 1e6 as a count."""
+    r = bpfscope("-q", "-e", 'software:cpu:1e6 { @ = count(); exit(); }')
+    assert r.returncode == 0, r.stderr
+    assert re.fullmatch(r"\n\n@: [1-9]\d*\n", r.stdout)
+
+
+# ---------------------------------------------------------------- watchpoints
+def _has_breakpoints() -> bool:
+    return Path("/sys/bus/event_source/devices/breakpoint").is_dir()
+
+
+needs_bp = pytest.mark.skipif(not _has_breakpoints(), reason="kernel offers no hardware breakpoints")
+
+
+@needs_bp
+def test_watchpoint_rows(progs: dict[str, Path]) -> None:
+    """-c: armed at the child's exec; every user write (w) or access (rw) of `counter` counts.
+    The loader's own kernel-mode writes to the page are filtered out with `usermode`."""
+    wp = progs["wp"]
+    addr = _symbol(wp, "counter")
+    rows = [
+        Case("watchpoint-w", f"watchpoint:{addr:#x}:8:w /usermode/ {{ @n = count(); }}", END + "@n: 5\n",
+             [{"type": "map", "data": {"@n": 5}}], cmd=f"{wp} 5"),
+        Case("watchpoint-rw", f"watchpoint:{addr:#x}:8:rw /usermode/ {{ @n = count(); }}", END + "@n: 10\n",
+             [{"type": "map", "data": {"@n": 10}}], cmd=f"{wp} 5"),
+        Case("asyncwatchpoint-w", f"asyncwatchpoint:{addr:#x}:8:w /usermode/ {{ @n = count(); }}",
+             END + "@n: 3\n", [{"type": "map", "data": {"@n": 3}}], cmd=f"{wp} 3"),
+        Case("watchpoint-probe-name", f'w:{addr:#x}:4:w /usermode/ {{ printf("%s\\n", probe); exit(); }}',
+             f"watchpoint:{addr:#x}:4:w\n" + END, cmd=f"{wp} 3"),
+        Case("watchpoint-other-address", f"watchpoint:{_symbol(wp, 'other'):#x}:8:w /usermode/ "
+                                         "{ @n = count(); }", END + "@n: 4\n", cmd=f"{wp} 4"),
+    ]
+    for case in rows:
+        _check(case)
+
+
+@needs_bp
+def test_watchpoint_on_a_running_process(progs: dict[str, Path]) -> None:
+    """tests/runtime/watchpoint 'absolute address' with -p: hit, exit."""
+    wp = progs["wp"]
+    addr = _symbol(wp, "counter")
+    child = subprocess.Popen([str(wp), "3", "wait"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
+        tracer = subprocess.Popen([sys.executable, "-m", "bpfscope", "-p", str(child.pid), "-e",
+                                   f'watchpoint:{addr:#x}:8:w {{ printf("hit!\\n"); exit(); }}'],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert tracer.stderr is not None
+        assert tracer.stderr.readline() == "Attached 1 probe\n"
+        assert child.stdin is not None
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        out, err = tracer.communicate(timeout=30)
+        assert (tracer.returncode, out) == (0, "hit!\n" + END), err
+    finally:
+        child.kill()
+        child.wait()
+
+
+@needs_bp
+def test_watchpoint_on_a_kernel_address() -> None:
+    """kwatchpoint: no -p/-c, a kernel address watched on every CPU. This kernel lists no data
+    symbols (jiffies) in kallsyms, so the address is a sleeper's task_struct.nvcsw, which the
+    scheduler writes at each of its voluntary switches."""
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time\nwhile True: time.sleep(0.005)"])
+    try:
+        r = bpfscope("-q", "-e", f"tracepoint:syscalls:sys_enter_clock_nanosleep /pid == {sleeper.pid}/ {{ "
+                                 'printf("0x%lx\\n", (uint64)curtask + offsetof(struct task_struct, nvcsw)); '
+                                 "exit(); }")
+        assert r.returncode == 0, r.stderr
+        addr = r.stdout.split()[0]
+        # @done stops the count at 3 (the sleeper may switch again before exit() detaches)
+        w = bpfscope("-q", "-e", f"watchpoint:{addr}:8:w /@done == 0/ {{ @[pid == {sleeper.pid}, usermode] = "
+                                 "count(); if (@[1, 0] == 3) { @done = 1; exit(); } }")
+        assert (w.returncode, w.stdout) == (0, END + "@[1, 0]: 3\n@done: 1\n"), w.stderr
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+@pytest.mark.parametrize("probe,msg", [
+    ("watchpoint:0x1234:3:w", "watchpoint length must be one of (1,2,4,8)"),
+    ("watchpoint:0x1234:8:r", "watchpoint mode must be combination of (r,w,x) "
+                              "(a read-only watchpoint needs hardware that x86 lacks)"),
+    ("watchpoint:0x1234:8:rx", "watchpoint mode must be combination of (r,w,x)"),
+    ("watchpoint:0x1234:8:ww", "watchpoint mode must be combination of (r,w,x)"),
+    ("watchpoint:0x0:8:w", "watchpoint must not be at address 0"),
+    ("asyncwatchpoint:increment+arg1:4:w", "asyncwatchpoint:FUNC+argN is not supported by bpfscope; watch an "
+                                           "absolute address (watchpoint:0xADDR:LEN:MODE with -p PID or -c CMD)"),
+])
+def test_watchpoint_errors(probe: str, msg: str) -> None:
+    prog = f"{probe} {{ exit(); }}"
+    r = bpfscope("-e", prog)
+    assert (r.returncode, r.stdout) == (1, "")
+    assert r.stderr == f"stdin:1:1-{len(probe) + 1}: ERROR: {msg}\n{prog}\n" + "~" * len(probe) + "\n"
+
+
+# ---------------------------------------------------------------- PID namespaces (runtime/pid_namespace)
+needs_unshare = pytest.mark.skipif(shutil.which("unshare") is None, reason="unshare (util-linux) is missing")
+
+
+def _in_new_pidns(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["unshare", "--fork", "--pid", "--mount-proc", sys.executable, "-m", "bpfscope", *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+@needs_unshare
+def test_pid_tid_inside_a_namespace() -> None:
+    """bpfscope is pid 1 of its new namespace: pid/tid say so; pid(init) is the host's view."""
+    r = _in_new_pidns("-q", "-e", 'begin { printf("pid: %d, tid: %d\\n", pid, tid); '
+                                  'printf("%d %d\\n", pid(curr_ns), pid(init) > 1); exit(); }')
+    assert (r.returncode, r.stdout) == (0, "pid: 1, tid: 1\n1 1\n" + END), r.stderr
+
+
+@needs_unshare
+def test_namespace_child_pid_and_ustack(progs: dict[str, Path]) -> None:
+    """The -c child as seen inside (== cpid), and its user stack symbolized through the
+    namespace's /proc; outside a namespace the same program sees the host ids."""
+    prog = (f'uprobe:{progs["fn"]}:target {{ printf("%d %d %d\\n", pid == cpid, tid == pid, pid > 1); '
+            'print(ustack(2)); exit(); }')
+    want = "1 1 1\n\n        target+0\n        main+{}\n\n" + END
+    for run in (_in_new_pidns("-q", "-e", prog, "-c", f"{progs['fn']} 1"),
+                bpfscope("-q", "-e", prog, "-c", f"{progs['fn']} 1")):
+        assert run.returncode == 0, run.stderr
+        assert re.sub(r"main\+\d+", "main+{}", run.stdout) == want
+
+
+@needs_unshare
+def test_host_tracer_sees_host_pids(progs: dict[str, Path]) -> None:
+    """pid_tid_outside: the traced program in its own namespace, bpfscope outside: host ids."""
+    fn = progs["fn"]
+    r = bpfscope("-q", "-e", f'uprobe:{fn}:target {{ printf("%d %d\\n", pid == cpid, pid > 1); exit(); }}',
+                 "-c", f"unshare --fork --pid --mount-proc {fn} 1")
+    assert (r.returncode, r.stdout) == (0, "0 1\n" + END), r.stderr
+
+
+# ---------------------------------------------------------------- JSON (runtime/json-output)
+JSON_CASES = [
+    Case("hist-zero", "begin { @hist = hist(2); zero(@hist); exit(); }", END + "@hist:\n\n",
+         [{"type": "hist", "data": {"@hist": []}}]),
+    Case("lhist-zero", "begin { @h = lhist(2, 0, 100, 10); zero(@h); exit(); }", END + "@h:\n\n",
+         [{"type": "hist", "data": {"@h": []}}]),
+    Case("complex-key", 'begin { @complex["x", 2] = 5; exit(); }', END + "@complex[x, 2]: 5\n",
+         [{"type": "map", "data": {"@complex": {"x,2": 5}}}]),
+    Case("tuple-map-value", 'begin { @ = (1, 2, "string", (4, 5)); exit(); }', END + "@: (1, 2, string, (4, 5))\n",
+         [{"type": "map", "data": {"@": [1, 2, "string", [4, 5]]}}]),
+    Case("tuple-values-under-keys", 'begin { @m[1] = (1, "a"); @m[2] = (3, "bb"); exit(); }',
+         END + "@m[1]: (1, a)\n@m[2]: (3, bb)\n",
+         [{"type": "map", "data": {"@m": {"1": [1, "a"], "2": [3, "bb"]}}}]),
+    Case("tuple-escaped-string", 'begin { @ = (1, 2, "string with \\"quotes\\""); exit(); }',
+         END + '@: (1, 2, string with "quotes")\n',
+         [{"type": "map", "data": {"@": [1, 2, 'string with "quotes"']}}]),
+    Case("bool-tuple", "begin { @ = (0, 1); print((1, true, false)); exit(); }",
+         "(1, true, false)\n" + END + "@: (0, 1)\n",
+         [{"type": "value", "data": [1, True, False]}, {"type": "map", "data": {"@": [0, 1]}}]),
+    Case("strerror", "begin { print((strerror(7))); exit(); }", "Argument list too long\n" + END,
+         [{"type": "value", "data": "Argument list too long"}]),
+    Case("pointer-value", "begin { @ = (int16*)0x32; exit(); }", END + "@: 0x32\n",
+         [{"type": "map", "data": {"@": 50}}]),
+    Case("print-hist-top", "begin { @[1] = hist(10); @[2] = hist(20); @[2] = hist(21); @[3] = hist(30); "
+                           "@[3] = hist(31); @[3] = hist(17); print(@, 2); clear(@); exit(); }",
+         "@[2]:\n[16, 32)               2 |" + "@" * 52 + "|\n\n@[3]:\n[16, 32)               3 |" + "@" * 52
+         + "|\n\n" + END,
+         [{"type": "hist", "data": {"@": {"2": [{"min": 16, "max": 31, "count": 2}],
+                                          "3": [{"min": 16, "max": 31, "count": 3}]}}}]),
+    Case("print-avg-top-div", 'begin { @["a"] = avg(10); @["b"] = avg(20); @["c"] = avg(30); @["d"] = avg(40); '
+                              "print(@, 2, 10); clear(@); exit(); }",
+         "@[c]: 3\n@[d]: 4\n" + END,
+         # at exit the cleared map is an empty stats object: JsonOutput::map skips only plain empty maps
+         [{"type": "stats", "data": {"@": {"c": 3, "d": 4}}}, {"type": "stats", "data": {"@": {}}}]),
+]
+
+
+@pytest.mark.parametrize("case", JSON_CASES, ids=[c.id for c in JSON_CASES])
+def test_json_026(case: Case) -> None:
+    _check(case)
+
+
+def test_json_cgroup_path_and_bench() -> None:
+    r = bpfscope("-q", "-f", "json", "-e", "begin { print(cgroup_path(cgroup)); exit(); }")
+    assert r.returncode == 0, r.stderr
+    first = json.loads(r.stdout.splitlines()[0])
+    assert first["type"] == "value" and isinstance(first["data"], str) and first["data"]
+    b = bpfscope("-q", "-f", "json", "--bench", "-e", "bench:a { @a++; } bench:b { @b++; }", timeout=120)
+    assert b.returncode == 0, b.stderr
+    recs = [json.loads(ln) for ln in b.stdout.splitlines() if '"benchmark_result"' in ln]
+    assert [list(r["data"]) for r in recs] == [["a"], ["b"]]
+    for rec in recs:
+        (res,) = rec["data"].values()
+        assert set(res) == {"average", "iters"} and res["iters"] > 0 and res["average"] >= 0
+    a = bpfscope("-f", "json", "-e", "i:ms:1 { exit(); }")
+    assert a.stdout.splitlines()[0] == '{"type": "attached_probes", "count": 1, "data": {"probes": 1}}'
+
+
+def test_json_helper_error_with_k() -> None:
+    """A failed kernel read under -k: bpftrace's helper_error record. On this kernel a read of
+    address 0 fails with -ERANGE (the user half is refused before any fault)."""
+    r = bpfscope("-k", "-q", "-f", "json", "-e", "struct foo {int a;}; begin { $tmp = ((struct foo*) 0)->a; "
+                                                  "exit(); }")
+    assert r.returncode == 0, r.stderr
+    rec = json.loads(r.stdout.splitlines()[0])
+    # located at the expression read, not its statement (col 30); bpftrace says 37, the outer
+    # parenthesis, where its parser starts the field access: ours starts inside it
+    assert rec == {"type": "helper_error", "msg": "Numerical result out of range", "helper": "probe_read_kernel",
+                   "retcode": -34, "filename": "stdin", "line": 1, "col": 38}
+
+
+# ---------------------------------------------------------------- stacks: modes with sizes
+def test_stack_modes_with_sizes(progs: dict[str, Path]) -> None:
+    fn = progs["fn"]
+    prog = (f"uprobe:{fn}:target {{ print(ustack(raw, 2)); print(ustack(perf, 2)); print(ustack(bpftrace, 1)); "
+            "print(ustack(2)); print(kstack(perf, 3)); exit(); }")
+    r = bpfscope("-q", "-e", prog, "-c", f"{fn} 1")
+    assert r.returncode == 0, r.stderr
+    norm = re.sub(r"main\+\d+", "main+N", re.sub(r"\b[0-9a-f]{6,16}\b", "ADDR", r.stdout))
+    assert norm == ("\nADDR\nADDR\n\n"
+                    f"\n\tADDR target+0 ({fn})\n\tADDR main+N ({fn})\n\n"
+                    "\n        target+0\n\n"
+                    "\n        target+0\n        main+N\n\n"
+                    "\n\n" + END)
+
+
+def test_stacks_of_an_exited_program(progs: dict[str, Path]) -> None:
+    """Map keys printed at exit, after the traced program is gone: still symbolized, per mode."""
+    fn = progs["fn"]
+    prog = (f"uprobe:{fn}:target {{ @a[ustack(perf, 2)] = count(); @b[ustack(2)] = count(); "
+            "@c[ustack(raw, 1)] = count(); @d[ustack(bpftrace, 1)] = count(); }")
+    r = bpfscope("-q", "-e", prog, "-c", f"{fn} 3")
+    assert r.returncode == 0, r.stderr
+    norm = re.sub(r"main\+\d+", "main+N", re.sub(r"\b[0-9a-f]{6,16}\b", "ADDR", r.stdout))
+    assert norm == (END + f"@a[\n\tADDR target+0 ({fn})\n\tADDR main+N ({fn})\n]: 3\n"
+                    "@b[\n        target+0\n        main+N\n]: 3\n"
+                    "@c[\nADDR\n]: 3\n"
+                    "@d[\n        target+0\n]: 3\n")
+
+
+# ---------------------------------------------------------------- -o FILE (runtime/file-output)
+def test_output_file(tmp_path: Path) -> None:
+    f = tmp_path / "out.txt"
+    r = bpfscope("--unsafe", "-o", str(f), "-e", 'begin { printf("%s %d\\n", "SUCCESS", 1); cat("/proc/self/comm"); '
+                                                 '@ = lhist(50, 0, 100, 10); exit(); }')
+    assert (r.returncode, r.stdout) == (0, ""), r.stderr
+    assert r.stderr == "Attached 1 probe\n"
+    text = f.read_text()
+    assert text.startswith("SUCCESS 1\n")
+    assert text.endswith(END + "@:\n[50, 60)               1 |" + "@" * 52 + "|\n\n")
+    j = tmp_path / "out.json"
+    r = bpfscope("-q", "-f", "json", "-o", str(j), "-e", 'begin { printf("x %d\\n", 2); @x = 3; exit(); }')
+    assert (r.returncode, r.stdout) == (0, ""), r.stderr
+    assert j.read_text() == '{"type": "printf", "data": "x 2\\n"}\n{"type": "map", "data": {"@x": 3}}\n'
+    bad = bpfscope("-q", "-o", str(tmp_path / "no" / "such" / "dir"), "-e", "begin { exit(); }")
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert f"ERROR: failed to open output file '{tmp_path}/no/such/dir'" in bad.stderr
+
+
+# ---------------------------------------------------------------- tseries charts (outputs/tseries_*.txt)
+def _chart(points: list[int | None], step_ms: int = 100, bounds: tuple[int, int] | None = None) -> str:
+    """The chart of one series whose intervals start at 00:00:00.100, 100ms apart (UTC)."""
+    from bpfscope.runtime import tseries
+
+    series = [((i + 1) * step_ms * 1_000_000, v) for i, v in enumerate(points)]
+    old, tz = tseries._clock_offset, os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    import time
+
+    time.tzset()
+    tseries._clock_offset = lambda: 0   # type: ignore[assignment]
+    try:
+        return tseries.graph_text(series, bounds)
+    finally:
+        tseries._clock_offset = old   # type: ignore[assignment]
+        if tz is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = tz
+        time.tzset()
+
+
+def _bar(pos: int, zero: int = 0) -> str:
+    line = [" "] * 53
+    line[0] = line[52] = "|"
+    if zero:
+        line[zero] = "."
+    line[pos] = "*"
+    return "".join(line)
+
+
+def test_tseries_zigzag_chart() -> None:
+    """outputs/tseries_zigzag.txt: -5..5..-4, the zero column, points on both edges."""
+    vals = list(range(-5, 6)) + list(range(4, -5, -1))
+    got = _chart(vals)
+    rows = []
+    for i, v in enumerate(vals):
+        ms = (i + 1) * 100
+        stamp = f"00:00:{ms // 1000:02d}.{ms % 1000:03d}"
+        rows.append(f"{stamp} {_bar(int(52 * (v + 5) / 10), 26)} {v}")
+    want = ("             -5                                                  5\n"
+            "hh:mm:ss.ms  |___________________________________________________|\n"
+            + "\n".join(rows) + "\n"
+            "             v___________________________________________________v\n"
+            "             -5                                                  5\n")
+    assert got == want
+    # the expected file's own rows, verbatim (%H replaced)
+    assert "00:00:00.100 *                         .                         | -5\n" in got
+    assert "00:00:01.100 |                         .                         * 5\n" in got
+    assert "00:00:00.700 |                         .    *                    | 1\n" in got
+
+
+def test_tseries_constant_and_gaps() -> None:
+    """outputs/tseries.txt and tseries_multiple.txt: a constant series sits mid-chart between
+    value-1 and value+1; intervals with no value print '-'."""
+    got = _chart([9, 9, 9])
+    assert got.splitlines()[0] == " " * 13 + "8" + " " * 50 + "10"
+    assert got.splitlines()[2] == "00:00:00.100 |                         *                         | 9"
+    gaps = _chart([0, 5, 5, None, None])
+    lines = gaps.splitlines()
+    assert lines[0] == " " * 13 + "0" + " " * 51 + "5"
+    assert lines[2] == "00:00:00.100 *                                                   | 0"
+    assert lines[3] == "00:00:00.200 |                                                   * 5"
+    assert lines[5] == "00:00:00.400 |                                                   | -"
+    assert _chart([]) == "<no data>\n"
+
+
+def test_tseries_chart_with_print_bounds() -> None:
+    """outputs/print_tseries_zigzag_min_max_args.txt and print_tseries_avg_map_min_max_args.txt:
+    print(@, min, max) fixes the chart's range."""
+    vals = list(range(-5, 6)) + list(range(4, -5, -1))
+    got = _chart(vals, bounds=(-10, 10)).splitlines()
+    assert got[0] == " " * 13 + "-10" + " " * 48 + "10"
+    for line in ("00:00:00.100 |            *            .                         | -5",
+                 "00:00:00.700 |                         . *                       | 1",
+                 "00:00:01.100 |                         .            *            | 5",
+                 "00:00:01.600 |                         *                         | 0"):
+        assert line in got
+    avg = _chart([4] * 5, bounds=(0, 10)).splitlines()
+    assert avg[0] == " " * 13 + "0" + " " * 50 + "10"
+    assert avg[2] == "00:00:00.100 |                   *                               | 4"
+
+
+def test_tseries_print_bounds_e2e() -> None:
+    big = 1_000_000_000_000_000_000   # one interval for the whole run
+    r = bpfscope("-q", "-e", f"config = {{ unstable_tseries = enable }} begin {{ @ = tseries(3, {big}, 3); "
+                             "print(@, -10, 10); clear(@); exit(); }", env={"TZ": "UTC"})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == ("@:\n" + " " * 19 + "-10" + " " * 48 + "10\nhh:mm:ss.ns        |" + "_" * 51 + "|\n"
+                        "01:46:40.000000000 |" + " " * 25 + "." + " " * 6 + "*" + " " * 18 + "| 3\n"
+                        + " " * 19 + "v" + "_" * 51 + "v\n" + " " * 19 + "-10" + " " * 48 + "10\n\n" + END)
