@@ -243,6 +243,7 @@ def test_exitsnoop_exit_code(run: list[Run], how: str, expect: str) -> None:
     try:
         r = _start(run, "exitsnoop", "-p", str(child.pid))
         r.wait_for(b"EXIT_CODE")
+        r.in_sleep()      # the header comes before open_perf_buffer (as in BCC): wait for its poll
         assert child.stdin is not None
         child.stdin.write(b"go\n")
         child.stdin.close()
@@ -286,6 +287,7 @@ def test_bashreadline_sees_command(run: list[Run]) -> None:
         pytest.skip("needs /bin/bash")
     r = _start(run, "bashreadline")
     r.wait_for(b"COMMAND")
+    r.in_sleep()          # perf buffers open after the header: ready once it polls
     marker = f"echo bpfscope_{uuid.uuid4().hex[:10]}"
     sh = subprocess.Popen(["/bin/bash", "--norc", "-i"], stdin=subprocess.PIPE,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -348,6 +350,7 @@ def test_tcplife_bytes_of_one_connection(run: list[Run]) -> None:
     """sock:inet_sock_set_state path (kprobes missing here): exact TX/RX kilobytes."""
     r = _start(run, "tcplife")
     r.wait_for(b"RX_KB")
+    r.in_sleep()          # perf buffers open after the header: ready once it polls
     port, cport = _tcp_exchange(300 * 1024)
     r.wait_for(f"127.0.0.1       {port} 127.0.0.1       {cport}".encode())
     text = r.finish()
@@ -363,6 +366,7 @@ def test_tcplife_bytes_of_one_connection(run: list[Run]) -> None:
 def test_tcpstates_transitions(run: list[Run]) -> None:
     r = _start(run, "tcpstates")
     r.wait_for(b"NEWSTATE")
+    r.in_sleep()          # perf buffers open after the header: ready once it polls
     port, cport = _tcp_exchange(4096)
     r.wait_for(b"LISTEN      -> CLOSE")
     text = r.finish()

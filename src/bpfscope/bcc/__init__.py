@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["BPF", "BPFCompileError"]
+__all__ = ["BPF", "BPFCompileError", "USDT"]
 
 
 def __getattr__(name: str) -> Any:   # lazy: importing bpfscope.bcc stays cheap
@@ -13,4 +13,8 @@ def __getattr__(name: str) -> Any:   # lazy: importing bpfscope.bcc stays cheap
         from . import bpf
 
         return getattr(bpf, name)
+    if name == "USDT":
+        from .usdt import USDT
+
+        return USDT
     raise AttributeError(name)

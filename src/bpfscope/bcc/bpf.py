@@ -6,6 +6,7 @@ from __future__ import annotations
 import ctypes as ct
 import os
 import select
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,7 @@ from ..kernel import syscall as sc
 from ..kernel import tracefs, uapi
 from ..kernel.maps import Map
 from .errors import Unsupported
+from .usdt import usdt_probes
 
 
 class BPFCompileError(Exception):
@@ -21,20 +23,35 @@ class BPFCompileError(Exception):
 
 
 class _Poller:
-    """Event tables opened for callbacks, polled together as perf_buffer_poll()/ring_buffer_poll()."""
+    """Event tables opened for callbacks, polled together as perf_buffer_poll()/ring_buffer_poll():
+    BPF ring buffers (callback(data, size)) and per-CPU perf buffers (callback(cpu, data, size),
+    lost_cb(count))."""
 
     def __init__(self) -> None:
         self.rings: list[tuple[Any, Callable[[Any, int], None]]] = []
+        self.perfs: list[tuple[Any, Callable[[int, Any, int], None], Callable[[int], None] | None]] = []
         self.epoll: select.epoll | None = None
+
+    def _register(self, fileno: int) -> None:
+        if self.epoll is None:
+            self.epoll = select.epoll()
+        self.epoll.register(fileno, select.EPOLLIN)
 
     def open(self, table: Any, cb: Callable[[Any, int], None]) -> None:
         from ..kernel.ringbuf import RingBuffer
 
         ring = RingBuffer(table.map.fd, table.map.max_entries)
         self.rings.append((ring, cb))
-        if self.epoll is None:
-            self.epoll = select.epoll()
-        self.epoll.register(ring.fileno(), select.EPOLLIN)
+        self._register(ring.fileno())
+
+    def open_perf(self, table: Any, cb: Callable[[int, Any, int], None], pages: int,
+                  lost_cb: Callable[[int], None] | None, wakeup_events: int) -> None:
+        from ..kernel.perfbuf import PerfBuffer
+        from .cpus import online_cpus
+
+        pb = PerfBuffer(table.map.fd, online_cpus(), pages, wakeup_events)
+        self.perfs.append((pb, cb, lost_cb))
+        self._register(pb.fileno())
 
     def poll(self, timeout_ms: int) -> int:
         n = self.drain()
@@ -53,12 +70,26 @@ class _Poller:
                 buf = ct.create_string_buffer(data, len(data))
                 cb(ct.addressof(buf), len(data))
             n += ring.drain(handle)
+        for pb, pcb, lost_cb in self.perfs:
+            def sample(cpu: int, data: bytes, cb: Callable[[int, Any, int], None] = pcb) -> None:
+                buf = ct.create_string_buffer(data, len(data))
+                cb(cpu, ct.addressof(buf), len(data))
+
+            def lost(cpu: int, count: int, lcb: Callable[[int], None] | None = lost_cb) -> None:
+                if lcb is not None:
+                    lcb(count)
+                else:          # BCC's perf reader says so when the script gave no lost_cb
+                    sys.stderr.write(f"Possibly lost {count} samples\n")
+            n += pb.drain(sample, lost)
         return n
 
     def close(self) -> None:
         for ring, _ in self.rings:
             ring.close()
         self.rings.clear()
+        for pb, _, _ in self.perfs:
+            pb.close()
+        self.perfs.clear()
         if self.epoll is not None:
             self.epoll.close()
             self.epoll = None
@@ -73,6 +104,93 @@ def _tp_fields(category: str, event: str) -> list[Any] | None:
         return None
     return [ArgField(f.name, from_format(f.ctype, f.size, f.signed), f.offset, f.data_loc,
                      category == "syscalls" and "*" in f.ctype) for f in fmt.fields]
+
+
+def _create_map(spec: Any) -> Map:
+    """A table's map: ring buffers have no key/value; a perf output has one slot per possible CPU."""
+    from ..kernel.maps import possible_cpus
+
+    ks, vs, n = spec.key.size, spec.leaf.size, spec.max_entries
+    if spec.map_type == uapi.BPF_MAP_TYPE_RINGBUF:
+        ks = vs = 0
+    elif spec.map_type == uapi.BPF_MAP_TYPE_PERF_EVENT_ARRAY:
+        n = n or possible_cpus()
+    return Map.create(spec.map_type, ks, vs, n, name=spec.name[:15])
+
+
+_symbolizer: Any = None
+
+
+def _resolve(addr: int, pid: int) -> tuple[str | None, int, str]:
+    """(name or None, offset, module path or "kernel") as BCC's symbol caches answer."""
+    global _symbolizer
+    if pid < 0:
+        from ..kernel import ksyms
+
+        hit = ksyms.kernel_symbols().lookup(addr)
+        return (hit[0], hit[1], "kernel") if hit is not None else (None, 0, "")
+    from ..kernel import symbols
+
+    if _symbolizer is None:
+        _symbolizer = symbols.Symbolizer()
+    try:
+        us = _symbolizer.resolve_user(pid, addr)
+    except Exception:
+        return None, 0, ""
+    if us is None:
+        snap = _symbolizer.maps(pid)
+        e = snap.find(addr) if snap is not None else None
+        return None, 0, (e.path if e is not None else "")
+    return us.name, us.offset, us.module
+
+
+_PROBE_LIMIT = 1000
+
+
+_KALLSYMS: set[str] | None = None
+
+
+def _kallsyms_text() -> set[str]:
+    global _KALLSYMS
+    if _KALLSYMS is None:
+        _KALLSYMS = _read_kallsyms_text()
+    return _KALLSYMS
+
+
+def _read_kallsyms_text() -> set[str]:
+    """Text symbols of the kernel and its modules, as BCC lists kprobe candidates: kallsyms
+    (kprobes reach static functions the ftrace list leaves out, such as __blk_account_io_done),
+    without .init code, perf/static-call internals and gcc's .cold parts."""
+    names: set[str] = set()
+    init: list[int] = []
+    rows: list[tuple[int, str]] = []
+    try:
+        with open("/proc/kallsyms") as fh:
+            for ln in fh:
+                parts = ln.split()
+                if len(parts) < 3:
+                    continue
+                if parts[2] in ("__init_begin", "__init_end"):
+                    init.append(int(parts[0], 16))
+                if parts[1] in ("t", "T", "w", "W"):
+                    rows.append((int(parts[0], 16), parts[2]))
+    except OSError:
+        return names
+    lo, hi = (min(init), max(init)) if len(init) == 2 else (1, 0)
+    for addr, f in rows:
+        if lo <= addr < hi or f.startswith(("__perf", "perf_", "__SCT__", "_kbl_addr_")) or ".cold" in f:
+            continue
+        names.add(f)
+    return names
+
+
+def _kprobe_blacklist() -> set[str]:
+    """Functions the kernel refuses kprobes on (debugfs's kprobes/blacklist, when mounted)."""
+    try:
+        with open("/sys/kernel/debug/kprobes/blacklist") as fh:
+            return {ln.split()[-1] for ln in fh if ln.strip()}
+    except OSError:
+        return set()
 
 
 def _have_kprobes(features: Any) -> bool:
@@ -93,8 +211,6 @@ class BPF:
         from ..lang.bcc.errors import render
         from ..lang.diagnostics import CompileError
 
-        if usdt_contexts:
-            raise BPFCompileError("usdt_contexts are not supported yet by bpfscope.bcc")
         filename = "<text>"
         if text is None:
             if not src_file:
@@ -103,6 +219,7 @@ class BPF:
             with open(src_file) as fh:
                 text = fh.read()
         self.text = text.decode() if isinstance(text, bytes) else text
+        self._cflags = list(cflags or [])
         self.debug = debug
         self.tables: dict[str, Any] = {}
         self.funcs: dict[str, int] = {}
@@ -111,8 +228,19 @@ class BPF:
         self._probes: dict[str, Any] = {}           # "kprobe:fn"/"uprobe:path:sym"/... → attachment(s)
         self._perf_fds: dict[str, list[int]] = {}
         self._poller = _Poller()
+        self._trace_pipe: Any = None
+        self._usdt = usdt_probes(usdt_contexts or [], attach_usdt_ignore_pid)
+        self._variants: dict[str, Any] = {}        # "fn#k": a USDT function compiled for another arg layout
+        rounds = max((len(u.layouts) for u in self._usdt), default=1)
         try:
-            self.obj = compile_bcc(self.text, _tp_fields, cflags or [], _vmlinux_btf)
+            self.obj = compile_bcc(self.text, _tp_fields, cflags or [], _vmlinux_btf,
+                                   {u.fn_name: u.layouts[0][0] for u in self._usdt})
+            for k in range(1, rounds):    # the same program again for each further argument layout
+                more = {u.fn_name: u.layouts[k][0] for u in self._usdt if k < len(u.layouts)}
+                alt = compile_bcc(self.text, _tp_fields, cflags or [], _vmlinux_btf, more)
+                for f in alt.funcs:
+                    if f.name in more:
+                        self._variants[f"{f.name}#{k}"] = f
         except CompileError as e:
             msg = render(e, self.text, filename)
             raise BPFCompileError(msg.rstrip("\n")) from None
@@ -123,13 +251,12 @@ class BPF:
             sc.raise_memlock()
         try:
             for spec in self.obj.tables:
-                self._maps.append(Map.create(spec.map_type, 0 if spec.output else spec.key.size,
-                                             0 if spec.output else spec.leaf.size, spec.max_entries,
-                                             name=spec.name[:15]))
+                self._maps.append(_create_map(spec))
             for f in self.obj.funcs:
                 if f.tracepoint is not None:
                     self.attach_tracepoint(tp=":".join(f.tracepoint), fn_name=f.name)
             self._auto_attach()
+            self._attach_usdt()
         except BaseException:
             self.cleanup()
             raise
@@ -139,7 +266,7 @@ class BPF:
         """Load one function of the program (once); returns its program fd."""
         if func_name in self.funcs:
             return self.funcs[func_name]
-        fp = next((f for f in self.obj.funcs if f.name == func_name), None)
+        fp = self._variants.get(func_name) or next((f for f in self.obj.funcs if f.name == func_name), None)
         if fp is None:
             raise Exception(f"Failed to load BPF program {func_name}: no such function")
         insns = [I.Insn(i.code, i.dst, i.src, i.off, i.imm) for i in fp.insns]
@@ -147,7 +274,7 @@ class BPF:
             if I.is_ld_imm64(i) and i.src == I.PSEUDO_MAP_FD:
                 i.imm = self._maps[i.imm].fd
         try:
-            fd, _ = sc.prog_load(prog_type, I.encode(insns), "GPL", func_name[:15],
+            fd, _ = sc.prog_load(prog_type, I.encode(insns), "GPL", fp.name[:15],
                                  log_level=1 if self.debug else 0, log_size=1 << 20 if self.debug else 0)
         except sc.BpfError as e:
             if not e.log:
@@ -162,8 +289,16 @@ class BPF:
         return fd
 
     def attach_tracepoint(self, tp: str = "", tp_re: str = "", fn_name: str = "") -> None:
+        tp, tp_re, fn_name = self._s(tp), self._s(tp_re), self._s(fn_name)
         if tp_re:
-            raise Exception("attach_tracepoint(tp_re=) is not supported yet")
+            found = [t.decode() for t in BPF.get_tracepoints(tp_re)]
+            if not found:
+                raise Exception(f"Failed to attach BPF program {fn_name} to tracepoints matching "
+                                f"{tp_re!r}: no tracepoint matches")
+            self._check_probe_quota(len(found))
+            for t in found:
+                self.attach_tracepoint(tp=t, fn_name=fn_name)
+            return
         cat, _, name = tp.partition(":")
         fmt = tracefs.event_format(cat, name)
         if fmt is None:
@@ -188,8 +323,22 @@ class BPF:
                 os.close(fd)
 
     @staticmethod
-    def tracepoint_exists(category: str, event: str) -> bool:
-        return tracefs.event_format(category, event) is not None
+    def tracepoint_exists(category: str | bytes, event: str | bytes) -> bool:
+        return tracefs.event_format(BPF._s(category), BPF._s(event)) is not None
+
+    @staticmethod
+    def get_tracepoints(tp_re: str | bytes) -> list[bytes]:
+        """"category:event" names (bytes, as BCC gives them) that the regex matches from their start."""
+        import re
+
+        rx = re.compile(BPF._s(tp_re))
+        return [f"{c}:{e}".encode() for c, e in tracefs.list_events() if rx.match(f"{c}:{e}")]
+
+    def _check_probe_quota(self, more: int) -> None:
+        """BCC refuses to open more than 1000 probes from one BPF object."""
+        have = len(self._tp_handles) + len(self._probes)
+        if have + more > _PROBE_LIMIT:
+            raise Exception(f"Number of open probes would exceed global quota ({_PROBE_LIMIT})")
 
     def num_open_tracepoints(self) -> int:
         return len(self._tp_handles)
@@ -208,6 +357,24 @@ class BPF:
                 raise Unsupported(f"{n}: fentry/fexit (kfunc) and LSM programs are not available here "
                                   "(support_kfunc() is False)")
 
+    def _attach_usdt(self) -> None:
+        """Each enabled USDT probe: a uprobe per location (the semaphore raised through
+        ref_ctr_offset while attached), running the function compiled for its argument layout."""
+        from ..kernel import uprobes
+
+        for u in self._usdt:
+            for k, (_args, locs) in enumerate(u.layouts):
+                name = u.fn_name if k == 0 else f"{u.fn_name}#{k}"
+                prog_fd = self.load_func(name, uapi.BPF_PROG_TYPE_KPROBE)
+                for path, off, sem in locs:
+                    try:
+                        att = uprobes.attach_uprobe(prog_fd, path, off, False, u.pid, ref_ctr_offset=sem,
+                                                    what=f"usdt:{path}:{u.probe}")
+                    except uprobes.UprobeError as e:
+                        raise Unsupported(f"Failed to attach BPF program {u.fn_name} to USDT probe "
+                                          f"{u.probe}: {e}") from None
+                    self._probes[f"uprobe:{path}:{off}:{name}"] = att
+
     # ------------------------------------------------------------------ probes
     @staticmethod
     def _s(x: str | bytes) -> str:
@@ -218,15 +385,61 @@ class BPF:
         from ..kernel import kprobes
 
         event, fn = self._s(event), self._s(fn_name)
+        kind = "kretprobe" if retprobe else "kprobe"
         if event_re:
-            raise Unsupported("attach_kprobe(event_re=) is not supported by bpfscope yet")
+            rx = self._s(event_re)
+            if not retprobe and self._switch_in(fn, rx):
+                return
+            self._no_kprobes(kind, fn, rx)
+            found = sorted(f.decode() for f in BPF.get_kprobe_functions(rx))
+            if not found:
+                raise Unsupported(f"Failed to attach BPF program {fn} to {kind}s matching {rx!r}: "
+                                  "no traceable kernel function matches")
+            self._check_probe_quota(len(found))
+            failed: list[str] = []
+            for f in found:
+                try:
+                    self.attach_kprobe(event=f, fn_name=fn, retprobe=retprobe)
+                except Unsupported as e:
+                    failed.append(str(e))
+            if len(failed) == len(found):   # BCC fails only when no match could be attached
+                raise Unsupported(failed[0])
+            return
         prog_fd = self.load_func(fn, uapi.BPF_PROG_TYPE_KPROBE)
         try:
             att = kprobes.attach_kprobe(prog_fd, event, event_off, retprobe)
         except kprobes.KprobeError as e:
-            kind = "kretprobe" if retprobe else "kprobe"
             raise Unsupported(f"Failed to attach BPF program {fn} to {kind} {event}: {e}") from None
         self._probes[f"{'kretprobe' if retprobe else 'kprobe'}:{event}:{fn}"] = att
+
+    def _switch_in(self, fn: str, rx: str) -> bool:
+        """Without kprobes, a kprobe on finish_task_switch(prev) (cpudist) runs from the
+        sched_switch raw tracepoint: the function compiled again with prev = args[1] and the
+        current task's pid/tgid read from next = args[2] (lang/bcc FuncGen.switch_in)."""
+        import re
+
+        from ..kernel import features
+        from ..lang.bcc.compiler import compile_bcc
+
+        if _have_kprobes(features) or not re.match(rx, "finish_task_switch"):
+            return False
+        from ..lang.diagnostics import CompileError
+
+        try:
+            alt = compile_bcc(self.text, _tp_fields, self._cflags, _vmlinux_btf, switch_in=frozenset({fn}))
+        except CompileError:       # it needs more of the task switched in than pid/tgid
+            return False
+        self._variants[f"{fn}#switch"] = next(f for f in alt.funcs if f.name == fn)
+        self.attach_raw_tracepoint(tp="sched_switch", fn_name=f"{fn}#switch")
+        return True
+
+    @staticmethod
+    def _no_kprobes(kind: str, fn: str, what: str) -> None:
+        from ..kernel import features
+
+        if not _have_kprobes(features):
+            raise Unsupported(f"Failed to attach BPF program {fn} to {kind}s matching {what!r}: "
+                              f"{features.explain_missing(kind)}")
 
     def attach_kretprobe(self, event: str | bytes = b"", fn_name: str | bytes = b"",
                          event_re: str | bytes = b"", maxactive: int = 0) -> None:
@@ -249,12 +462,19 @@ class BPF:
         from ..kernel import elf, ldcache, uprobes
 
         lib, sym, fn = self._s(name), self._s(sym), self._s(fn_name)
-        if sym_re:
-            raise Unsupported("attach_uprobe(sym_re=) is not supported by bpfscope yet")
         path = lib if "/" in lib else (ldcache.find_library(lib) or __import__("shutil").which(lib))
         if not path or not os.path.exists(path):
-            raise Unsupported(f"could not determine address of symbol {sym or addr} in {lib}: "
+            raise Unsupported(f"could not determine address of symbol {sym or self._s(sym_re) or addr} in {lib}: "
                               "no such binary or library")
+        if sym_re:
+            hits = BPF.get_user_functions_and_addresses(path, sym_re)
+            if not hits:
+                raise Unsupported(f"no symbol in {path} matches {self._s(sym_re)!r}")
+            self._check_probe_quota(len(hits))
+            for sname, saddr in hits:
+                self.attach_uprobe(name=path, addr=saddr, fn_name=fn, pid=pid, retprobe=retprobe,
+                                   sym=sname)
+            return
         if addr is None:
             hit = elf.resolve_symbol(path, sym)
             if hit is None:
@@ -272,6 +492,45 @@ class BPF:
         except uprobes.UprobeError as e:
             raise Unsupported(f"Failed to attach BPF program {fn} to {kind}: {e}") from None
         self._probes[f"{kind}:{path}:{sym or vaddr}:{fn}"] = att
+
+    @staticmethod
+    def generate_auto_includes(program_words: Any) -> str:
+        """BCC adds kernel #includes for words it sees; types come from BTF here, so none."""
+        return ""
+
+    @staticmethod
+    def find_library(libname: str | bytes) -> bytes | None:
+        """A library by BCC's short name ("c", "pthread") or a path, from the loader's cache."""
+        from ..kernel import ldcache
+
+        lib = BPF._s(libname)
+        path = lib if "/" in lib and os.path.exists(lib) else ldcache.find_library(lib)
+        return path.encode() if path else None
+
+    @staticmethod
+    def find_exe(bin_path: str | bytes) -> bytes | None:
+        import shutil
+
+        p = BPF._s(bin_path)
+        if "/" in p:
+            return p.encode() if os.access(p, os.X_OK) else None
+        found = shutil.which(p)
+        return found.encode() if found else None
+
+    @staticmethod
+    def get_user_functions_and_addresses(name: str | bytes, sym_re: str | bytes) -> list[tuple[bytes, int]]:
+        """(symbol, address) of the functions in a binary or library whose names the regex
+        matches from their start (one per address)."""
+        import re
+
+        from ..kernel import elf
+
+        rx = re.compile(BPF._s(sym_re))
+        seen: dict[int, bytes] = {}
+        for s in elf.function_symbols(BPF._s(name)):
+            if rx.match(s.name):
+                seen.setdefault(s.value, s.name.encode())
+        return [(n, a) for a, n in seen.items()]
 
     def attach_uretprobe(self, name: str | bytes = b"", sym: str | bytes = b"", sym_re: str | bytes = b"",
                          addr: int | None = None, fn_name: str | bytes = b"", pid: int = -1,
@@ -337,12 +596,13 @@ class BPF:
         kernel has no kprobes, so scripts take their tracepoint paths."""
         import re
 
-        from ..kernel import features, kprobes
+        from ..kernel import features
 
         if not _have_kprobes(features):
             return set()
         rx = re.compile(event_re.decode() if isinstance(event_re, bytes) else event_re)
-        return {f.encode() for f in kprobes.list_kernel_functions("*") if rx.match(f)}
+        skip = _kprobe_blacklist()
+        return {f.encode() for f in _kallsyms_text() if f not in skip and rx.fullmatch(f)}
 
     @staticmethod
     def support_raw_tracepoint() -> bool:
@@ -374,9 +634,9 @@ class BPF:
 
     @staticmethod
     def ksym(addr: int, show_module: bool = False, show_offset: bool = False) -> bytes:
-        from ..kernel import ksyms
-
-        return ksyms.ksym(addr, show_offset).encode()
+        """BCC's ksym: b"name", b"name+0x1f" (show_offset), b"name [kernel]" (show_module),
+        b"[unknown]" for an address no kernel symbol covers."""
+        return BPF.sym(addr, -1, show_module, show_offset, False)
 
     @staticmethod
     def ksymname(name: str | bytes) -> int:
@@ -388,15 +648,16 @@ class BPF:
     @staticmethod
     def sym(addr: int, pid: int, show_module: bool = False, show_offset: bool = False,
             demangle: bool = True) -> bytes:
-        if pid < 0:
-            return BPF.ksym(addr, show_module, show_offset)
-        from ..kernel import procmaps, symbols
-
-        try:
-            name = symbols.usym(procmaps.ProcessMaps.capture(pid), addr, show_offset)
-        except Exception:
-            return b"[unknown]"
-        return b"[unknown]" if name.startswith("0x") else name.encode()
+        """BCC's sym: the symbol at addr in process pid (kernel for pid < 0), formatted as
+        name[+0xOFF][ [module basename]]; b"[unknown]" when nothing covers it (the process
+        is gone, the address is in anonymous memory...)."""
+        name, off, module = _resolve(addr, pid)
+        out = name if name is not None else "[unknown]"
+        if show_offset and name is not None:
+            out += f"+0x{off:x}"
+        if show_module and module:
+            out += f" [{os.path.basename(module)}]"
+        return out.encode("utf-8", "surrogateescape")
 
     @staticmethod
     def monotonic_time() -> int:
@@ -404,12 +665,46 @@ class BPF:
 
         return time.monotonic_ns()
 
-    def trace_fields(self, nonblocking: bool = False) -> tuple[bytes, int, int, bytes, float, bytes]:
-        raise Unsupported("bpf_trace_printk output (trace_print/trace_fields) is not supported by "
-                          "bpfscope yet")
+    def trace_open(self, nonblocking: bool = False) -> Any:
+        """tracefs's trace_pipe, where bpf_trace_printk() writes (opened once)."""
+        if self._trace_pipe is None:
+            from .tracepipe import TracePipe
+
+            self._trace_pipe = TracePipe()
+        return self._trace_pipe
+
+    def trace_readline(self, nonblocking: bool = False) -> bytes | None:
+        return self.trace_open().readline(nonblocking)
+
+    def trace_fields(self, nonblocking: bool = False) -> tuple[Any, ...]:
+        """(task, pid, cpu, flags, ts, msg) of the next bpf_trace_printk line; six Nones when
+        nonblocking and nothing is waiting."""
+        from .tracepipe import parse_line
+
+        while True:
+            line = self.trace_readline(nonblocking)
+            if line is None:
+                return (None,) * 6
+            fields = parse_line(line)
+            if fields is not None:
+                return fields
 
     def trace_print(self, fmt: str | None = None) -> None:
-        self.trace_fields()
+        """Print trace_pipe lines until interrupted: raw, or fmt.format(task, pid, cpu, flags,
+        ts, msg) with the byte fields decoded."""
+        import sys
+
+        while True:
+            if fmt:
+                fields = self.trace_fields()
+                text = fmt.format(*(f.decode(errors="replace") if isinstance(f, bytes) else f
+                                    for f in fields))
+                sys.stdout.write(text + "\n")
+            else:
+                line = self.trace_readline() or b""
+                sys.stdout.flush()
+                sys.stdout.buffer.write(line + b"\n")
+            sys.stdout.flush()
 
     # ------------------------------------------------------------------ tables
     def get_table(self, name: str) -> Any:
@@ -434,6 +729,10 @@ class BPF:
         """Wait up to `timeout` ms (-1: forever) and call the callbacks of every opened buffer."""
         return self._poller.poll(timeout)
 
+    def perf_buffer_consume(self) -> int:
+        """Hand every record already in the buffers to the callbacks, without waiting."""
+        return self._poller.drain()
+
     def ring_buffer_poll(self, timeout: int = -1) -> int:
         return self._poller.poll(timeout)
 
@@ -455,6 +754,9 @@ class BPF:
                 os.close(fd)
         self._tp_handles.clear()
         self._poller.close()
+        if self._trace_pipe is not None:
+            self._trace_pipe.close()
+            self._trace_pipe = None
         for fd in self.funcs.values():
             os.close(fd)
         self.funcs.clear()

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import ctypes as ct
+import itertools
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -183,19 +184,35 @@ class EventTable:
 
     def open_perf_buffer(self, callback: Callable[[int, Any, int], None], page_cnt: int = 8,
                          lost_cb: Callable[[int], None] | None = None, wakeup_events: int = 1) -> None:
-        """callback(cpu, data, size) per record. Records travel through a BPF ring buffer,
-        which has no per-CPU split: cpu is always 0. page_cnt/lost_cb/wakeup_events: see
-        BCC; our ring buffer is sized at compile time and reports no lost records."""
-        self._poller.open(self, lambda data, size: callback(0, data, size))
+        """callback(cpu, data, size) per record, from one perf buffer of page_cnt pages (a power
+        of two) per online CPU; lost_cb(count) when the kernel dropped records for lack of room."""
+        if self.spec.map_type != uapi.BPF_MAP_TYPE_PERF_EVENT_ARRAY:
+            raise Exception(f"{self.name}: open_perf_buffer() needs a BPF_PERF_OUTPUT table "
+                            "(this is a BPF_RINGBUF_OUTPUT: use open_ring_buffer())")
+        if page_cnt <= 0 or page_cnt & (page_cnt - 1):
+            raise Exception("Perf buffer page_cnt must be a power of two")
+        self._poller.open_perf(self, callback, page_cnt, lost_cb, wakeup_events)
 
     def open_ring_buffer(self, callback: Callable[[Any, Any, int], Any], ctx: Any = None) -> None:
         """callback(ctx, data, size) per record, as BCC's ring buffer API."""
         self._poller.open(self, lambda data, size: callback(ctx, data, size))
 
 
+class StackTrace(Table):
+    """BPF_STACK_TRACE: stack id → up to 127 instruction pointers, innermost first."""
+
+    def walk(self, stack_id: int, resolve: Callable[[int], Any] | None = None) -> Iterator[Any]:
+        """The stack's addresses up to its first zero, through resolve() if given (KeyError
+        when the id is not stored: evicted, or cleared)."""
+        addrs = (int(a) for a in itertools.takewhile(bool, self[stack_id].ip))
+        return addrs if resolve is None else (resolve(a) for a in addrs)
+
+
 def make_table(spec: TableSpec, m: Map, poller: Any) -> Table | EventTable:
     if spec.output:
         return EventTable(spec, m, poller)
+    if spec.map_type == uapi.BPF_MAP_TYPE_STACK_TRACE:
+        return StackTrace(spec, m)
     if spec.map_type in (uapi.BPF_MAP_TYPE_ARRAY, uapi.BPF_MAP_TYPE_PERCPU_ARRAY):
         return Array(spec, m)
     return Table(spec, m)

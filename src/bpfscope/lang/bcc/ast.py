@@ -154,6 +154,54 @@ class Return(Node):
 
 
 @dataclass
+class LabelStmt(Node):
+    """`name:` — a goto target (the statement after it follows as its own statement)."""
+    name: str
+
+
+@dataclass
+class Goto(Node):
+    name: str
+
+
+@dataclass
+class Loop(Node):
+    """for (init; cond; step) body / while (cond) body / do body while (cond)."""
+    init: list[Any]           # declarations or expression statements
+    cond: Any                 # None: always true
+    step: Any                 # expression or None
+    body: Any
+    post_test: bool = False   # do ... while
+
+
+@dataclass
+class Break(Node):
+    pass
+
+
+@dataclass
+class Continue(Node):
+    pass
+
+
+@dataclass
+class Switch(Node):
+    e: Any
+    body: list[Any]           # statements, with Case markers among them
+
+
+@dataclass
+class Case(Node):
+    value: Any                # None: default
+
+
+@dataclass
+class Offsetof(Node):
+    type: TypeName
+    path: list[str]
+
+
+@dataclass
 class StructDef(Node):
     name: str                 # 'struct key_t'
     fields: list[Decl]
@@ -192,3 +240,21 @@ class Func(Node):
 @dataclass
 class Program:
     items: list[Any]
+
+
+def walk(node: Any) -> Any:
+    """Every node under node (itself included), depth first: for the analyses that look at a
+    whole body (labels and gotos, who calls whom, which variables a loop writes)."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, list):
+            stack.extend(reversed(n))
+            continue
+        if not isinstance(n, Node):
+            continue
+        yield n
+        for k in n.__dataclass_fields__:
+            v = getattr(n, k)
+            if isinstance(v, (Node, list)):
+                stack.append(v)

@@ -17,19 +17,23 @@ from ..ebpf.arch import host
 from ..ebpf.emitter import CTX, Emitter, IntVal, Label
 from ..spec import ArgField
 from . import ast as A
-from .helpers import ATOMIC_ADD, HELPERS, INLINE
+from . import control
+from .helpers import ATOMIC_ADD, BSWAP, HELPERS, INLINE
 from .lvalues import LV
 from .methods import method_call
+from .printk import trace_printk
 from .tables import TableSpec
 from .typenames import INT, VOID, arith, array_of, base_type, c_view, is_scalar, promote, spelled
 
 U64 = int_type(8, False)
+INT128 = ("unsigned __int128", "__int128", "__uint128_t", "__int128_t")
 BPF_NOEXIST = 1
 
 
 class FuncGen:
     def __init__(self, tables: dict[str, tuple[int, TableSpec]], structs: dict[str, Type],
-                 tp_args: list[ArgField] | None, consts: dict[str, int], kdb: Any = None) -> None:
+                 tp_args: list[ArgField] | None, consts: dict[str, int], kdb: Any = None,
+                 funcs: dict[str, A.Func] | None = None) -> None:
         self.e = Emitter()
         self.kdb = kdb            # kernel types (ctype.typedb.TypeDB over BTF), or None
         self.tables = tables
@@ -38,6 +42,17 @@ class FuncGen:
         self.tp = tp_args is not None
         self.consts = consts
         self.scopes: list[dict[str, LV]] = [{}]
+        self.funcs = funcs or {}                       # the program's functions, inlined when called
+        self.labels: list[dict[str, Label]] = []       # goto targets by name, innermost last
+        self.targets: set[str] = set()                 # label names some goto jumps to
+        self.gotos: list[tuple[Label, Any]] = []
+        self.jumps: list[tuple[Label | None, Label | None]] = []   # (break, continue), innermost last
+        self.inlining: list[tuple[str, Label, IntVal, Type]] = []  # (function, end, result, type)
+        self.case_labels: dict[int, Label] = {}
+        # a kprobe on finish_task_switch(prev) run from the sched_switch raw tracepoint: prev is
+        # args[1], and "current" (the task switched in) is args[2], `next`
+        self.switch_in = False
+        self.usdt_args: list[Any] | None = None   # LocArgs of the USDT probe this function serves
 
     # ------------------------------------------------------------------ driver
     def function(self, f: A.Func) -> list[I.Insn]:
@@ -48,22 +63,69 @@ class FuncGen:
             if k == 0:        # the context (args, struct pt_regs *ctx, bpf_perf_event_data *)
                 self.scopes[0][p.name] = LV("ctxptr", 0, pt)
                 continue
+            if self.switch_in:
+                if k != 1 or pt.kind is not Kind.POINTER:
+                    raise CompileError("a finish_task_switch probe takes (ctx, struct task_struct *prev)",
+                                       p.span)
+                off = e.alloc(8)
+                e.emit(I.ldx(8, I.R0, CTX, 8), I.stx(8, I.R10, I.R0, off))     # raw tp args[1]
+                self.scopes[0][p.name] = LV("stack", off, kernel_ptr(pt))
+                continue
             # BCC's kprobe convention: later parameters are the probed function's arguments
             regs = host().args
             if k - 1 >= len(regs) or not is_scalar(pt):
                 raise CompileError(f"parameter '{p.name}': only the first {len(regs)} integer or pointer "
                                    "arguments can be read", p.span)
             off = e.alloc(8)
-            e.emit(I.ldx(8, I.R0, CTX, regs[k - 1]))
+            if f.name.startswith("syscall__"):
+                # BCC: a syscall__ function probes the syscall wrapper (__x64_sys_*), whose one
+                # argument is the user's pt_regs: the syscall's arguments are read from there
+                e.emit(I.st_imm(8, I.R10, off, 0), I.ldx(8, I.R3, CTX, regs[0]),
+                       I.alu64_imm(I.ADD, I.R3, regs[k - 1]), I.mov64_reg(I.R1, I.R10),
+                       I.alu64_imm(I.ADD, I.R1, off), I.mov64_imm(I.R2, 8))
+                e.call("probe_read_kernel")
+                e.emit(I.ldx(8, I.R0, I.R10, off))
+            else:
+                e.emit(I.ldx(8, I.R0, CTX, regs[k - 1]))
             self.normalize(I.R0, pt)
             e.emit(I.stx(8, I.R10, I.R0, off))
             self.scopes[0][p.name] = LV("stack", off, pt)
+        self.labels.append({n: Label(n) for n in control.labels_in(f.body)})
+        self.targets = control.goto_targets(f.body)
+        if self.switch_in:
+            off = e.alloc(8)
+            e.emit(I.ldx(8, I.R0, CTX, 16), I.stx(8, I.R10, I.R0, off))       # raw tp args[2]: next
+            task = base_type("struct task_struct", self.structs, f.span, self.kdb)
+            self.scopes[0][SWITCH_NEXT] = LV("stack", off, kernel_ptr(pointer_type(task)))
         self.stmt(f.body)
-        if not terminates(f.body):
+        if not self.terminates(f.body):
             e.emit(I.mov64_imm(I.R0, 0), I.exit_())
+        for lab, g in self.gotos:
+            if lab.pos < 0:
+                raise CompileError(f"goto '{g.name}' jumps into a loop that was unrolled (not supported)",
+                                   g.span)
         return e.finish()
 
+    def terminates(self, s: Any) -> bool:
+        return control.terminates(s, self.targets)
+
+    def seq(self, stmts: list[Any], dead: bool = False) -> None:
+        """Statements in order, skipping what no path reaches (the verifier rejects unreachable
+        instructions) until a label that a goto targets, or a case."""
+        for x in stmts:
+            if dead and control.revives(x, self.targets):
+                dead = False
+            if dead:
+                if isinstance(x, A.Decl):     # still in scope after a label further down
+                    t = self.type_of(x.type, x.dims)
+                    self.scopes[-1][x.name] = LV("stack", self.e.alloc(max(8, t.size)), t)
+                continue
+            self.stmt(x)
+            if self.terminates(x):
+                dead = True
+
     def type_of(self, tn: A.TypeName, dims: list[int] | None = None) -> Type:
+        dims = self.dim_values(dims) if dims else dims
         if tn.base.startswith("struct tracepoint__"):
             return pointer_type(Type(Kind.STRUCT, name=tn.base))
         if tn.of is not None:   # typeof(expr)
@@ -72,6 +134,18 @@ class FuncGen:
             return array_of(t, dims) if dims else t
         t = spelled(base_type(tn.base, self.structs, tn.span, self.kdb), tn.ptr)
         return array_of(t, dims) if dims else t
+
+    def dim_values(self, dims: list[Any]) -> list[int]:
+        """Array sizes: integers, or constant expressions the parser left (kernel enums)."""
+        out = []
+        for d in dims:
+            v = d if isinstance(d, int) else self.const_value(d)
+            if v == -1 and isinstance(d, int):    # `[]` outside an initialized local: a flexible
+                v = 0                              # array member, no bytes of its own
+            if v is None:
+                raise CompileError("array size must be an integer constant", d.span)
+            out.append(v)
+        return out
 
     # ------------------------------------------------------------------ statements
     def stmt(self, s: Any) -> None:
@@ -87,11 +161,23 @@ class FuncGen:
         e.mark(s.span)
         if isinstance(s, A.Block):
             self.scopes.append({})
-            for x in s.stmts:
-                self.stmt(x)
-                if terminates(x):
-                    break   # the verifier rejects unreachable instructions
+            sp = e.sp
+            self.seq(s.stmts)
+            e.sp = sp            # the block's locals are gone: their slots serve the next block
             self.scopes.pop()
+        elif isinstance(s, A.Loop):
+            control.lower_loop(self, s)
+        elif isinstance(s, A.Switch):
+            control.lower_switch(self, s)
+        elif isinstance(s, (A.Goto, A.Break, A.Continue)):
+            e.ja(control.jump_target(self, s))
+        elif isinstance(s, A.LabelStmt):
+            for m in reversed(self.labels):
+                if s.name in m:
+                    e.place(m[s.name])
+                    break
+        elif isinstance(s, A.Case):
+            e.place(self.case_labels[id(s)])
         elif isinstance(s, A.Decl):
             self.decl(s)
         elif isinstance(s, A.ExprStmt):
@@ -102,12 +188,21 @@ class FuncGen:
             els, done = Label("else"), Label("endif")
             self.cond_jump(s.cond, els, False)
             self.stmt(s.then)
-            if s.orelse is not None and not terminates(s.then):
+            if s.orelse is not None and not self.terminates(s.then):
                 e.ja(done)
             e.place(els)
             if s.orelse is not None:
                 self.stmt(s.orelse)
                 e.place(done)
+        elif isinstance(s, A.Return) and self.inlining:
+            _, end, out, rt = self.inlining[-1]
+            if s.e is not None:
+                rv, _ = self.rvalue(s.e)
+                r = e.load(rv, I.R1)
+                self.normalize(r, rt)
+                e.set_from(out, r)
+                e.release(rv)
+            e.ja(end)
         elif isinstance(s, A.Return):
             if s.e is not None:
                 rv, _ = self.rvalue(s.e)
@@ -120,15 +215,27 @@ class FuncGen:
             raise CompileError(f"unsupported statement {type(s).__name__}", s.span)
 
     def decl(self, d: A.Decl) -> None:
+        if d.dims[:1] == [-1]:       # `char s[] = "..."` / `int a[] = {1, 2}`: the initializer sizes it
+            n = (len(d.init.value) + 1 if isinstance(d.init, A.Str)
+                 else len(d.init.items) if isinstance(d.init, A.InitList) else -1)
+            if n < 0:
+                raise CompileError(f"array '{d.name}' needs a size or an initializer", d.span)
+            d = A.Decl(d.span, d.type, d.name, [n] + d.dims[1:], d.init)
         t = self.type_of(d.type, d.dims)
         if t.kind is Kind.NONE:
             raise CompileError(f"variable '{d.name}' declared void", d.span)
         off = self.e.alloc(max(8, t.size))
         lv = LV("stack", off, t)
-        if d.init is None or isinstance(d.init, A.InitList):
+        if isinstance(d.init, A.Str) and t.kind is Kind.ARRAY and t.pointee is not None and t.pointee.size == 1:
+            data = d.init.value.encode()[:t.size]
+            self.e.zero(off, (max(8, t.size) + 7) & ~7)
+            self.e.store_bytes(off, data)
+        elif d.init is None or isinstance(d.init, A.InitList):
             self.e.zero(off, (max(8, t.size) + 7) & ~7)   # BCC programs rely on zeroed padding
             if isinstance(d.init, A.InitList):
                 self.init_list(lv, d.init)
+        elif self.wide_const(lv, d.init):
+            pass
         elif is_scalar(t):
             self.scopes[-1][d.name] = lv      # in scope in its own initializer (typeof(task))
             v, vt = self.rvalue(d.init)
@@ -141,6 +248,21 @@ class FuncGen:
                 raise CompileError("initializer type does not match", d.init.span)
             self.copy(lv, src)
         self.scopes[-1][d.name] = lv
+
+    def wide_const(self, lv: LV, x: Any) -> bool:
+        """`unsigned __int128 a = 0;` (and in initializer lists, assignments): a 16-byte
+        integer set from a constant, as its two 64-bit halves."""
+        if lv.type.name not in INT128 or lv.base != "stack":
+            return False
+        c = self.const_value(x)
+        if c is None:
+            return False
+        c &= (1 << 128) - 1
+        for half in (0, 1):
+            v, _ = self.imm((c >> (64 * half)) & ((1 << 64) - 1), U64)
+            self.store(LV(lv.base, lv.off + 8 * half, U64, lv.ptr), v, U64)
+            self.e.release(v)
+        return True
 
     def init_list(self, lv: LV, il: A.InitList) -> None:
         t = lv.type
@@ -162,6 +284,8 @@ class FuncGen:
                 raise CompileError("too many initializers", item.span)
             if isinstance(item, A.InitList):
                 self.init_list(sub, item)
+            elif self.wide_const(sub, item):
+                pass
             else:
                 v, vt = self.rvalue(item)
                 self.store(sub, v, vt)
@@ -198,15 +322,47 @@ class FuncGen:
                 raise CompileError("cannot dereference this (not a typed pointer)", x.span)
             return LV(self.space(pt), 0, c_view(pt.pointee), p)
         if isinstance(x, A.Index):
+            bt: Type | None = None if self._is_array(x.e) else self.dry(lambda: self.rvalue(x.e)[1])
+            if bt is not None and bt.kind is Kind.POINTER and bt.pointee is not None:   # p[i] is *(p + i)
+                p, _ = self.binary(A.Binary(x.span, "+", x.e, x.idx))
+                return LV(self.space(bt), 0, c_view(bt.pointee), p)
             base = self.lvalue(x.e)
             if base.type.kind is not Kind.ARRAY or base.type.pointee is None:
                 raise CompileError("subscript of a non-array", x.e.span)
             idx = self.const_value(x.idx)
-            if idx is None or not 0 <= idx < base.type.count:
+            if idx is None and base.base in ("kmem", "ptr") and base.ptr is not None:
+                return self.index_ptr(base, x.idx)   # &pid->numbers[level]: address arithmetic
+            if idx is None and base.base == "stack":  # a local array: the verifier checks the bounds
+                return self.index_ptr(LV("ptr", 0, base.type, self.address(base)), x.idx)
+            flexible = base.type.count == 0          # `u64 args[0]` (bpf_raw_tracepoint_args)
+            if idx is None or idx < 0 or not (flexible or idx < base.type.count):
                 raise CompileError("array index must be a constant within the array's bounds", x.idx.span)
             el = base.type.pointee
             return LV(base.base, base.off + idx * el.size, el, base.ptr)
         raise CompileError("expression is not assignable / has no address", x.span)
+
+    def index_ptr(self, base: LV, idx_x: Any) -> LV:
+        """arr[i] with a run-time i inside memory reached through a pointer: the element's
+        address is computed (kernel memory is then read with a probe read, which checks it)."""
+        assert base.ptr is not None and base.type.pointee is not None
+        el = base.type.pointee
+        i, it = self.rvalue(idx_x)
+        e = self.e
+        ri = e.load(i, I.R1)
+        self.normalize(ri, it)
+        if el.size != 1:
+            e.emit(I.alu64_imm(I.MUL, ri, el.size))
+        rp = e.load(base.ptr, I.R2)
+        e.emit(I.alu64_reg(I.ADD, ri, rp))
+        e.release(base.ptr)
+        e.set_from(i, ri)
+        return LV(base.base, base.off, el, i)
+
+    def _is_array(self, x: Any) -> bool:
+        try:
+            return bool(self.dry(lambda: self.lvalue(x).type.kind is Kind.ARRAY))
+        except CompileError:
+            return False
 
     def track_kernel(self, target: Any, lv: LV, vt: Type) -> None:
         """A pointer variable given a kernel pointer points into kernel memory from then on:
@@ -273,6 +429,8 @@ class FuncGen:
             raise CompileError(f"a {t.name or t.kind.value} cannot be used as a value here", None)
         e = self.e
         size = t.size
+        if lv.base == "const":     # an unrolled loop's variable
+            return self.imm(lv.off, t)
         if lv.bits is not None:
             size = min(8, (lv.bits[0] + lv.bits[1] + 7) // 8)
             size = next(n for n in (1, 2, 4, 8) if n >= size)
@@ -376,6 +534,10 @@ class FuncGen:
     def const_value(self, x: Any) -> int | None:
         if isinstance(x, A.Num):
             return x.value
+        if isinstance(x, A.Offsetof):
+            return self.offsetof(x)
+        if isinstance(x, A.Name) and (lv := self.lookup_var(x.id)) is not None and lv.base == "const":
+            return lv.off
         if isinstance(x, A.Name) and self.lookup_var(x.id) is None:
             if x.id in self.consts:
                 return self.consts[x.id]
@@ -397,6 +559,21 @@ class FuncGen:
             if x.op in ops:
                 return ops[x.op]
         return None
+
+    def offsetof(self, x: A.Offsetof) -> int:
+        t, off = self.type_of(x.type), 0
+        for name in x.path:
+            if t.kind is Kind.STRUCT and not t.names and self.kdb is not None:   # a kernel struct
+                m = self.kdb.member(t, name)
+                if m is None:
+                    raise CompileError(f"no member named '{name}' in {t.name}", x.span)
+                off, t = off + m.offset, c_view(m.type)
+            elif t.kind is Kind.STRUCT and name in t.names:
+                k = t.names.index(name)
+                off, t = off + t.offsets[k], t.elems[k]
+            else:
+                raise CompileError(f"no member named '{name}' in {t.name or t}", x.span)
+        return off
 
     def sizeof(self, x: A.Sizeof) -> int:
         if x.type is not None:
@@ -442,8 +619,18 @@ class FuncGen:
             return self.imm(x.value, t)
         if isinstance(x, A.Sizeof):
             return self.imm(self.sizeof(x), U64)
-        if isinstance(x, A.Str):
-            raise CompileError("string literals are only supported as macro arguments for now", x.span)
+        if isinstance(x, A.Offsetof):
+            return self.imm(self.offsetof(x), U64)
+        if isinstance(x, A.Str):   # a string literal's value: a pointer to a copy on the stack
+            data = x.value.encode() + b"\0"
+            size = max(8, (len(data) + 7) & ~7)
+            off = e.alloc(size)
+            e.zero(off, size)
+            e.store_bytes(off, data[:-1])
+            v = e.new_int()
+            e.emit(I.mov64_reg(I.R0, I.R10), I.alu64_imm(I.ADD, I.R0, off))
+            e.set_from(v, I.R0)
+            return v, pointer_type(int_type(1, True))
         if isinstance(x, A.Name):
             if self.lookup_var(x.id) is None:
                 if x.id in self.consts:
@@ -476,6 +663,10 @@ class FuncGen:
                     e.set_from(v, r)
             if t.kind is Kind.POINTER and _vt.kind is Kind.POINTER and _vt.mode == "kernel":
                 t = kernel_ptr(t)    # still kernel memory: (struct x *)task->field
+            elif t.kind is Kind.POINTER and _vt.kind is Kind.INT and self.const_value(x.e) is None:
+                # an address computed as an integer (`*(u8 *)((u64)&sk->field - 3)`): the verifier
+                # never lets a program dereference a number, so BCC reads it with a probe read
+                t = kernel_ptr(t)
             return v, t
         if isinstance(x, A.Binary):
             return self.binary(x)
@@ -504,6 +695,9 @@ class FuncGen:
         if isinstance(x, A.Call):
             return self.call(x)
         if isinstance(x, A.MethodCall):
+            if self.switch_in and x.method in ("get_stackid", "get_stack"):
+                raise CompileError(f"{x.method}() would take the stack of the task switched out, not in "
+                                   "(sched_switch standing in for finish_task_switch)", x.name_span)
             return method_call(self, x)
         raise CompileError(f"unsupported expression {type(x).__name__}", x.span)
 
@@ -671,7 +865,8 @@ class FuncGen:
             if isinstance(x.value, A.InitList):
                 raise CompileError("assigning an initializer list is not supported", x.value.span)
             if not self._scalar_target(x.target):
-                self.copy(self.lvalue(x.target), self.lvalue(x.value))
+                if not self.wide_const(self.lvalue(x.target), x.value):
+                    self.copy(self.lvalue(x.target), self.lvalue(x.value))
                 return self.imm(0, INT) if want else None
             v, vt = self.rvalue(x.value)
             lv = self.lvalue(x.target)
@@ -697,6 +892,23 @@ class FuncGen:
     # ------------------------------------------------------------------ helpers
     def call(self, x: A.Call) -> tuple[IntVal, Type]:
         e = self.e
+        f = self.funcs.get(x.func)
+        if f is not None and self.lookup_var(x.func) is None:
+            return control.inline_call(self, f, x)
+        if self.switch_in and x.func in SWITCHED_IN:
+            return self.rvalue(SWITCHED_IN[x.func](x.span))
+        if self.switch_in and x.func in CURRENT_TASK:
+            raise CompileError(f"{x.func}() is about the task switched in, which the sched_switch "
+                               "tracepoint standing in for finish_task_switch cannot give", x.name_span)
+        if x.func in BSWAP:
+            if len(x.args) != 1:
+                raise CompileError(f"{x.func}() takes 1 argument", x.span)
+            v, _ = self.rvalue(x.args[0])
+            r = e.load(v, I.R1)
+            bits = BSWAP[x.func]
+            e.emit(I.Insn(I.ALU | I.END | I.X, r, 0, 0, bits))   # to big endian: a swap on this host
+            e.set_from(v, r)
+            return v, int_type(bits // 8, False)
         if x.func in INLINE:
             if len(x.args) != 1:
                 raise CompileError(f"{x.func}() takes 1 argument", x.span)
@@ -713,6 +925,12 @@ class FuncGen:
         if x.func in ("__builtin_memcpy", "memcpy"):   # from anywhere: a kernel read into dst
             x = A.Call(x.span, "bpf_probe_read_kernel", [x.args[0], x.args[2], x.args[1]] if len(x.args) == 3
                        else x.args, x.name_span)
+        if x.func == "bpf_trace_printk":
+            return trace_printk(self, x)
+        if x.func in ("bpf_usdt_readarg", "bpf_usdt_readarg_p"):
+            from .usdtargs import readarg
+
+            return readarg(self, x, self.usdt_args)
         h = HELPERS.get(x.func)
         if h is None:
             raise CompileError(f"unknown function '{x.func}' (not a BPF helper bpfscope's BCC compiler "
@@ -766,16 +984,26 @@ class FuncGen:
         return t
 
 
+SWITCH_NEXT = "__bpfscope_switch_next"
+
+
+def _next_field(sp: Span, name: str, ctype: str) -> A.Cast:
+    return A.Cast(sp, A.TypeName(ctype), A.Member(sp, A.Name(sp, SWITCH_NEXT), name, True, sp))
+
+
+# what the helpers would say about the task switched in, read from `next`
+SWITCHED_IN = {
+    "bpf_get_current_pid_tgid": lambda sp: A.Binary(sp, "|", A.Binary(sp, "<<", _next_field(sp, "tgid", "u64"),
+                                                                      A.Num(sp, 32)),
+                                                    _next_field(sp, "pid", "u32")),
+}
+
+# helpers about the current task that switch_in cannot redirect to `next`
+CURRENT_TASK = frozenset({"bpf_get_current_comm", "bpf_get_current_task", "bpf_get_current_task_btf",
+                          "bpf_get_current_uid_gid", "bpf_get_current_cgroup_id", "bpf_get_stackid",
+                          "bpf_get_stack", "bpf_send_signal", "bpf_send_signal_thread"})
+
+
 def kernel_ptr(t: Type) -> Type:
     return Type(Kind.POINTER, size=8, pointee=t.pointee, name=t.name, mode="kernel")
 
-
-def terminates(s: Any) -> bool:
-    """Control never reaches the end of s (it returns on every path)."""
-    if isinstance(s, A.Return):
-        return True
-    if isinstance(s, A.Block):
-        return any(terminates(x) for x in s.stmts)
-    if isinstance(s, A.If):
-        return s.orelse is not None and terminates(s.then) and terminates(s.orelse)
-    return False

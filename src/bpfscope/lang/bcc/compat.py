@@ -34,6 +34,33 @@ def predefined() -> dict[str, str]:
         "PT_REGS_RC(x)": "((x)->ax)", "PT_REGS_IP(x)": "((x)->ip)", "PT_REGS_SP(x)": "((x)->sp)",
         "PT_REGS_FP(x)": "((x)->bp)",
         "IPPROTO_TCP": "6", "IPPROTO_UDP": "17",
+        "DISK_NAME_LEN": "32", "BDEVNAME_SIZE": "32", "INET6_ADDRSTRLEN": "46", "INET_ADDRSTRLEN": "16",
+        "REQ_OP_BITS": "8", "REQ_OP_MASK": "((1 << 8) - 1)",           # blk_types.h (4.10+)
+        "SCM_RIGHTS": "1", "SCM_CREDENTIALS": "2",
+        # stat.h's file types
+        "S_IFMT": "00170000", "S_IFSOCK": "0140000", "S_IFLNK": "0120000", "S_IFREG": "0100000",
+        "S_IFBLK": "0060000", "S_IFDIR": "0040000", "S_IFCHR": "0020000", "S_IFIFO": "0010000",
+        "S_ISREG(m)": "(((m) & 00170000) == 0100000)", "S_ISDIR(m)": "(((m) & 00170000) == 0040000)",
+        "S_ISCHR(m)": "(((m) & 00170000) == 0020000)", "S_ISBLK(m)": "(((m) & 00170000) == 0060000)",
+        "S_ISFIFO(m)": "(((m) & 00170000) == 0010000)", "S_ISLNK(m)": "(((m) & 00170000) == 0120000)",
+        "S_ISSOCK(m)": "(((m) & 00170000) == 0140000)",
+        "min(x,y)": "((x) < (y) ? (x) : (y))", "max(x,y)": "((x) > (y) ? (x) : (y))",
+        "min_t(t,x,y)": "((t)(x) < (t)(y) ? (t)(x) : (t)(y))", "max_t(t,x,y)": "((t)(x) > (t)(y) ? (t)(x) : (t)(y))",
+        "__attribute__(x)": "", "__always_unused": "", "__maybe_unused": "",
+        # net/ inline accessors and sock.h/inet_sock.h member shorthands
+        "tcp_sk(sk)": "((struct tcp_sock *)(sk))", "inet_sk(sk)": "((struct inet_sock *)(sk))",
+        "inet_csk(sk)": "((struct inet_connection_sock *)(sk))", "udp_sk(sk)": "((struct udp_sock *)(sk))",
+        "inet_daddr": "sk.__sk_common.skc_daddr", "inet_rcv_saddr": "sk.__sk_common.skc_rcv_saddr",
+        "inet_dport": "sk.__sk_common.skc_dport", "inet_num": "sk.__sk_common.skc_num",
+        "sk_family": "__sk_common.skc_family", "sk_state": "__sk_common.skc_state",
+        "sk_daddr": "__sk_common.skc_daddr", "sk_rcv_saddr": "__sk_common.skc_rcv_saddr",
+        "sk_dport": "__sk_common.skc_dport", "sk_num": "__sk_common.skc_num",
+        "sk_v6_daddr": "__sk_common.skc_v6_daddr", "sk_v6_rcv_saddr": "__sk_common.skc_v6_rcv_saddr",
+        "sk_bound_dev_if": "__sk_common.skc_bound_dev_if", "sk_net": "__sk_common.skc_net",
+        "sk_reuse": "__sk_common.skc_reuse", "sk_refcnt": "__sk_common.skc_refcnt",
+        "FMODE_CREATED": "0x100000",                                  # fs.h (4.19+)
+        # x86-64's direct-map base (4-level paging): profile's "is this a kernel ip" check
+        "PAGE_OFFSET": "0xffff888000000000ULL",
         "IRQ_NONE": "0", "IRQ_HANDLED": "1", "IRQ_WAKE_THREAD": "2",
         # BCC's helpers header: __data_loc strings of TRACEPOINT_PROBE records
         "TP_DATA_LOC_READ_CONST(dst,field,length)":

@@ -16,12 +16,15 @@ from ..diagnostics import CompileError, Span
 from ..spec import ArgField
 from . import ast as A
 from .codegen import FuncGen
+from .control import callees
 from .lexer import lex
 from .parser import parse
 from .preproc import Preprocessor
 from .tables import TableSpec, table_spec
 from .typenames import array_of, struct_type
 
+# functions BCC attaches by their name: programs even when another function calls them too
+_PROBE_PREFIXES = ("kprobe__", "kretprobe__", "raw_tracepoint__", "tracepoint__", "kfunc__", "kretfunc__")
 TpFields = Callable[[str, str], "list[ArgField] | None"]
 
 
@@ -51,9 +54,14 @@ def cflag_defines(cflags: list[str] | tuple[str, ...]) -> dict[str, str]:
 
 
 def compile_bcc(text: str, tp_fields: TpFields, cflags: list[str] | tuple[str, ...] = (),
-                btf_loader: Callable[[], Any] | None = None) -> BccObject:
+                btf_loader: Callable[[], Any] | None = None,
+                usdt_args: dict[str, list[Any]] | None = None,
+                switch_in: frozenset[str] = frozenset()) -> BccObject:
     """btf_loader: returns the kernel's BTF (kernel.btf.Btf), read only when the program
-    names a kernel struct (`struct task_struct *t`)."""
+    names a kernel struct (`struct task_struct *t`). usdt_args: function name → the LocArgs
+    of the USDT probe it was enabled on (for bpf_usdt_readarg). switch_in: functions written
+    for a kprobe on finish_task_switch(prev), compiled for the sched_switch raw tracepoint
+    instead (kernels without kprobes; see codegen.FuncGen.switch_in)."""
     from ..ctype.typedb import TypeDB
 
     toks = Preprocessor(cflag_defines(cflags)).run(lex(text))
@@ -76,7 +84,7 @@ def compile_bcc(text: str, tp_fields: TpFields, cflags: list[str] | tuple[str, .
     funcs: list[A.Func] = []
     for item in prog.items:
         if isinstance(item, A.StructDef):
-            fields = [(d.name, array_of(resolve(d.type), d.dims)) for d in item.fields]
+            fields = [(d.name, array_of(resolve(d.type), helper.dim_values(d.dims))) for d in item.fields]
             structs[item.name] = struct_type(item.name, fields, item.union)
         elif isinstance(item, A.EnumDef):
             nxt = 0
@@ -85,7 +93,7 @@ def compile_bcc(text: str, tp_fields: TpFields, cflags: list[str] | tuple[str, .
                 consts[n] = nxt
                 nxt += 1
         elif isinstance(item, A.Typedef):
-            structs[item.name] = array_of(resolve(item.type), item.dims)
+            structs[item.name] = array_of(resolve(item.type), helper.dim_values(item.dims))
         elif isinstance(item, A.MapDecl):
             if item.name in tables:
                 raise CompileError(f"table '{item.name}' is declared twice", item.span)
@@ -93,13 +101,19 @@ def compile_bcc(text: str, tp_fields: TpFields, cflags: list[str] | tuple[str, .
         elif isinstance(item, A.Func):
             funcs.append(item)
     out: list[FuncProg] = []
+    by_name = {f.name: f for f in funcs}
+    called = set().union(*(callees(f.body) for f in funcs)) if funcs else set()
     for f in funcs:
+        if f.name in called and f.tracepoint is None and not f.name.startswith(_PROBE_PREFIXES):
+            continue       # a helper function: inlined where it is called, not a program
         tp_args = None
         if f.tracepoint is not None:
             tp_args = tp_fields(*f.tracepoint)
             if tp_args is None:
                 raise CompileError(f"tracepoint {':'.join(f.tracepoint)} not found", f.span)
-        g = FuncGen(tables, structs, tp_args, consts, kdb)
+        g = FuncGen(tables, structs, tp_args, consts, kdb, by_name)
+        g.usdt_args = (usdt_args or {}).get(f.name)
+        g.switch_in = f.name in switch_in
         insns = g.function(f)
         out.append(FuncProg(f.name, f.tracepoint, insns, g.e.spans))
     return BccObject([t for _, t in sorted(tables.values(), key=lambda p: p[0])], out, structs)

@@ -34,3 +34,10 @@ HELPERS: dict[str, Helper] = {
 INLINE = ("bpf_log2l", "bpf_log2")
 # atomic adds to memory (BCC's lock_xadd macro, the GCC builtin it stands for)
 ATOMIC_ADD = ("lock_xadd", "__sync_fetch_and_add")
+# byte order: network (big endian) ↔ host; one BPF_END swap each (this host is little endian)
+BSWAP = {**{n: 16 for n in ("ntohs", "htons", "bpf_ntohs", "bpf_htons", "be16_to_cpu", "cpu_to_be16",
+                            "__builtin_bswap16", "__bpf_ntohs", "__bpf_htons")},
+         **{n: 32 for n in ("ntohl", "htonl", "bpf_ntohl", "bpf_htonl", "be32_to_cpu", "cpu_to_be32",
+                            "__builtin_bswap32", "__bpf_ntohl", "__bpf_htonl")},
+         **{n: 64 for n in ("be64_to_cpu", "cpu_to_be64", "bpf_be64_to_cpu", "bpf_cpu_to_be64",
+                            "__builtin_bswap64")}}

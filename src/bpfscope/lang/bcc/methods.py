@@ -1,23 +1,27 @@
 """BCC's table methods with BCC's semantics: lookup, update, insert, delete, increment,
-lookup_or_try_init (lookup_or_init), perf_submit, ringbuf_output.
+lookup_or_try_init (lookup_or_init), perf_submit, ringbuf_output, get_stackid.
 
-BPF_PERF_OUTPUT tables are served by a BPF ring buffer: perf_submit copies the record in
-with ringbuf_output; user space gets BCC's callback API."""
+BPF_PERF_OUTPUT tables are perf event arrays: perf_submit is bpf_perf_event_output into the
+current CPU's buffer (BCC's rewrite); BPF_STACK_TRACE's get_stackid(ctx, flags) is
+bpf_get_stackid(ctx, table, flags)."""
 
 from __future__ import annotations
 
 from ...kernel import insn as I
+from ...kernel import uapi
 from ..ctype.types import Kind, Type, pointer_type
 from ..diagnostics import CompileError
 from ..ebpf.emitter import IntVal, Label
 from . import ast as A
 from .lvalues import LV, Gen
+from .tables import TableSpec
 from .typenames import INT
 
 BPF_ANY, BPF_NOEXIST = 0, 1
 _NARGS = {"lookup": (1, 1), "update": (2, 2), "insert": (2, 2), "delete": (1, 1), "increment": (1, 2),
           "atomic_increment": (1, 2), "lookup_or_try_init": (2, 2), "lookup_or_init": (2, 2),
-          "perf_submit": (3, 3), "ringbuf_output": (3, 3)}
+          "perf_submit": (3, 3), "ringbuf_output": (3, 3), "get_stackid": (2, 2)}
+BPF_F_CURRENT_CPU = 0xFFFFFFFF
 
 
 def method_call(g: Gen, x: A.MethodCall) -> tuple[IntVal, Type]:
@@ -29,6 +33,8 @@ def method_call(g: Gen, x: A.MethodCall) -> tuple[IntVal, Type]:
         raise CompileError(f"{x.obj}.{x.method}() takes {lo_hi[0]}"
                            + (f" or {lo_hi[1]}" if lo_hi[1] != lo_hi[0] else "") + " arguments", x.span)
     e = g.e
+    if spec.map_type == uapi.BPF_MAP_TYPE_STACK_TRACE or x.method == "get_stackid":
+        return _get_stackid(g, x, idx, spec)
     if spec.output:
         if x.method not in ("perf_submit", "ringbuf_output"):
             raise CompileError(f"{x.obj} is an output table: use {x.obj}.perf_submit()", x.name_span)
@@ -39,8 +45,30 @@ def method_call(g: Gen, x: A.MethodCall) -> tuple[IntVal, Type]:
             if spec.event is None:
                 spec.event = t
         n = g.const_value(size)
-        if n is None or n <= 0:
+        perf = spec.map_type == uapi.BPF_MAP_TYPE_PERF_EVENT_ARRAY
+        if (n is None and not perf) or (n is not None and n <= 0):
             raise CompileError("the record size must be a positive constant (sizeof(data))", size.span)
+        if perf:
+            if x.method != "perf_submit":
+                raise CompileError(f"{x.obj} is a BPF_PERF_OUTPUT table: use {x.obj}.perf_submit()",
+                                   x.name_span)
+            ctx, _ = g.rvalue(x.args[0])
+            p, _ = g.rvalue(data)
+            # a run-time size (BCC allows one; the verifier wants it bounded, as for the helper)
+            sz = g.rvalue(size)[0] if n is None else None
+            g.to_reg(ctx, I.R1)
+            g.to_reg(p, I.R4)
+            if sz is not None:
+                g.to_reg(sz, I.R5)
+                e.release(sz)
+            elif n is not None:
+                e.emit(I.mov64_imm(I.R5, n))
+            e.release(ctx)
+            e.release(p)
+            e.emit(I.ld_map_fd(I.R2, idx), I.ld_imm64(I.R3, BPF_F_CURRENT_CPU))
+            e.call("perf_event_output")
+            return _result(g, INT)
+        assert n is not None
         p, _ = g.rvalue(data)
         g.to_reg(p, I.R2)
         e.release(p)
@@ -92,6 +120,27 @@ def method_call(g: Gen, x: A.MethodCall) -> tuple[IntVal, Type]:
     e.release(val_v)
     e.emit(I.ld_map_fd(I.R1, idx), I.mov64_imm(I.R4, BPF_NOEXIST if x.method == "insert" else BPF_ANY))
     e.call("map_update_elem")
+    return _result(g, INT)
+
+
+def _get_stackid(g: Gen, x: A.MethodCall, idx: int, spec: TableSpec) -> tuple[IntVal, Type]:
+    """stack_traces.get_stackid(ctx, flags): the stack's id in the table (>= 0) or -errno."""
+    if spec.map_type != uapi.BPF_MAP_TYPE_STACK_TRACE:
+        raise CompileError(f"get_stackid() needs a BPF_STACK_TRACE table; '{x.obj}' is a {spec.macro}",
+                           x.name_span)
+    if x.method != "get_stackid":
+        raise CompileError(f"{x.obj} is a BPF_STACK_TRACE table: its method is get_stackid(ctx, flags)",
+                           x.name_span)
+    from ..ebpf.stacks import get_stackid
+
+    e = g.e
+    ctx, _ = g.rvalue(x.args[0])
+    flags, _ = g.rvalue(x.args[1])
+    g.to_reg(ctx, I.R1)
+    g.to_reg(flags, I.R3)
+    e.release(ctx)
+    e.release(flags)
+    get_stackid(e, idx, None, ctx=I.R1)      # the back end's call; ctx and flags already in r1/r3
     return _result(g, INT)
 
 

@@ -13,7 +13,7 @@ from .lexer import Tok, int_value, unescape
 from .typenames import is_type_word
 
 MAP_MACROS = ("BPF_HASH", "BPF_ARRAY", "BPF_HISTOGRAM", "BPF_PERF_OUTPUT", "BPF_RINGBUF_OUTPUT",
-              "BPF_PERCPU_ARRAY", "BPF_PERCPU_HASH", "BPF_TABLE")
+              "BPF_PERCPU_ARRAY", "BPF_PERCPU_HASH", "BPF_TABLE", "BPF_STACK_TRACE")
 _BINPREC = [("||",), ("&&",), ("|",), ("^",), ("&",), ("==", "!="), ("<", ">", "<=", ">="),
             ("<<", ">>"), ("+", "-"), ("*", "/", "%")]
 _ASSIGN = ("=", "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "<<=", ">>=")
@@ -88,6 +88,8 @@ class Parser:
                 items.extend(self.typedef())
             elif t.text == "TRACEPOINT_PROBE":
                 items.append(self.tracepoint_probe())
+            elif t.text == "RAW_TRACEPOINT_PROBE":
+                items.append(self.raw_tracepoint_probe())
             elif t.text == "enum" and (self.at("{", 1) or self.at("{", 2)):
                 items.append(self.enum_def())
             elif t.text in ("struct", "union") and self.peek(1) is not None and self.at("{", 2):
@@ -143,7 +145,7 @@ class Parser:
         self.expect("{")
         fields: list[A.Decl] = []
         while not self.at("}"):
-            tn = self.type_name()
+            tn = self.type_name(stars=False)
             while True:
                 fields.append(self.declarator(tn))
                 if not self.at(","):
@@ -191,6 +193,17 @@ class Parser:
                       [A.Decl(kw.span, A.TypeName(f"struct {name}", 1), "args", [])], body,
                       (cat.text, ev.text))
 
+    def raw_tracepoint_probe(self) -> A.Func:
+        """RAW_TRACEPOINT_PROBE(event) { ... }: BCC's `int raw_tracepoint__event(struct
+        bpf_raw_tracepoint_args *ctx)`, attached by its name; ctx->args[i] are the raw arguments."""
+        kw = self.next()
+        self.expect("(")
+        ev = self.ident("raw tracepoint name")
+        self.expect(")")
+        body = self.block()
+        return A.Func(Span(kw.start, self.prev_end()), f"raw_tracepoint__{ev.text}", A.TypeName("int"),
+                      [A.Decl(kw.span, A.TypeName("struct bpf_raw_tracepoint_args", 1), "ctx", [])], body)
+
     def function(self) -> A.Func:
         start = self.peek()
         assert start is not None
@@ -210,7 +223,8 @@ class Parser:
         return A.Func(Span(start.start, self.prev_end()), name.text, ret, params, body)
 
     # ------------------------------------------------------------------ types
-    def type_name(self) -> A.TypeName:
+    def type_name(self, stars: bool = True) -> A.TypeName:
+        """stars=False in declarations: `T *a, b;` gives the '*' to a's declarator only."""
         first = self.peek()
         assert first is not None
         words: list[str] = []
@@ -247,7 +261,7 @@ class Parser:
         if not words:
             raise CompileError("expected a type", self._here())
         ptr = 0
-        while self.at("*") or any(self.at(q) for q in _QUALIFIERS):
+        while stars and (self.at("*") or any(self.at(q) for q in _QUALIFIERS)):
             if self.next().text == "*":
                 ptr += 1
         return A.TypeName(_normalize(words), ptr, Span(first.start, self.prev_end()))
@@ -261,10 +275,14 @@ class Parser:
         dims: list[int] = []
         while self.at("["):
             self.next()
+            if self.at("]") and not dims:     # char s[] = "...": sized by its initializer
+                self.next()
+                dims.append(-1)
+                continue
             e = self.conditional()
-            if not isinstance(e, A.Num):
-                raise CompileError("array size must be an integer constant", e.span)
-            dims.append(e.value)
+            # a size naming a constant (a kernel enum such as NR_VM_ZONE_STAT_ITEMS) is
+            # evaluated with the types (FuncGen.type_of, compiler's struct layout)
+            dims.append(e.value if isinstance(e, A.Num) else e)  # type: ignore[arg-type]
             self.expect("]")
         t = A.TypeName(tn.base, ptr, tn.span)
         return A.Decl(Span(tn.span.start, name.end), t, name.text, dims)
@@ -304,10 +322,14 @@ class Parser:
             e = None if self.at(";") else self.expression()
             self.expect(";")
             return [A.Return(Span(t.start, self.prev_end()), e)]
-        if t.kind == "id" and t.text in ("for", "while", "do", "switch", "goto", "break", "continue"):
-            raise CompileError(f"'{t.text}' statements are not supported yet by bpfscope's BCC compiler", t.span)
+        if t.kind == "id" and t.text in _CONTROL:
+            return [getattr(self, "stmt_" + t.text)()]
+        if t.kind == "id" and self.at(":", 1) and not self.is_type_start():
+            self.next()
+            self.next()
+            return [A.LabelStmt(t.span, t.text)]
         if self.is_type_start() and not (self.peek(1) is not None and self.peek(1).text in ("(", ".")):  # type: ignore[union-attr]
-            tn = self.type_name()
+            tn = self.type_name(stars=False)
             decls: list[Any] = []
             while True:
                 d = self.declarator(tn)
@@ -324,6 +346,76 @@ class Parser:
         e = self.expression()
         self.expect(";", " after expression")
         return [A.ExprStmt(e.span, e)]
+
+    def _paren_expr(self) -> Any:
+        self.expect("(")
+        e = self.expression()
+        self.expect(")")
+        return e
+
+    def stmt_for(self) -> A.Loop:
+        kw = self.next()
+        self.expect("(")
+        init: list[Any] = []
+        if not self.at(";"):
+            init = self.statement()          # a declaration or an expression, with its ';'
+        else:
+            self.next()
+        cond = None if self.at(";") else self.expression()
+        self.expect(";", " in for")
+        step = None if self.at(")") else self.expression()
+        self.expect(")")
+        body = self._single()
+        return A.Loop(Span(kw.start, self.prev_end()), init, cond, step, body)
+
+    def stmt_while(self) -> A.Loop:
+        kw = self.next()
+        cond = self._paren_expr()
+        body = self._single()
+        return A.Loop(Span(kw.start, self.prev_end()), [], cond, None, body)
+
+    def stmt_do(self) -> A.Loop:
+        kw = self.next()
+        body = self._single()
+        self.expect("while", " after do's body")
+        cond = self._paren_expr()
+        self.expect(";", " after do/while")
+        return A.Loop(Span(kw.start, self.prev_end()), [], cond, None, body, post_test=True)
+
+    def stmt_goto(self) -> A.Goto:
+        kw = self.next()
+        n = self.ident("label name")
+        self.expect(";", " after goto")
+        return A.Goto(Span(kw.start, self.prev_end()), n.text)
+
+    def stmt_break(self) -> A.Break:
+        kw = self.next()
+        self.expect(";", " after break")
+        return A.Break(kw.span)
+
+    def stmt_continue(self) -> A.Continue:
+        kw = self.next()
+        self.expect(";", " after continue")
+        return A.Continue(kw.span)
+
+    def stmt_switch(self) -> A.Switch:
+        kw = self.next()
+        e = self._paren_expr()
+        lb = self.expect("{")
+        body: list[Any] = []
+        while not self.at("}"):
+            t = self.peek()
+            if t is None:
+                raise CompileError("expected '}' at end of switch", lb.span)
+            if t.kind == "id" and t.text in ("case", "default"):
+                self.next()
+                v = None if t.text == "default" else self.conditional()
+                self.expect(":", f" after {t.text}")
+                body.append(A.Case(Span(t.start, self.prev_end()), v))
+                continue
+            body.extend(self.statement())
+        self.next()
+        return A.Switch(Span(kw.start, self.prev_end()), e, body)
 
     def _single(self) -> Any:
         s = self.statement()
@@ -469,6 +561,16 @@ class Parser:
                 s += unescape(nt.text[1:-1])
                 end = nt.end
             return A.Str(Span(t.start, end), s)
+        if t.kind == "id" and t.text in ("offsetof", "__builtin_offsetof") and self.at("("):
+            self.next()
+            tn = self.type_name()
+            self.expect(",")
+            path = [self.ident("member name").text]
+            while self.at("."):
+                self.next()
+                path.append(self.ident("member name").text)
+            self.expect(")")
+            return A.Offsetof(Span(t.start, self.prev_end()), tn, path)
         if t.kind == "id":
             if self.at("("):
                 args = self.call_args()
@@ -481,6 +583,7 @@ class Parser:
         raise CompileError(f"expected an expression before '{t.text}'", t.span)
 
 
+_CONTROL = ("for", "while", "do", "switch", "goto", "break", "continue")
 _QUALIFIERS = ("const", "volatile", "__user", "restrict", "__restrict")
 _COMBINING = {"unsigned", "signed", "int", "long", "short", "char", "__int128"}
 

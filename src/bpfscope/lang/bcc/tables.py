@@ -11,9 +11,11 @@ from ...kernel import uapi
 from ..ctype.types import Kind, Type
 from ..diagnostics import CompileError
 from . import ast as A
-from .typenames import INT, int_type
+from .typenames import INT, array_of, int_type, struct_type
 
 U64 = int_type(8, False)
+U32 = int_type(4, False)
+MAX_STACK_DEPTH = 127      # BCC's BPF_MAX_STACK_DEPTH: the ip[] of each stack map entry
 
 
 @dataclass
@@ -26,6 +28,11 @@ class TableSpec:
     max_entries: int
     output: str = ""               # "perf" / "ringbuf": an event channel, not a key/value table
     event: Type | None = None      # layout of the records submitted (table.event())
+
+
+def _stacktrace() -> Type:
+    """BCC's struct bpf_stacktrace { u64 ip[BPF_MAX_STACK_DEPTH]; }: a stack map's value."""
+    return struct_type("struct bpf_stacktrace", [("ip", array_of(U64, [MAX_STACK_DEPTH]))])
 
 
 def table_spec(d: A.MapDecl, resolve: Callable[[A.TypeName], Type], const: Callable[[Any], int]) -> TableSpec:
@@ -52,8 +59,10 @@ def table_spec(d: A.MapDecl, resolve: Callable[[A.TypeName], Type], const: Calla
         key = typ(0, INT)
         mt = uapi.BPF_MAP_TYPE_ARRAY if key.kind is Kind.INT and key.size == 4 else uapi.BPF_MAP_TYPE_HASH
         return TableSpec(d.name, m, mt, key, U64, num(1, 64))
-    if m == "BPF_PERF_OUTPUT":   # served by a BPF ring buffer (the callback API is BCC's)
-        return TableSpec(d.name, m, uapi.BPF_MAP_TYPE_RINGBUF, INT, U64, 64 * mmap.PAGESIZE, "perf")
+    if m == "BPF_PERF_OUTPUT":   # one perf buffer per CPU; max_entries 0: the possible CPUs, at creation
+        return TableSpec(d.name, m, uapi.BPF_MAP_TYPE_PERF_EVENT_ARRAY, INT, U32, 0, "perf")
+    if m == "BPF_STACK_TRACE":
+        return TableSpec(d.name, m, uapi.BPF_MAP_TYPE_STACK_TRACE, U32, _stacktrace(), num(0, 10240))
     if m == "BPF_RINGBUF_OUTPUT":
         pages = num(0, 8)
         if pages <= 0 or pages & (pages - 1):
@@ -64,6 +73,10 @@ def table_spec(d: A.MapDecl, resolve: Callable[[A.TypeName], Type], const: Calla
         types = {"hash": uapi.BPF_MAP_TYPE_HASH, "array": uapi.BPF_MAP_TYPE_ARRAY,
                  "percpu_hash": uapi.BPF_MAP_TYPE_PERCPU_HASH, "percpu_array": uapi.BPF_MAP_TYPE_PERCPU_ARRAY,
                  "lru_hash": uapi.BPF_MAP_TYPE_LRU_HASH}
+        if kind == "perf_output":       # what BPF_PERF_OUTPUT stands for in BCC's helpers
+            return TableSpec(d.name, m, uapi.BPF_MAP_TYPE_PERF_EVENT_ARRAY, INT, U32, num(3, 0), "perf")
+        if kind == "stack_trace":
+            return TableSpec(d.name, m, uapi.BPF_MAP_TYPE_STACK_TRACE, U32, _stacktrace(), num(3, 10240))
         if kind not in types:
             raise CompileError(f'BPF_TABLE type "{kind}" is not supported yet', args[0].span)
         return TableSpec(d.name, m, types[kind], typ(1, U64), typ(2, U64), num(3, 10240))

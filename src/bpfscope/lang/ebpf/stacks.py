@@ -17,6 +17,7 @@ from ..ctype.types import INT64, UINT64
 from ..spec import EventSpec, MapSpec
 from .emitter import CTX, Emitter, IntVal, Label
 from .outrecords import open_record, submit_record
+from .pidns import emit_pid_tgid
 from .shared import SharedTables
 
 BPF_F_USER_STACK = 1 << 8
@@ -68,8 +69,8 @@ def user_stack(e: Emitter, tables: SharedTables, off: int, entry_sp: int | None 
 def record_pid(e: Emitter, tables: SharedTables, pid_off: int) -> None:
     """Store the current process's pid as a u64 at r10+pid_off (a user stack's or user
     symbol's, which user space resolves in that process) and report its first sight."""
-    e.call("get_current_pid_tgid")
-    e.emit(I.alu64_imm(I.RSH, I.R0, 32), I.stx(8, I.R10, I.R0, pid_off))
+    emit_pid_tgid(e, "pid")   # our PID namespace's id: the one our /proc names it by
+    e.emit(I.stx(8, I.R10, I.R0, pid_off))
     first_sight(e, tables, pid_off)
 
 
@@ -90,8 +91,7 @@ def first_sight(e: Emitter, tables: SharedTables, pid_off: int) -> None:
     # the pid taken anew through an expression temporary (these bytes are pinned by the
     # golden corpus, tests/lang/test_xlated_corpus.py)
     v = e.new_int()
-    e.call("get_current_pid_tgid")
-    e.emit(I.alu64_imm(I.RSH, I.R0, 32))
+    emit_pid_tgid(e, "pid")
     e.set_from(v, I.R0)
     e.emit(I.stx(8, I.R10, e.load(v, I.R1), rec.field(0)))
     e.release(v)

@@ -7,7 +7,7 @@ from typing import Any
 
 from bpfscope.bcc.cpus import online_cpus as get_online_cpus
 from bpfscope.bcc.cpus import possible_cpus as get_possible_cpus
-from bpfscope.bcc.errors import Unsupported
+from bpfscope.bcc.strcmp import StrcmpRewrite
 
 __all__ = ["get_online_cpus", "get_possible_cpus", "printb", "ArgString", "StrcmpRewrite"]
 
@@ -32,10 +32,3 @@ class ArgString:
 
     def __str__(self) -> str:
         return self.s
-
-
-class StrcmpRewrite:
-    """BCC rewrites STRCMP() in probe text for USDT scripts; not served yet."""
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        raise Unsupported("STRCMP rewriting (StrcmpRewrite) is not supported by bpfscope yet")

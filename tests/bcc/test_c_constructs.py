@@ -1,0 +1,389 @@
+"""Issue 14: C constructs of BCC's dialect, one small program each, loaded into this kernel.
+
+Every program is a TRACEPOINT_PROBE on sys_enter_getppid that only counts calls of this
+test's pid; it adds what the construct computes to slots of a BPF_ARRAY. The test calls
+getppid() N times, so each slot must hold exactly N times the value the C code defines."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import needs_root
+
+N = 5
+PRELUDE = r'''
+BPF_ARRAY(out, s64, 16);
+static void put(int k, s64 v) {
+    s64 *p = out.lookup(&k);
+    if (p)
+        *p += v;
+}
+'''
+PROBE = r'''
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {
+    if ((bpf_get_current_pid_tgid() >> 32) != TARGET)
+        return 0;
+%s
+    return 0;
+}
+'''
+
+CASES: list[tuple[str, str, str, list[int]]] = [
+    ("goto", "", r'''
+    int x = 1;
+    if (x == 1)
+        goto skip;
+    put(0, 100);                     /* skipped */
+skip:
+    put(0, 1);
+    {
+        int k = 0;
+        for (k = 0; k < 3; k++) {
+            if (k == 2)
+                goto done;           /* out of a loop and a block */
+            put(1, 10);
+        }
+        put(1, 1000);                /* never: the loop is left by the goto */
+    }
+done:
+    put(2, 7);
+    goto end;
+    put(3, 1);                       /* unreachable, not emitted */
+end:
+    put(3, 2);
+''', [1, 20, 7, 2]),
+    ("for_break_continue", "", r'''
+    s64 sum = 0, last = -1;
+    for (int i = 0; i < 10; i++) {   /* unrolled: i is a constant in each copy */
+        if (i % 2)
+            continue;
+        if (i == 8)
+            break;
+        sum += i;                    /* 0 + 2 + 4 + 6 */
+    }
+    put(0, sum);
+    int j;
+    for (j = 10; j > 0; j -= 3)      /* 10 7 4 1, j ends at -2 */
+        last = j;
+    put(1, last);
+    put(2, j);
+    char arr[4] = {5, 6, 7, 8};
+    s64 t = 0;
+    for (int k = 0; k < 4; k++)      /* constant indexes in the unrolled copies */
+        t = t * 10 + arr[k];
+    put(3, t);
+''', [12, 1, -2, 5678]),
+    ("loops_at_run_time", "", r'''
+    int zero = 0;
+    s64 *base = out.lookup(&zero);   /* a bound the verifier sees as unknown */
+    if (!base)
+        return 0;
+    int n = (*base & 7) + 3;         /* slot 0 holds a multiple of 8 here: n = 3 */
+    s64 acc = 0;
+    int i = 0;
+    while (i < n && i < 16) {        /* a real loop (kernel >= 5.3 verifies bounded loops) */
+        acc += 2;
+        i++;
+    }
+    put(1, acc);
+    int m = 0;
+    do {
+        m++;
+        if (m == 4)
+            break;
+    } while (m < 100);
+    put(2, m);
+    do { put(3, 9); } while (0);     /* the macro idiom */
+    s64 odd = 0;
+    for (int q = 0; q < n && q < 16; q++) {   /* not unrolled: n is known only at run time */
+        if (q == 1)
+            continue;
+        odd += q + 1;                /* q = 0, 2: 1 + 3 */
+    }
+    put(4, odd);
+    char digits[4] = {1, 2, 3, 4};
+    s64 picked = 0;
+    for (int q = 0; q < n && q < 4; q++)      /* a run-time index into a local array */
+        picked = picked * 10 + digits[q];
+    put(5, picked);
+    put(0, 8);
+''', [8, 6, 4, 9, 4, 123]),
+    ("calls", r'''
+static inline int add(int a, int b) { return a + b; }
+static int twice(int x) { return add(x, x); }
+static u8 narrow(int v) { return v; }            /* converted to the return type */
+static int sign(int v) {
+    if (v < 0)
+        return -1;
+    if (v == 0)
+        return 0;
+    return 1;
+}
+struct pair { int a; int b; };
+static void fill(struct pair *p, int v) { p->a = v; p->b = twice(v); }
+static int sum_pair(struct pair p) { p.a = 0; return p.a + p.b; }   /* by value: a copy */
+''', r'''
+    put(0, twice(add(2, 3)));
+    put(1, narrow(300));
+    put(2, sign(-5) * 100 + sign(0) * 10 + sign(9));
+    struct pair pr = {};
+    fill(&pr, 21);
+    put(3, pr.a * 1000 + pr.b);
+    put(4, sum_pair(pr) + pr.a);
+''', [10, 44, -99, 21042, 63]),
+    ("byte_order", "", r'''
+    u16 port = 0x1f90;               /* 8080 in network order on the wire */
+    put(0, ntohs(port));
+    put(1, htonl(0x01020304));
+    put(2, bpf_ntohs(htons(443)));
+    put(3, be64_to_cpu(0x0102030405060708ULL) == 0x0807060504030201ULL);
+    put(4, __builtin_bswap32(0xaabbccdd) & 0xffff);
+''', [0x901f, 0x04030201, 443, 1, 0xbbaa]),
+    ("switch", r'''
+static int classify(int v) {
+    int r = 0;
+    switch (v) {
+    case 1:
+        r += 1;                      /* falls through */
+    case 2:
+        r += 10;
+        break;
+    case -3:
+        return 300;
+    default:
+        r = 5;
+    }
+    return r;
+}
+''', r'''
+    put(0, classify(1));
+    put(1, classify(2));
+    put(2, classify(-3));
+    put(3, classify(42));
+''', [11, 10, 300, 5]),
+    ("declarations", r'''
+struct kv { u64 ts; unsigned __int128 addr; u32 n; };
+static __attribute__((always_inline)) int first(const char *s) {
+    char c[8] = {};
+    bpf_probe_read_kernel(&c, sizeof(c), s);
+    return c[0] * 1000 + c[4];
+}
+''', r'''
+    struct kv *pp = 0, two = {};     /* the '*' is pp's only */
+    two.n = 7;
+    put(0, sizeof(pp) * 100 + two.n);
+    unsigned __int128 w = 0x1122334455667788ULL;
+    u64 *halves = (u64 *)&w;
+    put(1, halves[0] == 0x1122334455667788ULL && halves[1] == 0);
+    char *op = "fsync";              /* a string literal as a value */
+    put(2, first(op));
+    put(3, S_ISREG(0100644) * 10 + S_ISDIR(0100644));
+    put(4, min(3, 9) * 10 + max(3, 9));
+''', [807, 1, 102099, 10, 39]),
+    ("consts_and_sizes", r'''
+struct rec { u32 a; u64 b; char c[3]; };
+''', r'''
+    char s[] = "abc";
+    put(0, sizeof(s));
+    put(1, s[1]);
+    put(2, offsetof(struct rec, b) * 10 + offsetof(struct rec, c));
+    char disk[DISK_NAME_LEN];
+    put(3, sizeof(disk));
+    put(4, offsetof(struct task_struct, pid) == KPID);
+''', [4, ord("b"), 96, 32, 1]),
+]
+
+
+def _task_pid_offset() -> int:
+    """offsetof(struct task_struct, pid) as BTF gives it (the kernel's own answer)."""
+    from bpfscope.kernel.btf import Btf
+    from bpfscope.lang.ctype.typedb import TypeDB
+
+    db = TypeDB(None, Btf.vmlinux)
+    t = db.named("struct task_struct")
+    assert t is not None
+    m = db.member(t, "pid")
+    assert m is not None
+    return int(m.offset)
+
+
+@needs_root
+@pytest.mark.parametrize("name,defs,body,expect", CASES, ids=[c[0] for c in CASES])
+def test_construct_in_kernel(name: str, defs: str, body: str, expect: list[int]) -> None:
+    from bpfscope.bcc import BPF
+
+    cflags = [f"-DTARGET={os.getpid()}", f"-DKPID={_task_pid_offset()}"]
+    with BPF(text=PRELUDE + defs + PROBE % body, cflags=cflags) as b:
+        for _ in range(N):
+            os.getppid()
+        got = [b["out"][i].value for i in range(len(expect))]
+        progs = [f.name for f in b.obj.funcs]
+    assert got == [N * v for v in expect]
+    assert progs == ["tracepoint__syscalls__sys_enter_getppid"]     # called functions are inlined
+
+
+# ---------------------------------------------------------------------- errors
+def _error(text: str) -> str:
+    from bpfscope.bcc import BPF, BPFCompileError
+
+    with pytest.raises(BPFCompileError) as ei:
+        BPF(text=text)
+    return str(ei.value).splitlines()[0]
+
+
+@pytest.mark.parametrize("body,msg", [
+    ("goto nowhere;", "3:5: error: use of undeclared label 'nowhere'"),
+    ("break;", "3:5: error: 'break' statement not in a loop or switch"),
+    ("if (1) continue;", "3:12: error: 'continue' statement not in a loop"),
+    ("return f(1);", "3:12: error: recursive call to 'f' (BPF programs cannot recurse)"),
+    ("return g(1, 2);", "3:12: error: g() takes 1 argument, 2 given"),
+    ("switch (1) { case x: break; }", "3:23: error: case value must be an integer constant"),
+])
+def test_control_flow_errors(body: str, msg: str) -> None:
+    text = ("static int g(int a) { return a; }\nstatic int f(int x) {\n    " + body + "\n    return 0;\n}\n"
+            "int probe(void *ctx) { int x = 1; return f(x) + g(x); }\n")
+    assert _error(text) == f"<text>:{msg}"
+
+
+# ---------------------------------------------------------------------- Debian's scripts
+@needs_root
+def test_offcputime_without_kprobes_says_so() -> None:
+    """offcputime's finish_task_switch probe takes the stack and comm of the task switched in,
+    which sched_switch cannot stand in for: the plain no-kprobe line, not wrong stacks."""
+    from bpfscope.kernel import features
+
+    path = "/usr/sbin/offcputime-bpfcc"
+    if not os.path.exists(path):
+        pytest.skip(f"{path} is not installed (Debian's bpfcc-tools)")
+    if features.kprobes():
+        pytest.skip("this kernel has kprobes")
+    p = subprocess.run([sys.executable, "-m", "bpfscope", "bcc", path, "1"], capture_output=True, text=True,
+                       timeout=120, stdin=subprocess.DEVNULL)
+    assert p.returncode == 1 and "no kprobe support" in p.stderr and "Traceback" not in p.stderr, p.stderr
+
+
+SCRIPTS = ["execsnoop", "vfsstat", "biolatency", "tcpconnect", "tcpaccept", "statsnoop"]
+
+
+@needs_root
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_kprobe_script_compiles_then_needs_kprobes(name: str) -> None:
+    """These use goto/for/inlined functions/byte swaps/DISK_NAME_LEN; here they must get past
+    compilation (and the verifier, for what loads before attaching) and stop only at the
+    plain "no kprobe support" line."""
+    from bpfscope.kernel import features
+
+    path = f"/usr/sbin/{name}-bpfcc"
+    if not os.path.exists(path):
+        pytest.skip(f"{path} is not installed (Debian's bpfcc-tools)")
+    if features.kprobes():
+        pytest.skip("this kernel has kprobes (the VM lane runs these scripts)")
+    p = subprocess.run([sys.executable, "-m", "bpfscope", "bcc", path], capture_output=True, text=True,
+                       timeout=120, stdin=subprocess.DEVNULL)
+    assert p.returncode == 1, p
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no kprobe support" in lines[0] and "error:" not in lines[0], p.stderr
+
+
+# ---------------------------------------------------------------------- cpudist-bpfcc
+CHILD = r'''
+import os, sys, time
+os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})   # cpudist keys its start times by (pid, cpu)
+sys.stdin.readline()                      # asleep since before tracing began: not counted
+for _ in range(int(sys.argv[1])):
+    if sys.argv[2] == "spin":
+        end = time.monotonic() + 0.02
+        while time.monotonic() < end:
+            pass
+    time.sleep(0.04)
+print("done", flush=True)
+sys.stdin.readline()
+'''
+
+
+def _log2_hist(text: str) -> dict[int, int]:
+    """cpudist's log2 histogram: bucket low bound → count."""
+    out: dict[int, int] = {}
+    for ln in text.splitlines():
+        f = ln.split()
+        if len(f) >= 5 and f[1] == "->" and f[3] == ":":
+            out[int(f[0])] = int(f[4])
+    return out
+
+
+@needs_root
+@pytest.mark.parametrize("mode", ["offcpu", "oncpu"])
+def test_cpudist_sees_child_pattern(mode: str) -> None:
+    """cpudist-bpfcc -m -p PID (kprobe on finish_task_switch, run here from the sched_switch raw
+    tracepoint, cpudist's goto and inlined functions compiled by us). The child sleeps 40 ms
+    K times: off-CPU, exactly K intervals of 32 ms or more; spinning 20 ms before each sleep:
+    on-CPU, at least K intervals and none of 32 ms or more (counting from the wrong task's
+    switch, as a kprobe-less port easily does, gives the 60 ms between two switches out)."""
+    from tests.bcc.test_scripts import Run
+
+    k = 8
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(k), "spin" if mode == "oncpu" else "idle"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert child.stdin is not None and child.stdout is not None
+    r = Run("cpudist", "-m", *(["-O"] if mode == "offcpu" else []), "-p", str(child.pid))
+    try:
+        r.wait_for(b"Hit Ctrl-C to end.")
+        child.stdin.write(b"go\n")
+        child.stdin.flush()
+        assert child.stdout.readline() == b"done\n"
+        text = r.finish()
+    finally:
+        r.kill()
+        child.kill()
+        child.wait()
+    hist = _log2_hist(text)
+    assert "msecs" in text and hist, text
+    if mode == "offcpu":
+        assert sum(n for lo, n in hist.items() if lo >= 32) == k, text
+        assert hist.get(32, 0) >= k - 1, text       # 40 ms (+ the wake-up's delay)
+    else:
+        assert sum(hist.values()) >= k, text
+        assert sum(n for lo, n in hist.items() if lo >= 32) == 0, text
+
+
+@needs_root
+@pytest.mark.parametrize("name,args", [("execsnoop", ()), ("execsnoop", ("--max-args", "200")),
+                                       ("biolatency", ()), ("biosnoop", ()), ("tcpconnect", ()),
+                                       ("statsnoop", ()), ("opensnoop", ())])
+def test_kprobe_script_programs_pass_the_verifier(name: str, args: tuple[str, ...]) -> None:
+    """The C each script prints with --ebpf, every function loaded as a kprobe program: the
+    verifier accepts the unrolled loops, inlined calls and byte swaps (loading needs no kprobes).
+    execsnoop --max-args 200 is past the unrolling limit: a real loop, bounded for the verifier."""
+    from bpfscope.bcc import BPF
+    from bpfscope.kernel import uapi
+
+    path = f"/usr/sbin/{name}-bpfcc"
+    if not os.path.exists(path):
+        pytest.skip(f"{path} is not installed (Debian's bpfcc-tools)")
+    p = subprocess.run([sys.executable, "-m", "bpfscope", "bcc", path, *args, "--ebpf"], capture_output=True,
+                       text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert p.returncode == 0 and p.stdout.strip(), p.stderr
+    with BPF(text=p.stdout, cflags=["-DMAX_PID=32768"]) as b:
+        names = [f.name for f in b.obj.funcs]
+        assert names
+        for n in names:
+            assert b.load_func(n, uapi.BPF_PROG_TYPE_KPROBE) >= 0
+
+
+@needs_root
+def test_cpudist_intervals_end_by_themselves() -> None:
+    """`cpudist-bpfcc 1 3`: three one-second usecs histograms, then it exits 0 by itself; every
+    histogram has samples (two CPUs keep switching: this test's own process included)."""
+    path = "/usr/sbin/cpudist-bpfcc"
+    if not os.path.exists(path):
+        pytest.skip(f"{path} is not installed (Debian's bpfcc-tools)")
+    p = subprocess.run([sys.executable, "-m", "bpfscope", "bcc", path, "1", "3"], capture_output=True,
+                       text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
+    parts = p.stdout.split("usecs               : count     distribution")
+    assert parts[0].startswith("Tracing on-CPU time... Hit Ctrl-C to end.") and len(parts) == 4, p.stdout
+    assert all(_log2_hist(part) and sum(_log2_hist(part).values()) > 0 for part in parts[1:]), p.stdout
