@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -249,21 +250,84 @@ def test_control_flow_errors(body: str, msg: str) -> None:
     assert _error(text) == f"<text>:{msg}"
 
 
+SWITCH_IN = r'''
+BPF_STACK_TRACE(st, 64);
+BPF_HASH(ids, u32, int);
+int oncpu(struct pt_regs *ctx, struct task_struct *prev) {
+    u32 pid = bpf_get_current_pid_tgid();
+    int f = pid & 1 ? BPF_F_USER_STACK : 0;
+    int id = st.get_stackid(ctx, FLAGS);
+    ids.update(&pid, &id);
+    return 0;
+}
+'''
+
+
+def _switch_in(flags: str) -> Any:
+    from bpfscope.bcc.bpf import _tp_fields, _vmlinux_btf
+    from bpfscope.lang.bcc.compiler import compile_bcc
+    from bpfscope.lang.bcc.standins import STAND_INS
+
+    return compile_bcc(SWITCH_IN.replace("FLAGS", flags), _tp_fields, (), _vmlinux_btf,
+                       {}, {"oncpu": STAND_INS["finish_task_switch"]})
+
+
+@needs_root
+def test_switch_in_stackid_needs_constant_flags() -> None:
+    """A finish_task_switch probe compiled for sched_switch records the stacks of the task
+    switched out for each (table, flags) its get_stackid calls use: flags known only at run
+    time are a plain located error; constant ones add the hidden LRU table of recorded ids."""
+    from bpfscope.kernel import uapi
+    from bpfscope.lang.bcc.errors import render
+    from bpfscope.lang.diagnostics import CompileError
+
+    with pytest.raises(CompileError) as ei:
+        _switch_in("f")
+    text = SWITCH_IN.replace("FLAGS", "f")
+    assert render(ei.value, text, "<text>").splitlines()[0] == (
+        "<text>:7:34: error: get_stackid() in a finish_task_switch probe run from sched_switch needs "
+        "constant flags (the stacks are taken when the task is switched out)")
+    obj = _switch_in("BPF_F_USER_STACK | 0")
+    hidden = obj.tables[-1]
+    assert [t.name for t in obj.tables] == ["st", "ids", "__oncpu_switch_stacks"]
+    assert (hidden.map_type, hidden.key.size, hidden.leaf.size) == (uapi.BPF_MAP_TYPE_LRU_HASH, 8, 8)
+
+
 # ---------------------------------------------------------------------- Debian's scripts
 @needs_root
-def test_offcputime_without_kprobes_says_so() -> None:
-    """offcputime's finish_task_switch probe takes the stack and comm of the task switched in,
-    which sched_switch cannot stand in for: the plain no-kprobe line, not wrong stacks."""
-    from bpfscope.kernel import features
+def test_offcputime_child_sleeps_folded() -> None:
+    """offcputime-bpfcc -K -f -p PID: its finish_task_switch kprobe runs from sched_switch
+    where kprobes are missing (the stacks and comm of the task switched in are the ones it had
+    when switched out). The child sleeps 40 ms K times after tracing began: its nanosleep
+    stack's total is at least K * 40 ms and at most the traced window."""
+    import time
+
+    from tests.bcc.test_scripts import Run
 
     path = "/usr/sbin/offcputime-bpfcc"
     if not os.path.exists(path):
         pytest.skip(f"{path} is not installed (Debian's bpfcc-tools)")
-    if features.kprobes():
-        pytest.skip("this kernel has kprobes")
-    p = subprocess.run([sys.executable, "-m", "bpfscope", "bcc", path, "1"], capture_output=True, text=True,
-                       timeout=120, stdin=subprocess.DEVNULL)
-    assert p.returncode == 1 and "no kprobe support" in p.stderr and "Traceback" not in p.stderr, p.stderr
+    k = 8
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(k), "idle"], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE)
+    assert child.stdin is not None and child.stdout is not None
+    t0 = time.monotonic()
+    r = Run("offcputime", "-K", "-f", "-p", str(child.pid))
+    try:
+        r.in_sleep()
+        child.stdin.write(b"go\n")
+        child.stdin.flush()
+        assert child.stdout.readline() == b"done\n"
+        text = r.finish()
+        window_us = (time.monotonic() - t0) * 1e6
+    finally:
+        r.kill()
+        child.kill()
+        child.wait()
+    rows = [ln.rsplit(" ", 1) for ln in text.splitlines() if ";" in ln]
+    assert rows and all(st.startswith("python3;") for st, _ in rows), text
+    naps = [int(n) for st, n in rows if ";do_nanosleep;schedule;" in st]
+    assert k * 40000 <= sum(naps) <= window_us, (naps, window_us, text)
 
 
 SCRIPTS = ["execsnoop", "vfsstat", "biolatency", "tcpconnect", "tcpaccept", "statsnoop"]

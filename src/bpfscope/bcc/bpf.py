@@ -8,7 +8,7 @@ import os
 import select
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..kernel import insn as I
 from ..kernel import syscall as sc
@@ -16,6 +16,9 @@ from ..kernel import tracefs, uapi
 from ..kernel.maps import Map
 from .errors import Unsupported
 from .usdt import usdt_probes
+
+if TYPE_CHECKING:
+    from ..lang.bcc.standins import StandIn
 
 
 class BPFCompileError(Exception):
@@ -57,6 +60,8 @@ class _Poller:
         n = self.drain()
         if n or self.epoll is None:
             return n
+        # BCC hands the timeout to epoll_wait as a C int: offcputime's "forever" (99999999000 ms) wraps
+        timeout_ms = (int(timeout_ms) + (1 << 31)) % (1 << 32) - (1 << 31)
         try:
             self.epoll.poll(-1 if timeout_ms < 0 else timeout_ms / 1000)
         except InterruptedError:
@@ -203,6 +208,18 @@ def _vmlinux_btf() -> Any:
     return Btf.vmlinux()
 
 
+class _FdHandle:
+    """An attachment that is one fd (a raw tracepoint standing in for a kprobe)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
 class BPF:
     def __init__(self, src_file: str = "", hdr_file: str = "", text: str | bytes | None = None,
                  debug: int = 0, cflags: list[str] | None = None, usdt_contexts: list[Any] | None = None,
@@ -219,6 +236,7 @@ class BPF:
             with open(src_file) as fh:
                 text = fh.read()
         self.text = text.decode() if isinstance(text, bytes) else text
+        self._filename = filename
         self._cflags = list(cflags or [])
         self.debug = debug
         self.tables: dict[str, Any] = {}
@@ -231,6 +249,7 @@ class BPF:
         self._trace_pipe: Any = None
         self._usdt = usdt_probes(usdt_contexts or [], attach_usdt_ignore_pid)
         self._variants: dict[str, Any] = {}        # "fn#k": a USDT function compiled for another arg layout
+        self._variant_maps: dict[str, list[Map]] = {}   # "fn#tracepoint": hidden tables of a stand-in
         rounds = max((len(u.layouts) for u in self._usdt), default=1)
         try:
             self.obj = compile_bcc(self.text, _tp_fields, cflags or [], _vmlinux_btf,
@@ -270,9 +289,10 @@ class BPF:
         if fp is None:
             raise Exception(f"Failed to load BPF program {func_name}: no such function")
         insns = [I.Insn(i.code, i.dst, i.src, i.off, i.imm) for i in fp.insns]
+        maps = self._maps + self._variant_maps.get(func_name, [])   # a variant's hidden tables last
         for i in insns:
             if I.is_ld_imm64(i) and i.src == I.PSEUDO_MAP_FD:
-                i.imm = self._maps[i.imm].fd
+                i.imm = maps[i.imm].fd
         try:
             fd, _ = sc.prog_load(prog_type, I.encode(insns), "GPL", fp.name[:15],
                                  log_level=1 if self.debug else 0, log_size=1 << 20 if self.debug else 0)
@@ -382,14 +402,20 @@ class BPF:
 
     def attach_kprobe(self, event: str | bytes = b"", event_off: int = 0, fn_name: str | bytes = b"",
                       event_re: str | bytes = b"", retprobe: bool = False) -> None:
-        from ..kernel import kprobes
+        from ..kernel import features, kprobes
 
         event, fn = self._s(event), self._s(fn_name)
         kind = "kretprobe" if retprobe else "kprobe"
         if event_re:
             rx = self._s(event_re)
-            if not retprobe and self._switch_in(fn, rx):
-                return
+            if not retprobe and not _have_kprobes(features):
+                from ..lang.bcc.standins import stand_ins_matching
+
+                standing = stand_ins_matching(rx)
+                for s in standing:
+                    self._stand_in(s, fn)
+                if standing:
+                    return
             self._no_kprobes(kind, fn, rx)
             found = sorted(f.decode() for f in BPF.get_kprobe_functions(rx))
             if not found:
@@ -405,6 +431,13 @@ class BPF:
             if len(failed) == len(found):   # BCC fails only when no match could be attached
                 raise Unsupported(failed[0])
             return
+        if not retprobe and not event_off and not _have_kprobes(features):
+            from ..lang.bcc.standins import stand_in_for
+
+            si = stand_in_for(event)
+            if si is not None:
+                self._stand_in(si, fn)
+                return
         prog_fd = self.load_func(fn, uapi.BPF_PROG_TYPE_KPROBE)
         try:
             att = kprobes.attach_kprobe(prog_fd, event, event_off, retprobe)
@@ -412,26 +445,28 @@ class BPF:
             raise Unsupported(f"Failed to attach BPF program {fn} to {kind} {event}: {e}") from None
         self._probes[f"{'kretprobe' if retprobe else 'kprobe'}:{event}:{fn}"] = att
 
-    def _switch_in(self, fn: str, rx: str) -> bool:
-        """Without kprobes, a kprobe on finish_task_switch(prev) (cpudist) runs from the
-        sched_switch raw tracepoint: the function compiled again with prev = args[1] and the
-        current task's pid/tgid read from next = args[2] (lang/bcc FuncGen.switch_in)."""
-        import re
-
+    def _stand_in(self, si: StandIn, fn: str) -> None:
+        """Without kprobes, a kprobe on one of a few scheduler functions runs from a raw
+        tracepoint inside it (lang/bcc/standins.py): the function compiled again with its
+        arguments read from the tracepoint's (finish_task_switch: the current task's pid, comm
+        and stacks are next's, see lang/bcc/switchstacks.py). It counts as an open kprobe."""
         from ..kernel import features
         from ..lang.bcc.compiler import compile_bcc
-
-        if _have_kprobes(features) or not re.match(rx, "finish_task_switch"):
-            return False
+        from ..lang.bcc.errors import render
         from ..lang.diagnostics import CompileError
 
         try:
-            alt = compile_bcc(self.text, _tp_fields, self._cflags, _vmlinux_btf, switch_in=frozenset({fn}))
-        except CompileError:       # it needs more of the task switched in than pid/tgid
-            return False
-        self._variants[f"{fn}#switch"] = next(f for f in alt.funcs if f.name == fn)
-        self.attach_raw_tracepoint(tp="sched_switch", fn_name=f"{fn}#switch")
-        return True
+            alt = compile_bcc(self.text, _tp_fields, self._cflags, _vmlinux_btf, stand_ins={fn: si})
+        except CompileError as e:
+            raise Unsupported(f"Failed to attach BPF program {fn} to kprobe {si.function}: "
+                              f"{features.explain_missing('kprobe')}; the {si.tracepoint} tracepoint cannot "
+                              f"stand in for it:\n{render(e, self.text, self._filename).rstrip()}") from None
+        name = f"{fn}#{si.tracepoint}"
+        if name not in self._variants:
+            self._variants[name] = next(f for f in alt.funcs if f.name == fn)
+            self._variant_maps[name] = [_create_map(t) for t in alt.tables[len(self.obj.tables):]]
+        fd = self._open_raw_tracepoint(si.tracepoint, name)
+        self._probes[f"kprobe:{si.function}:{fn}"] = _FdHandle(fd)
 
     @staticmethod
     def _no_kprobes(kind: str, fn: str, what: str) -> None:
@@ -539,13 +574,15 @@ class BPF:
 
     def attach_raw_tracepoint(self, tp: str | bytes = b"", fn_name: str | bytes = b"") -> None:
         tp, fn = self._s(tp), self._s(fn_name)
+        self._perf_fds.setdefault(f"raw:{tp}", []).append(self._open_raw_tracepoint(tp, fn))
+
+    def _open_raw_tracepoint(self, tp: str, fn: str) -> int:
         prog_fd = self.load_func(fn, uapi.BPF_PROG_TYPE_RAW_TRACEPOINT)
         try:
-            fd = sc.raw_tracepoint_open(tp, prog_fd)
+            return sc.raw_tracepoint_open(tp, prog_fd)
         except sc.BpfError as e:
             raise Unsupported(f"Failed to attach BPF program {fn} to raw tracepoint {tp}: "
                               f"{os.strerror(e.errno or 0)}") from None
-        self._perf_fds.setdefault(f"raw:{tp}", []).append(fd)
 
     def attach_perf_event(self, ev_type: int = -1, ev_config: int = -1, fn_name: str | bytes = b"",
                           pid: int = -1, cpu: int = -1, group_fd: int = -1, sample_period: int = 0,
@@ -760,9 +797,10 @@ class BPF:
         for fd in self.funcs.values():
             os.close(fd)
         self.funcs.clear()
-        for m in self._maps:
+        for m in self._maps + [m for ms in self._variant_maps.values() for m in ms]:
             m.close()
         self._maps.clear()
+        self._variant_maps.clear()
         self.tables.clear()
 
     def __enter__(self) -> BPF:

@@ -22,6 +22,8 @@ from .helpers import ATOMIC_ADD, BSWAP, HELPERS, INLINE
 from .lvalues import LV
 from .methods import method_call
 from .printk import trace_printk
+from .standins import StandIn
+from .switchstacks import switch_stacks, switched_in_stackid
 from .tables import TableSpec
 from .typenames import INT, VOID, arith, array_of, base_type, c_view, is_scalar, promote, spelled
 
@@ -49,9 +51,12 @@ class FuncGen:
         self.jumps: list[tuple[Label | None, Label | None]] = []   # (break, continue), innermost last
         self.inlining: list[tuple[str, Label, IntVal, Type]] = []  # (function, end, result, type)
         self.case_labels: dict[int, Label] = {}
-        # a kprobe on finish_task_switch(prev) run from the sched_switch raw tracepoint: prev is
+        # a kprobe function run from a raw tracepoint (standins.py): its arguments read from the
+        # tracepoint's args; with switch_in (finish_task_switch(prev) from sched_switch) prev is
         # args[1], and "current" (the task switched in) is args[2], `next`
+        self.stand_in: StandIn | None = None
         self.switch_in = False
+        self.switch_stacks: dict[tuple[int, int], int] = {}   # (stack table, flags) → slot of next's id
         self.usdt_args: list[Any] | None = None   # LocArgs of the USDT probe this function serves
 
     # ------------------------------------------------------------------ driver
@@ -63,13 +68,8 @@ class FuncGen:
             if k == 0:        # the context (args, struct pt_regs *ctx, bpf_perf_event_data *)
                 self.scopes[0][p.name] = LV("ctxptr", 0, pt)
                 continue
-            if self.switch_in:
-                if k != 1 or pt.kind is not Kind.POINTER:
-                    raise CompileError("a finish_task_switch probe takes (ctx, struct task_struct *prev)",
-                                       p.span)
-                off = e.alloc(8)
-                e.emit(I.ldx(8, I.R0, CTX, 8), I.stx(8, I.R10, I.R0, off))     # raw tp args[1]
-                self.scopes[0][p.name] = LV("stack", off, kernel_ptr(pt))
+            if self.stand_in is not None:
+                self.stand_in_param(p, k, pt)
                 continue
             # BCC's kprobe convention: later parameters are the probed function's arguments
             regs = host().args
@@ -97,6 +97,7 @@ class FuncGen:
             e.emit(I.ldx(8, I.R0, CTX, 16), I.stx(8, I.R10, I.R0, off))       # raw tp args[2]: next
             task = base_type("struct task_struct", self.structs, f.span, self.kdb)
             self.scopes[0][SWITCH_NEXT] = LV("stack", off, kernel_ptr(pointer_type(task)))
+            switch_stacks(self, f)
         self.stmt(f.body)
         if not self.terminates(f.body):
             e.emit(I.mov64_imm(I.R0, 0), I.exit_())
@@ -105,6 +106,21 @@ class FuncGen:
                 raise CompileError(f"goto '{g.name}' jumps into a loop that was unrolled (not supported)",
                                    g.span)
         return e.finish()
+
+    def stand_in_param(self, p: A.Decl, k: int, pt: Type) -> None:
+        """Parameter k (1-based after ctx) of a kprobe function run from a raw tracepoint: the
+        function's k-th argument, read from the tracepoint's args where it gives it."""
+        s = self.stand_in
+        assert s is not None
+        if k - 1 >= len(s.args) or not is_scalar(pt):
+            raise CompileError(f"parameter '{p.name}': the {s.tracepoint} tracepoint standing in for "
+                               f"{s.function} gives only its first {len(s.args)} argument"
+                               f"{'s' if len(s.args) != 1 else ''} (kprobes are missing)", p.span)
+        off = self.e.alloc(8)
+        self.e.emit(I.ldx(8, I.R0, CTX, 8 * s.args[k - 1]))
+        self.normalize(I.R0, pt)
+        self.e.emit(I.stx(8, I.R10, I.R0, off))
+        self.scopes[0][p.name] = LV("stack", off, kernel_ptr(pt) if pt.kind is Kind.POINTER else pt)
 
     def terminates(self, s: Any) -> bool:
         return control.terminates(s, self.targets)
@@ -695,8 +711,10 @@ class FuncGen:
         if isinstance(x, A.Call):
             return self.call(x)
         if isinstance(x, A.MethodCall):
-            if self.switch_in and x.method in ("get_stackid", "get_stack"):
-                raise CompileError(f"{x.method}() would take the stack of the task switched out, not in "
+            if self.switch_in and x.method == "get_stackid":
+                return switched_in_stackid(self, x)
+            if self.switch_in and x.method == "get_stack":
+                raise CompileError("get_stack() would take the stack of the task switched out, not in "
                                    "(sched_switch standing in for finish_task_switch)", x.name_span)
             return method_call(self, x)
         raise CompileError(f"unsupported expression {type(x).__name__}", x.span)
@@ -896,7 +914,7 @@ class FuncGen:
         if f is not None and self.lookup_var(x.func) is None:
             return control.inline_call(self, f, x)
         if self.switch_in and x.func in SWITCHED_IN:
-            return self.rvalue(SWITCHED_IN[x.func](x.span))
+            return self.rvalue(SWITCHED_IN[x.func](x))
         if self.switch_in and x.func in CURRENT_TASK:
             raise CompileError(f"{x.func}() is about the task switched in, which the sched_switch "
                                "tracepoint standing in for finish_task_switch cannot give", x.name_span)
@@ -991,15 +1009,28 @@ def _next_field(sp: Span, name: str, ctype: str) -> A.Cast:
     return A.Cast(sp, A.TypeName(ctype), A.Member(sp, A.Name(sp, SWITCH_NEXT), name, True, sp))
 
 
+def _next_comm(x: A.Call) -> A.Node:
+    """bpf_get_current_comm(buf, size) about `next`: its comm (NUL-padded in the kernel) copied."""
+    sp = x.span
+    if len(x.args) != 2:
+        raise CompileError(f"{x.func}() takes 2 arguments, {len(x.args)} given", sp)
+    comm = A.Member(sp, A.Name(sp, SWITCH_NEXT), "comm", True, sp)
+    return A.Comma(sp, [A.Call(sp, "bpf_probe_read_kernel", [x.args[0], x.args[1], comm], x.name_span),
+                        A.Num(sp, 0)])
+
+
 # what the helpers would say about the task switched in, read from `next`
 SWITCHED_IN = {
-    "bpf_get_current_pid_tgid": lambda sp: A.Binary(sp, "|", A.Binary(sp, "<<", _next_field(sp, "tgid", "u64"),
-                                                                      A.Num(sp, 32)),
-                                                    _next_field(sp, "pid", "u32")),
+    "bpf_get_current_pid_tgid": lambda x: A.Binary(x.span, "|", A.Binary(x.span, "<<",
+                                                                         _next_field(x.span, "tgid", "u64"),
+                                                                         A.Num(x.span, 32)),
+                                                   _next_field(x.span, "pid", "u32")),
+    "bpf_get_current_comm": _next_comm,
+    "bpf_get_current_task": lambda x: A.Cast(x.span, A.TypeName("u64"), A.Name(x.span, SWITCH_NEXT)),
 }
 
 # helpers about the current task that switch_in cannot redirect to `next`
-CURRENT_TASK = frozenset({"bpf_get_current_comm", "bpf_get_current_task", "bpf_get_current_task_btf",
+CURRENT_TASK = frozenset({"bpf_get_current_task_btf",
                           "bpf_get_current_uid_gid", "bpf_get_current_cgroup_id", "bpf_get_stackid",
                           "bpf_get_stack", "bpf_send_signal", "bpf_send_signal_thread"})
 

@@ -20,6 +20,7 @@ from .control import callees
 from .lexer import lex
 from .parser import parse
 from .preproc import Preprocessor
+from .standins import StandIn
 from .tables import TableSpec, table_spec
 from .typenames import array_of, struct_type
 
@@ -56,12 +57,13 @@ def cflag_defines(cflags: list[str] | tuple[str, ...]) -> dict[str, str]:
 def compile_bcc(text: str, tp_fields: TpFields, cflags: list[str] | tuple[str, ...] = (),
                 btf_loader: Callable[[], Any] | None = None,
                 usdt_args: dict[str, list[Any]] | None = None,
-                switch_in: frozenset[str] = frozenset()) -> BccObject:
+                stand_ins: dict[str, StandIn] | None = None) -> BccObject:
     """btf_loader: returns the kernel's BTF (kernel.btf.Btf), read only when the program
     names a kernel struct (`struct task_struct *t`). usdt_args: function name → the LocArgs
-    of the USDT probe it was enabled on (for bpf_usdt_readarg). switch_in: functions written
-    for a kprobe on finish_task_switch(prev), compiled for the sched_switch raw tracepoint
-    instead (kernels without kprobes; see codegen.FuncGen.switch_in)."""
+    of the USDT probe it was enabled on (for bpf_usdt_readarg). stand_ins: function name → the
+    raw tracepoint standing in for the kprobe it was written for (kernels without kprobes;
+    standins.py): the function is compiled for that tracepoint, and may add a hidden table
+    (switchstacks.py) after the program's own."""
     from ..ctype.typedb import TypeDB
 
     toks = Preprocessor(cflag_defines(cflags)).run(lex(text))
@@ -113,7 +115,8 @@ def compile_bcc(text: str, tp_fields: TpFields, cflags: list[str] | tuple[str, .
                 raise CompileError(f"tracepoint {':'.join(f.tracepoint)} not found", f.span)
         g = FuncGen(tables, structs, tp_args, consts, kdb, by_name)
         g.usdt_args = (usdt_args or {}).get(f.name)
-        g.switch_in = f.name in switch_in
+        g.stand_in = (stand_ins or {}).get(f.name)
+        g.switch_in = g.stand_in is not None and g.stand_in.switch_in
         insns = g.function(f)
         out.append(FuncProg(f.name, f.tracepoint, insns, g.e.spans))
     return BccObject([t for _, t in sorted(tables.values(), key=lambda p: p[0])], out, structs)
