@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import os
 import select
@@ -10,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -170,3 +172,28 @@ def read_until(fd: int, marker: bytes | None, timeout: float = 20) -> bytes:
             raise AssertionError(f"EOF before {marker!r}: {got[-500:]!r}")
         got += chunk
     raise AssertionError(f"timed out waiting for {marker!r}: {got[-500:]!r}")
+
+
+@contextlib.contextmanager
+def raw_loop_device(tmp: Path, size_mb: int = 16, scheduler: str | None = None) -> Iterator[str]:
+    """A loop device over a sparse file, no file system: each direct write the test makes is one
+    block request. `scheduler` (e.g. "mq-deadline": loop devices default to "none", whose direct
+    issue skips block_rq_insert) is set or the test skipped. Detached on exit."""
+    if shutil.which("losetup") is None:
+        pytest.skip("losetup is needed")
+    image = tmp / "raw.img"
+    with open(image, "wb") as f:
+        f.truncate(size_mb << 20)
+    r = subprocess.run(["losetup", "-f", "--show", str(image)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"no loop device: {r.stderr.strip()}")
+    dev = r.stdout.strip()
+    try:
+        if scheduler is not None:
+            sched = Path("/sys/block") / os.path.basename(dev) / "queue" / "scheduler"
+            if scheduler not in sched.read_text():
+                pytest.skip(f"{scheduler} scheduler not available")
+            sched.write_text(scheduler)
+        yield dev
+    finally:
+        subprocess.run(["losetup", "-d", dev], capture_output=True)

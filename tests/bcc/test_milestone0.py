@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import needs_root, read_until
+from tests.conftest import needs_root, raw_loop_device, read_until
 
 pytestmark = needs_root
 
@@ -112,19 +111,8 @@ def _finish(p: subprocess.Popen[bytes]) -> str:
 
 @pytest.fixture
 def loop_dev(tmp_path: Path) -> Iterator[str]:
-    if shutil.which("losetup") is None:
-        pytest.skip("losetup not installed")
-    image = tmp_path / "disk.img"
-    with open(image, "wb") as f:
-        f.truncate(8 << 20)
-    r = subprocess.run(["losetup", "-f", "--show", str(image)], capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"no loop device: {r.stderr.strip()}")
-    dev = r.stdout.strip()
-    try:
+    with raw_loop_device(tmp_path, 8) as dev:
         yield dev
-    finally:
-        subprocess.run(["losetup", "-d", dev], capture_output=True)
 
 
 def _hist_counts(text: str) -> dict[str, int]:

@@ -73,6 +73,27 @@ class Run:
             time.sleep(0.01)
         raise AssertionError("the script never reached its sleep/poll")
 
+    def recursion_misses(self) -> int:
+        """Events the kernel did not run this script's programs for (a program already running
+        on that CPU, e.g. a wakeup from an interrupt inside the same tracepoint's program):
+        bpf_prog_info.recursion_misses summed over the programs the script holds."""
+        from bpfscope.kernel import objinfo
+
+        total = 0
+        for fd in os.listdir(f"/proc/{self.p.pid}/fdinfo"):
+            try:
+                with open(f"/proc/{self.p.pid}/fdinfo/{fd}") as fh:
+                    ids = [int(ln.split()[1]) for ln in fh if ln.startswith("prog_id:")]
+            except OSError:
+                continue
+            for pid in ids:
+                pfd = objinfo.fd_by_id("prog", pid)
+                try:
+                    total += objinfo.prog_info(pfd).recursion_misses
+                finally:
+                    os.close(pfd)
+        return total
+
     def finish(self, sig: int | None = signal.SIGINT, timeout: float = 60) -> str:
         if sig is not None:
             if sig == signal.SIGINT:

@@ -17,7 +17,7 @@ import pytest
 
 from tests.bcc import test_scripts
 from tests.bcc.test_scripts import Run, _start
-from tests.conftest import needs_root
+from tests.conftest import needs_root, raw_loop_device
 from tests.tools.sysenv import lossy_netns
 
 pytestmark = needs_root
@@ -27,17 +27,8 @@ run = test_scripts.run   # the fixture: scripts started by a test are ended afte
 @pytest.fixture
 def raw_loop(tmp_path: Path) -> Iterator[str]:
     """A loop device over a 16 MiB file, no file system: every write the test makes is one request."""
-    image = tmp_path / "raw.img"
-    with open(image, "wb") as f:
-        f.truncate(16 << 20)
-    r = subprocess.run(["losetup", "-f", "--show", str(image)], capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"no loop device: {r.stderr.strip()}")
-    dev = r.stdout.strip()
-    try:
+    with raw_loop_device(tmp_path) as dev:
         yield dev
-    finally:
-        subprocess.run(["losetup", "-d", dev], capture_output=True)
 
 
 def _direct_write_blocks(dev: str, blocks: list[int], size: int = 4096) -> None:

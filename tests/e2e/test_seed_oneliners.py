@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import bpfscope, needs_root, read_until
+from tests.conftest import bpfscope, needs_root, raw_loop_device, read_until
 
 pytestmark = needs_root
 
@@ -30,23 +30,8 @@ def test_join_argv_of_execve() -> None:
 def loopdev(tmp_path: Path) -> Iterator[str]:
     """A loop device over a 16 MiB file, with a scheduler so requests are inserted
     (loop devices default to "none", whose direct issue skips block_rq_insert)."""
-    if shutil.which("losetup") is None:
-        pytest.skip("losetup is needed")
-    img = tmp_path / "disk.img"
-    with open(img, "wb") as f:
-        f.truncate(16 << 20)
-    r = subprocess.run(["losetup", "-f", "--show", str(img)], capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"no loop device: {r.stderr.strip()}")
-    dev = r.stdout.strip()
-    try:
-        sched = Path("/sys/block") / os.path.basename(dev) / "queue" / "scheduler"
-        if "mq-deadline" not in sched.read_text():
-            pytest.skip("mq-deadline scheduler not available")
-        sched.write_text("mq-deadline")
+    with raw_loop_device(tmp_path, 16, "mq-deadline") as dev:
         yield dev
-    finally:
-        subprocess.run(["losetup", "-d", dev], check=False)
 
 
 def test_block_rq_insert_kstack_and_comm(loopdev: str) -> None:

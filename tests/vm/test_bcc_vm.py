@@ -22,13 +22,13 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.bcc.test_scripts import WAITING, _script
+
 CHECKOUT = os.environ.get("BPFSCOPE_CHECKOUT", os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
 pytestmark = pytest.mark.vm
 
 _RUNNING: list[subprocess.Popen[str]] = []
-# x86-64 syscall numbers where scripts wait: clock_nanosleep, epoll_wait, epoll_pwait, poll, epoll_pwait2
-WAITING = {"230", "232", "281", "7", "441"}
 
 
 @pytest.fixture(autouse=True)
@@ -41,13 +41,6 @@ def _loopback_and_cleanup() -> Iterator[None]:
         if p.poll() is None:
             p.kill()
         p.communicate()
-
-
-def _script(name: str) -> str:
-    path = f"/usr/sbin/{name}-bpfcc"
-    if not os.path.exists(path):
-        pytest.skip(f"{path} is not installed (Debian's bpfcc-tools)")
-    return path
 
 
 class Script:

@@ -19,24 +19,11 @@ import sys
 
 import pytest
 
+from tests.vm.test_bcc_vm import _RUNNING, _loopback_and_cleanup  # noqa: F401 (autouse fixture: lo up, kill leftovers)
+
 CHECKOUT = os.environ.get("BPFSCOPE_CHECKOUT", os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
 pytestmark = pytest.mark.vm
-
-
-_RUNNING: list[subprocess.Popen[str]] = []
-
-
-@pytest.fixture(autouse=True)
-def _loopback_and_cleanup() -> object:
-    """The lane's VM boots with `lo` down; a failed test must not leave its tool attached."""
-    subprocess.run(["ip", "link", "set", "lo", "up"], capture_output=True)
-    yield
-    while _RUNNING:
-        p = _RUNNING.pop()
-        if p.poll() is None:
-            p.kill()
-        p.communicate()
 
 
 class Tool:
