@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["BPF", "BPFCompileError", "USDT"]
+__all__ = ["BPF", "BPFCompileError", "USDT", "USDTException"]
 
 
 def __getattr__(name: str) -> Any:   # lazy: importing bpfscope.bcc stays cheap
@@ -13,8 +13,8 @@ def __getattr__(name: str) -> Any:   # lazy: importing bpfscope.bcc stays cheap
         from . import bpf
 
         return getattr(bpf, name)
-    if name == "USDT":
-        from .usdt import USDT
+    if name in ("USDT", "USDTException"):
+        from . import usdt
 
-        return USDT
+        return getattr(usdt, name)
     raise AttributeError(name)

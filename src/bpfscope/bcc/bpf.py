@@ -14,7 +14,7 @@ from ..kernel import insn as I
 from ..kernel import syscall as sc
 from ..kernel import tracefs, uapi
 from ..kernel.maps import Map
-from .errors import Unsupported
+from .errors import KernelLacks, Unsupported
 from .usdt import usdt_probes
 
 if TYPE_CHECKING:
@@ -149,7 +149,8 @@ def _resolve(addr: int, pid: int) -> tuple[str | None, int, str]:
     return us.name, us.offset, us.module
 
 
-_PROBE_LIMIT = 1000
+_PROBE_LIMIT = 1000                  # BCC's default; BCC_PROBE_LIMIT in the environment overrides it
+_REGEX_CHARS = set("^$.*+?[](){}|\\")
 
 
 _KALLSYMS: set[str] | None = None
@@ -357,8 +358,15 @@ class BPF:
     def _check_probe_quota(self, more: int) -> None:
         """BCC refuses to open more than 1000 probes from one BPF object."""
         have = len(self._tp_handles) + len(self._probes)
-        if have + more > _PROBE_LIMIT:
-            raise Exception(f"Number of open probes would exceed global quota ({_PROBE_LIMIT})")
+        limit = BPF.get_probe_limit()
+        if have + more > limit:
+            raise Exception(f"Number of open probes would exceed global quota ({limit})")
+
+    @staticmethod
+    def get_probe_limit() -> int:
+        """How many probes one BPF object may open: BCC_PROBE_LIMIT when it is a number, else 1000."""
+        env = os.environ.get("BCC_PROBE_LIMIT", "")
+        return int(env) if env.isdigit() else _PROBE_LIMIT
 
     def num_open_tracepoints(self) -> int:
         return len(self._tp_handles)
@@ -629,13 +637,20 @@ class BPF:
 
     @staticmethod
     def get_kprobe_functions(event_re: bytes | str) -> set[bytes]:
-        """Kernel functions matching the regex that kprobes could attach to: none where this
-        kernel has no kprobes, so scripts take their tracepoint paths."""
+        """Kernel functions matching the regex that kprobes could attach to. Where this kernel
+        has no kprobes: none for a plain function name (scripts ask `if get_kprobe_functions(
+        b'blk_start_request'):` to choose their tracepoint path), and for a pattern (funccount's
+        `^vfs_.*$`, a request for the functions to probe) the plain no-kprobe message, not an
+        empty list its caller would report as "no functions matched"."""
         import re
 
         from ..kernel import features
 
         if not _have_kprobes(features):
+            text = event_re.decode() if isinstance(event_re, bytes) else event_re
+            if _REGEX_CHARS & set(text):
+                raise KernelLacks(f"cannot attach kprobes to the kernel functions matching {text!r}: "
+                                  f"{features.explain_missing('kprobe')}")
             return set()
         rx = re.compile(event_re.decode() if isinstance(event_re, bytes) else event_re)
         skip = _kprobe_blacklist()

@@ -2,17 +2,27 @@
 (`.note.stapsdt`, read by kernel.usdt_notes, the notes bpfscope's bpftrace `usdt:` provider
 reads), enable_probe(probe, fn_name), and what BPF(usdt_contexts=[...]) needs: for each
 enabled function the argument layouts its locations use (bpf_usdt_readarg reads them) and
-the uprobes to open, with the semaphore raised by the kernel (ref_ctr_offset)."""
+the uprobes to open, with the semaphore raised by the kernel (ref_ctr_offset). As in BCC, a
+context made for a pid also raises the semaphores of the probes it enables in that process's
+memory (scripts such as ustat attach the uprobes themselves, with no ref_ctr_offset), and lowers
+them again when the context is dropped or the interpreter exits."""
 
 from __future__ import annotations
 
 import os
+import struct
 import sys
+import weakref
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
 from .errors import Unsupported
+
+
+class USDTException(Unsupported):
+    """BCC's error for a USDT context that cannot be made or a probe that cannot be enabled
+    (scripts catch it by name: ustat skips a process that went away)."""
 
 
 def _b(x: str | bytes) -> str:
@@ -93,9 +103,11 @@ class USDT:
         self.pid = int(pid) if pid else -1
         self.path = _b(path) if path else ""
         if self.pid <= 0 and not self.path:
-            raise Unsupported("USDT needs pid= or path=")
+            raise USDTException("USDT: either a pid or a binary path must be specified")
         self._enabled: list[tuple[str, str]] = []
+        self._raised: list[tuple[int, int]] = []      # (pid, address) of semaphores we raised
         self._locs = self._read_locations()
+        weakref.finalize(self, _lower_semaphores, self._raised)
 
     def _objects(self) -> list[str]:
         from ..kernel.ldcache import resolve_target
@@ -108,14 +120,14 @@ class USDT:
                     return [inside]
             found = target if os.path.exists(target) else resolve_target(target)
             if not found:
-                raise Unsupported(f"USDT: {target}: no such binary or library")
+                raise USDTException(f"USDT: {target}: no such binary or library")
             return [found]
         from ..kernel.procmaps import ProcessMaps
 
         try:
             snap = ProcessMaps.capture(self.pid)
         except OSError:
-            raise Unsupported(f"USDT: no such process: {self.pid}") from None
+            raise USDTException(f"USDT failed to instrument PID {self.pid}: no such process") from None
         return list(snap.paths())
 
     def _read_locations(self) -> list[Any]:
@@ -127,7 +139,7 @@ class USDT:
                 out.extend(usdt_notes.list_usdt(p))
             except (OSError, ValueError):
                 if self.path:
-                    raise Unsupported(f"USDT: {p}: cannot read its USDT notes") from None
+                    raise USDTException(f"USDT: {p}: cannot read its USDT notes") from None
         return out
 
     # ------------------------------------------------------------------ listing
@@ -144,7 +156,7 @@ class USDT:
     def get_probe_arg_ctype(self, probe_name: str | bytes, arg_index: int) -> str:
         locs = self._matching(_b(probe_name))
         if not locs or arg_index >= len(locs[0].args):
-            raise Unsupported(f"USDT probe {_b(probe_name)} has no argument #{arg_index + 1}")
+            raise USDTException(f"USDT probe {_b(probe_name)} has no argument #{arg_index + 1}")
         a = locs[0].args[arg_index]
         return _CTYPES.get((a.size, a.signed), "uint64_t")
 
@@ -153,15 +165,39 @@ class USDT:
         probe, fn = _b(probe), _b(fn_name)
         if not self._matching(probe):
             where = self.path or f"process {self.pid}"
-            raise Unsupported(f"Failed to enable USDT probe {probe}: {where} has no such probe "
-                              "(tplist-bpfcc -l BINARY lists its probes)")
+            raise USDTException(f"Failed to enable USDT probe {probe}: {where} has no such probe "
+                                "(tplist-bpfcc -l BINARY lists its probes)")
+        if self.pid > 0:
+            self._raise_semaphores(self._matching(probe))
         self._enabled.append((probe, fn))
+
+    def _raise_semaphores(self, locs: list[Any]) -> None:
+        """Add 1 to each location's semaphore in the process (a u16 in its .probes data)."""
+        from ..kernel.procmaps import ProcessMaps
+
+        todo = {(loc.path, loc.semaphore_offset) for loc in locs if loc.semaphore_offset}
+        if not todo:
+            return
+        try:
+            snap = ProcessMaps.capture(self.pid)
+        except OSError:
+            raise USDTException(f"USDT failed to instrument PID {self.pid}: no such process") from None
+        for path, off in sorted(todo):
+            addr = _runtime_address(snap, path, off)
+            if addr is None or not _add_u16(self.pid, addr, 1):
+                raise USDTException(f"Failed to enable USDT probe {self._matching_name(locs)}: cannot "
+                                    f"raise its semaphore in process {self.pid}")
+            self._raised.append((self.pid, addr))
+
+    @staticmethod
+    def _matching_name(locs: list[Any]) -> str:
+        return f"{locs[0].provider}:{locs[0].name}"
 
     def enable_probe_or_bail(self, probe: str | bytes, fn_name: str | bytes) -> None:
         try:
             self.enable_probe(probe, fn_name)
-        except Unsupported as e:
-            print(e)
+        except USDTException as e:
+            print(f"Error attaching USDT probes: {e}")
             sys.exit(1)
 
     def get_text(self) -> str:
@@ -183,8 +219,8 @@ class USDT:
             by_spec: dict[tuple[str, str], int] = {}
             for loc in self._matching(probe):
                 if loc.pc_offset is None:
-                    raise Unsupported(f"USDT probe {probe}: location 0x{loc.pc:x} is outside "
-                                      f"{loc.path}'s loadable segments")
+                    raise USDTException(f"USDT probe {probe}: location 0x{loc.pc:x} is outside "
+                                        f"{loc.path}'s loadable segments")
                 key = (loc.path, loc.arg_string)
                 if key not in by_spec:
                     by_spec[key] = len(e.layouts)
@@ -202,7 +238,40 @@ def _loc_args(probe: str, loc: Any) -> list[Any]:
     try:
         return convert(SimpleNamespace(span=None), loc)   # type: ignore[arg-type]
     except CompileError as e:
-        raise Unsupported(f"USDT probe {probe}: {e.msg if hasattr(e, 'msg') else e}") from None
+        raise USDTException(f"USDT probe {probe}: {e.msg if hasattr(e, 'msg') else e}") from None
+
+
+def _runtime_address(snap: Any, path: str, file_off: int) -> int | None:
+    """Where the byte at `file_off` of `path` sits in the process (the mapping holding it)."""
+    for e in snap.entries:
+        if path in (e.open_path, e.path) and e.offset <= file_off < e.offset + (e.end - e.start):
+            return int(e.start + file_off - e.offset)
+    return None
+
+
+def _add_u16(pid: int, addr: int, delta: int) -> bool:
+    try:
+        fd = os.open(f"/proc/{pid}/mem", os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        raw = os.pread(fd, 2, addr)
+        if len(raw) != 2:
+            return False
+        (v,) = struct.unpack("=H", raw)
+        os.pwrite(fd, struct.pack("=H", max(0, min(0xFFFF, v + delta))), addr)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def _lower_semaphores(raised: list[tuple[int, int]]) -> None:
+    """Undo _raise_semaphores (the process may be gone: nothing to undo then)."""
+    while raised:
+        pid, addr = raised.pop()
+        _add_u16(pid, addr, -1)
 
 
 def usdt_probes(contexts: list[Any], ignore_pid: bool) -> list[Enabled]:

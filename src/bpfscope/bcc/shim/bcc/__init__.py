@@ -3,10 +3,10 @@
 
 from bpfscope.bcc.bpf import BPF, BPFCompileError
 from bpfscope.bcc.perfconst import PerfHWConfig, PerfSWConfig, PerfType
-from bpfscope.bcc.usdt import USDT
+from bpfscope.bcc.usdt import USDT, USDTException
 
 from . import utils
 from .utils import ArgString, StrcmpRewrite
 
 __all__ = ["BPF", "BPFCompileError", "PerfType", "PerfSWConfig", "PerfHWConfig", "ArgString",
-           "StrcmpRewrite", "USDT", "utils"]
+           "StrcmpRewrite", "USDT", "USDTException", "utils"]
