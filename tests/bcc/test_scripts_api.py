@@ -292,3 +292,25 @@ def test_sigint_flood_while_ending_is_quiet(runs: list[Run]) -> None:
     assert sent >= 2
     assert "Traceback" not in text and "Exception ignored" not in text, text
     assert r.p.returncode in (0, 130), (r.p.returncode, text)
+
+
+@needs_root
+def test_tplist_finds_tracing_under_debugfs() -> None:
+    """tplist hardcodes /sys/kernel/debug/tracing: in a mount namespace without debugfs,
+    `bpfscope bcc tplist-bpfcc -v` mounts it and prints sched_switch's fields as tracefs has them."""
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare (util-linux) is needed")
+    fmt = Path("/sys/kernel/tracing/events/sched/sched_switch/format")
+    if not fmt.exists():
+        fmt = Path("/sys/kernel/debug/tracing/events/sched/sched_switch/format")
+    want = [ln.split("\t")[1].split(":", 1)[1].strip().rstrip(";") + ";"
+            for ln in fmt.read_text().splitlines()
+            if ln.startswith("\tfield:") and "common_" not in ln]
+    cmd = (f"umount /sys/kernel/debug 2>/dev/null; test ! -e /sys/kernel/debug/tracing/events || exit 99; "
+           f"exec {sys.executable} -m bpfscope bcc {_script('tplist')} -v sched:sched_switch")
+    r = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", cmd],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "sched:sched_switch", r.stdout
+    assert [ln.strip() for ln in lines[1:]] == want, (r.stdout, want)

@@ -48,6 +48,20 @@ def resolve(name: str, args: list[str]) -> tuple[str, list[str]]:
     raise LookupError(f"{name}: too many nested wrappers")
 
 
+def _legacy_tracing_path(path: str) -> None:
+    """Scripts that hardcode /sys/kernel/debug/tracing (tplist, bpflist) find tracefs there:
+    debugfs is mounted when nothing is (as root; BCC's own docs assume it)."""
+    try:
+        with open(path, "rb") as fh:
+            wants = b"/sys/kernel/debug/tracing" in fh.read()
+    except OSError:
+        return
+    if wants:
+        from ..kernel.tracefs import ensure_debugfs_tracing
+
+        ensure_debugfs_tracing()
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         sys.stdout.write(USAGE)
@@ -63,6 +77,7 @@ def main(argv: list[str]) -> int:
         if not privileged():
             sys.stderr.write(f"ERROR: {denied_message()}\n")
             return 1
+        _legacy_tracing_path(path)
     shim = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shim")
     for mod in [m for m in sys.modules if m == "bcc" or m.startswith("bcc.")]:
         del sys.modules[mod]

@@ -40,6 +40,23 @@ def ensure_mounted() -> str:
     return root
 
 
+def ensure_debugfs_tracing() -> bool:
+    """Mount debugfs at /sys/kernel/debug when nothing is there, so the older path
+    /sys/kernel/debug/tracing (tplist, bpflist and reset-trace of BCC hardcode it) reaches
+    tracefs as well (the kernel automounts it there). False when it cannot be had."""
+    legacy = CANDIDATES[1]
+    if os.path.exists(os.path.join(legacy, "events")):
+        return True
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if not os.path.isdir("/sys/kernel/debug") or os.listdir("/sys/kernel/debug"):
+        return False          # absent, or something is mounted there already
+    if libc.mount(b"debugfs", b"/sys/kernel/debug", b"debugfs", 0, None) != 0:
+        return False
+    return os.path.exists(os.path.join(legacy, "events"))
+
+
 @dataclass(frozen=True)
 class FormatField:
     name: str
