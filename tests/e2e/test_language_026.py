@@ -68,6 +68,25 @@ CASES = [
          "begin { @a[1] = 1; _ = has_key(@a, 1); _ = 1 + 2; _ = { @b = 4; 0 }; print(5); exit(); }",
          "5\n\n\n@a[1]: 1\n@b: 4\n",
          _v(5) + [{"type": "map", "data": {"@a": {"1": 1}}}, {"type": "map", "data": {"@b": 4}}]),
+    # 0.26's tools: opensnoop.bt's `for $j : a..b` (no parentheses), its struct mount walk
+    # (a cast pointer reassigned from a BTF field) and loop bodies too big for the stack beside
+    # the probe's (their frame then lives in the per-CPU scratch map)
+    Case("for-without-parens",
+         "begin { $s = 0; for $i : 1..4 { $s += $i; } @m[1] = 2; @m[2] = 3; for $kv : @m { $s += $kv.1; } "
+         "print($s); exit(); }",
+         "11\n\n\n@m[1]: 2\n@m[2]: 3\n", _v(11) + [{"type": "map", "data": {"@m": {"1": 2, "2": 3}}}]),
+    Case("pointer-variable-reassigned-from-btf-field",
+         "begin { $t = (struct task_struct *)curtask; $p = $t.real_parent; $t = $p; "
+         "$u = (struct task_struct *)0; $u = $t.real_parent; "
+         "if ($t.pid == curtask.real_parent.pid && $u == curtask.real_parent.real_parent) { print(1); } exit(); }",
+         "1\n\n\n", _v(1)),
+    Case("for-loop-frame-beyond-the-stack",
+         'begin { $a = "' + "a" * 100 + '"; $n = 0; @m[1] = 2; @m[2] = 3; '
+         "for $i : 0..3 { $e = $a; @sum += strlen($e); $n += 1; } "
+         "for $kv : @m { $f = $a; $n += $kv.1 + strlen($f); } "
+         'printf("%d %d\\n", $n, @sum); delete(@m, 1); delete(@m, 2); exit(); }',
+         "208 300\n\n\n@sum: 300\n",
+         [{"type": "printf", "data": "208 300\n"}, {"type": "map", "data": {"@sum": 300}}]),
     Case("packed-struct",
          "struct Foo { int a; char b; } __attribute__((packed)); struct Bar { int a; char b; } /* pad */ "
          "__attribute__((packed)) ; struct Baz { int a; char b; }; "
@@ -249,6 +268,16 @@ CASES = [
          "9223372036854775807 + 1, 1_000, 0x10, -0x10, 017, 5u, 5ul, 7ll, 8LL, 1e3, 9e16, 1_1_0)); exit(); }",
          "(-9223372036854775808, 9223372036854775807, -9223372036854775808, -9223372036854775808, 1000, 16, -16, "
          "15, 5, 5, 7, 8, 1000, 90000000000000000, 110)\n\n\n"),
+    Case("license-gpl-compatible",   # tests/runtime/other "valid license"
+         'config={license="Dual BSD/GPL"} begin { @p[1] = 1; print(len(@p)); $s = str(0); exit(); }',
+         "1\n\n\n@p[1]: 1\n", _v(1) + [{"type": "map", "data": {"@p": {"1": 1}}}]),
+    Case("int64-min-arithmetic",   # folded, at run time, and stored: -9223372036854775807 - 1 is INT64_MIN
+         "begin { $x = -9223372036854775807; $x = $x - 1; print($x); print(-9223372036854775807 - 1); "
+         "@m = -9223372036854775807 - 1; @n = $x + 0; exit(); }",
+         "-9223372036854775808\n-9223372036854775808\n\n\n@m: -9223372036854775808\n@n: -9223372036854775808\n",
+         _v(-9223372036854775808, -9223372036854775808)
+         + [{"type": "map", "data": {"@m": -9223372036854775808}},
+            {"type": "map", "data": {"@n": -9223372036854775808}}]),
     Case("integer-literal-above-int64-is-unsigned",   # 0.26 (0.17 printed -1)
          "begin { print(18446744073709551615); print(0xffffffffffffffff); exit(); }",
          "18446744073709551615\n18446744073709551615\n\n\n"),
@@ -275,6 +304,11 @@ ERRORS = [
      "stdin:1:38-41: ERROR: Argument mismatch for @a: trying to access with arguments: 'string[2]' when map "
      "expects arguments: 'int64'\nbegin { @a[1] = 1; print(has_key(@a, \"x\")); exit(); }\n"
      "                                     ~~~\n"),
+    # write_user without --unsafe: 0.26's stdlib macro fail()s with this text (bpftrace PR #5076);
+    # 0.26 locates it inside stdlib/base.bt, here it is located at the call
+    ('begin { write_user(0, "x", 1); exit(); }',
+     "stdin:1:9-30: ERROR: write_user() is unsafe. To use you need the --unsafe flag\n"
+     'begin { write_user(0, "x", 1); exit(); }\n' + " " * 8 + "~" * 21 + "\n"),
     # missing probes, 0.26's texts (ap_probe_expansion.cpp, probe_prune.cpp)
     (f'config = {{ missing_probes = "error" }} {MP_MULTI} {{ exit(); }}',
      _at(f'config = {{ missing_probes = "error" }} {MP_MULTI} {{ exit(); }}', 77, "ERROR",
@@ -283,6 +317,12 @@ ERRORS = [
      _at('config = { missing_probes = "error" } tracepoint:syscalls:nonsense* { exit(); } begin { exit(); }', 38,
          "ERROR", "Probe has no valid attach points. If this is expected, set the 'missing_probes' config variable "
          "to 'warn'.", 29)),
+    # config license (tests/runtime/license): any text is taken and handed to the kernel; a helper
+    # the kernel keeps for GPL programs is then an error. 0.26 underlines the str() call and names
+    # its bpf_probe_read_str; here the statement is underlined and the helper is the one used
+    ('config = { license = "?" } begin { printf("%s\\n", str(0)); }',
+     "stdin:1:36-58: ERROR: helper bpf_probe_read_kernel_str can only be used in GPL-compatible programs\n"
+     'config = { license = "?" } begin { printf("%s\\n", str(0)); }\n' + " " * 35 + "~" * 22 + "\n"),
     # config keys (tests/config_analyser.cpp)
     ("config = { BAD_CONFIG=1 } begin { }",
      "stdin:1:12-24: ERROR: BAD_CONFIG: not a known configuration option\nconfig = { BAD_CONFIG=1 } begin { }\n"

@@ -10,12 +10,14 @@ The rows reuse the Case runner of test_language_026.py.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -112,6 +114,16 @@ def test_software_count_in_e_notation() -> None:
     assert re.fullmatch(r"\n\n@: [1-9]\d*\n", r.stdout)
 
 
+def test_end_runs_once_every_probe_is_detached() -> None:
+    """bpftrace detaches before the end probes run, so a map they clear prints empty, although
+    the tracer's own syscalls (detaching, reading maps) would hit a probe still attached. The
+    probes before the counting one make its detach come last (seen with opensnoop.bt's @paths)."""
+    tps = ", ".join(f"tracepoint:syscalls:sys_{d}_{f}" for f in ("getppid", "getpgid") for d in ("enter", "exit"))
+    _check(Case("end-after-detach",
+                f"{tps} {{ }} tracepoint:raw_syscalls:sys_enter /pid != cpid/ {{ @[tid] = count(); }} "
+                "end { clear(@); }", END, cmd="/bin/true"))
+
+
 # ---------------------------------------------------------------- watchpoints
 def _has_breakpoints() -> bool:
     return Path("/sys/bus/event_source/devices/breakpoint").is_dir()
@@ -166,6 +178,22 @@ def test_watchpoint_on_a_running_process(progs: dict[str, Path]) -> None:
 
 
 @needs_bp
+def test_write_user_with_unsafe(progs: dict[str, Path]) -> None:
+    """write_user(dst, src, len) under --unsafe: bpf_probe_write_user into the traced program's
+    `counter`, true on success. Kernels under lockdown refuse the helper; that is reported."""
+    wp = progs["wp"]
+    prog = (f'uprobe:{wp}:main {{ $s = "abcdefg"; print(write_user({_symbol(wp, "counter"):#x}, $s, 8)); '
+            'print(write_user(0, $s, 8)); exit(); }')
+    r = bpfscope("-q", "--unsafe", "-e", prog, "-c", f"{wp} 1")
+    if "bpf_probe_write_user" in r.stderr:   # refused by this kernel: a located error, nothing run
+        at = prog.index("print(write_user(")   # located at its statement
+        assert (r.returncode, r.stdout) == (1, "")
+        assert r.stderr.startswith(f"stdin:1:{at + 1}-")
+        assert "does not provide the BPF helper bpf_probe_write_user" in r.stderr.splitlines()[0]
+        return
+    assert (r.returncode, r.stdout) == (0, "true\nfalse\n" + END), r.stderr
+
+
 def test_watchpoint_on_a_kernel_address() -> None:
     """kwatchpoint: no -p/-c, a kernel address watched on every CPU. This kernel lists no data
     symbols (jiffies) in kallsyms, so the address is a sleeper's task_struct.nvcsw, which the
@@ -248,6 +276,9 @@ JSON_CASES = [
          [{"type": "hist", "data": {"@hist": []}}]),
     Case("lhist-zero", "begin { @h = lhist(2, 0, 100, 10); zero(@h); exit(); }", END + "@h:\n\n",
          [{"type": "hist", "data": {"@h": []}}]),
+    # outputs/tseries_zero.json; text: TextOutput::map gives "<no data>" its line, no blank after
+    Case("tseries-zero", "config = { unstable_tseries = enable } begin { @a = tseries(5, 1s, 5); zero(@a); exit(); }",
+         END + "@a:\n<no data>\n", [{"type": "tseries", "data": {"@a": []}}]),
     Case("complex-key", 'begin { @complex["x", 2] = 5; exit(); }', END + "@complex[x, 2]: 5\n",
          [{"type": "map", "data": {"@complex": {"x,2": 5}}}]),
     Case("tuple-map-value", 'begin { @ = (1, 2, "string", (4, 5)); exit(); }', END + "@: (1, 2, string, (4, 5))\n",
@@ -307,10 +338,10 @@ def test_json_helper_error_with_k() -> None:
                                                   "exit(); }")
     assert r.returncode == 0, r.stderr
     rec = json.loads(r.stdout.splitlines()[0])
-    # located at the expression read, not its statement (col 30); bpftrace says 37, the outer
-    # parenthesis, where its parser starts the field access: ours starts inside it
+    # located at the field access, not its statement (col 30); the access starts at the outer
+    # parenthesis (col 37), as bpftrace's parser spans a postfix from its primary's `(`
     assert rec == {"type": "helper_error", "msg": "Numerical result out of range", "helper": "probe_read_kernel",
-                   "retcode": -34, "filename": "stdin", "line": 1, "col": 38}
+                   "retcode": -34, "filename": "stdin", "line": 1, "col": 37}
 
 
 # ---------------------------------------------------------------- stacks: modes with sizes
@@ -426,7 +457,99 @@ def test_tseries_constant_and_gaps() -> None:
     assert lines[2] == "00:00:00.100 *                                                   | 0"
     assert lines[3] == "00:00:00.200 |                                                   * 5"
     assert lines[5] == "00:00:00.400 |                                                   | -"
-    assert _chart([]) == "<no data>\n"
+    assert _chart([]) == "<no data>"
+
+
+@contextlib.contextmanager
+def _utc_clock() -> Iterator[None]:
+    """tseries rendering with TAI == wall clock and TZ=UTC (0.26's expected files print %H:00:00.x)."""
+    import time
+
+    from bpfscope.runtime import tseries
+
+    old, tz = tseries._clock_offset, os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    tseries._clock_offset = lambda: 0   # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        tseries._clock_offset = old   # type: ignore[assignment]
+        if tz is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = tz
+        time.tzset()
+
+
+# outputs/tseries_multiple.{txt,json}: @a["one"] holds intervals 0-4 (0, 5, 5, 5, 5), @a["two"]
+# intervals 5-9 (4 each), 100ms apart, 10 kept. A key's rows run from its oldest interval to the
+# map's newest, so "one" ends with five '-' rows and "two" starts at 00:00:00.500.
+MULTI_TXT = """\
+@a[one]:
+             0                                                   5
+hh:mm:ss.ms  |___________________________________________________|
+00:00:00.000 *                                                   | 0
+00:00:00.100 |                                                   * 5
+00:00:00.200 |                                                   * 5
+00:00:00.300 |                                                   * 5
+00:00:00.400 |                                                   * 5
+00:00:00.500 |                                                   | -
+00:00:00.600 |                                                   | -
+00:00:00.700 |                                                   | -
+00:00:00.800 |                                                   | -
+00:00:00.900 |                                                   | -
+             v___________________________________________________v
+             0                                                   5
+
+@a[two]:
+             3                                                   5
+hh:mm:ss.ms  |___________________________________________________|
+00:00:00.500 |                         *                         | 4
+00:00:00.600 |                         *                         | 4
+00:00:00.700 |                         *                         | 4
+00:00:00.800 |                         *                         | 4
+00:00:00.900 |                         *                         | 4
+             v___________________________________________________v
+             3                                                   5
+
+"""
+
+
+def _iv(ms: int, v: int) -> dict[str, object]:
+    return {"interval_start": f"1970-01-01 00:00:00.{ms:03d}000000", "value": v}
+
+
+@pytest.mark.parametrize("name,key_type,items,text,js", [
+    ("default", None, [(None, dict.fromkeys(range(5, 10), 9))],
+     "@a:\n" + " " * 13 + "8" + " " * 50 + "10\nhh:mm:ss.ms  |" + "_" * 51 + "|\n"
+     + "".join(f"00:00:00.{ms} |" + " " * 25 + "*" + " " * 25 + "| 9\n" for ms in (500, 600, 700, 800, 900))
+     + " " * 13 + "v" + "_" * 51 + "v\n" + " " * 13 + "8" + " " * 50 + "10\n\n",
+     {"@a": [_iv(ms, 9) for ms in (500, 600, 700, 800, 900)]}),
+    ("multiple", "str", [("one", {0: 0, 1: 5, 2: 5, 3: 5, 4: 5}), ("two", dict.fromkeys(range(5, 10), 4))],
+     MULTI_TXT, {"@a": {"one": [_iv(0, 0)] + [_iv(ms, 5) for ms in (100, 200, 300, 400)],
+                        "two": [_iv(ms, 4) for ms in (500, 600, 700, 800, 900)]}}),
+    ("zero", None, [(None, {})], "@a:\n<no data>\n", {"@a": []}),
+    # outputs/tseries_min.txt: a flat unsigned 0 cannot go below 0, so the range is 0..1
+    ("min-unsigned-zero", None, [(None, dict.fromkeys(range(5, 10), 0))],
+     "@a:\n" + " " * 13 + "0" + " " * 51 + "1\nhh:mm:ss.ms  |" + "_" * 51 + "|\n"
+     + "".join(f"00:00:00.{ms} *" + " " * 51 + "| 0\n" for ms in (500, 600, 700, 800, 900))
+     + " " * 13 + "v" + "_" * 51 + "v\n" + " " * 13 + "0" + " " * 51 + "1\n\n",
+     {"@a": [_iv(ms, 0) for ms in (500, 600, 700, 800, 900)]}),
+])
+def test_tseries_map_layouts(name: str, key_type: str | None, items: list[tuple[object, dict[int, int]]],
+                             text: str, js: dict[str, object]) -> None:
+    """outputs/tseries.{txt,json}, tseries_multiple.{txt,json}, tseries_zero.json: one map's text
+    and JSON as print()/the exit dump lay them out (the interval values are set, the clock fixed)."""
+    from bpfscope.lang.ctype.types import Kind, Type, string_type
+    from bpfscope.runtime.output import format_tseries_map
+
+    vt = Type(Kind.TSERIES, size=8, signed=not name.endswith("unsigned-zero"), params=(100_000_000, 10, 0))
+    kt = string_type(4) if key_type else None
+    with _utc_clock():
+        assert format_tseries_map("@a", kt, vt, items, json=False) == text
+        got = format_tseries_map("@a", kt, vt, items, json=True)
+    assert json.loads(got) == {"type": "tseries", "data": js}
 
 
 def test_tseries_chart_with_print_bounds() -> None:

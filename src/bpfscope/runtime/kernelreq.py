@@ -56,3 +56,23 @@ def missing_helper(ps: ProgSpec, log: str) -> CompileError | None:
     version, feature = need
     return CompileError(f"{feature} needs Linux {version} or newer (the BPF helper bpf_{name}); "
                         f"this kernel is {release}", span)
+
+
+def gpl_only_helper(ps: ProgSpec, log: str) -> CompileError | None:
+    """0.26's error when the config's license is not GPL-compatible and a helper the kernel
+    keeps for GPL programs is used: located at the statement that calls it."""
+    if "cannot call GPL-restricted function" not in log:
+        return None
+    calls = re.findall(r"call (?:bpf_)?(\w+)#(\d+)", log.split("cannot call GPL-restricted function")[0])
+    if not calls:
+        return None
+    hid = int(calls[-1][1])
+    name = next((n for n, i in HELPER_ID.items() if i == hid), calls[-1][0])
+    span = ps.probe.span
+    for idx, ins in enumerate(ps.insns):
+        if ins.code == I.call(0).code and ins.src == 0 and ins.imm == hid:
+            for first, sp in ps.spans:
+                if first <= idx:
+                    span = sp
+            break
+    return CompileError(f"helper bpf_{name} can only be used in GPL-compatible programs", span)

@@ -646,8 +646,9 @@ def format_tseries_map(name: str, key_type: Type | None, vt: Type, items: list[t
     from .tseries import _series, graph_json, graph_text
 
     last = max((ep for _k, pts in items for ep in pts), default=0)
+    # an entry without points is a zero()ed series: "<no data>" / [] as 0.26 prints it
     rows = [(k, _series(pts, last, vt)) for k, pts in items]
-    rows = [(k, s) for k, s in rows if s]
+    rows = [(k, s) for (k, s), (_k, pts) in zip(rows, items, strict=True) if s or not pts]
     if not rows:
         return ""
     if json:
@@ -657,8 +658,8 @@ def format_tseries_map(name: str, key_type: Type | None, vt: Type, items: list[t
             body = "{" + ", ".join(f"{_json_key(k, key_type)}: {graph_json(s)}" for k, s in rows) + "}"
         return f'{{"type": "tseries", "data": {{{_json_str(name)}: {body}}}}}\n'
     if key_type is None:
-        return f"{name}:\n{graph_text(rows[0][1], bounds)}\n"
-    return "".join(f"{name}[{_key_text(k, key_type)}]:\n{graph_text(s, bounds)}\n" for k, s in rows)
+        return f"{name}:\n{graph_text(rows[0][1], bounds, vt.signed)}\n"
+    return "".join(f"{name}[{_key_text(k, key_type)}]:\n{graph_text(s, bounds, vt.signed)}\n" for k, s in rows)
 
 
 def hex_format_buffer(data: bytes) -> str:

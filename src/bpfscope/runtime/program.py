@@ -161,6 +161,8 @@ class Program:
 
     def _add_stdlib(self, prog: A.Program) -> None:
         """stdlib/base.bt's macros (assert), when the program calls them: diagnostics point there."""
+        if not prog.imports and "assert" not in self.source.text:   # start-up: no imports needed
+            return
         from ..lang.bpftrace.imports import MultiSource
         from ..lang.bpftrace.stdlib_macros import with_stdlib
 
@@ -189,6 +191,7 @@ class Program:
             self._lost_map = self.maps_[cp.lost_map]
         consts = {"start_ns": time.monotonic_ns(), "cpid": cpid}
         self._env.cpid = cpid   # providers that must arm at the child's exec (watchpoints)
+        lic = str(cp.config.get("license", "GPL"))   # config's license goes to the kernel as is (0.26)
         for ps in cp.progs:
             insns = self._relocate(ps, consts)
             mod = provider(ps.probe.provider)
@@ -198,13 +201,13 @@ class Program:
                     extra = mod.load_attrs(ps.probe)
                 if ps.subprogs:
                     extra.update(_func_info(ps.subprogs))
-                fd, _log = sc.prog_load(ps.probe.prog_type, I.encode(insns), name=_prog_name(ps),
+                fd, _log = sc.prog_load(ps.probe.prog_type, I.encode(insns), license=lic, name=_prog_name(ps),
                                         expected_attach_type=ps.probe.expected_attach_type,
                                         attach_btf_id=ps.probe.attach_btf_id, **extra)
             except sc.BpfError as first:
                 err = first
                 try:  # load again with the verifier log on, to explain the rejection
-                    sc.prog_load(ps.probe.prog_type, I.encode(insns), name=_prog_name(ps),
+                    sc.prog_load(ps.probe.prog_type, I.encode(insns), license=lic, name=_prog_name(ps),
                                  expected_attach_type=ps.probe.expected_attach_type,
                                  attach_btf_id=ps.probe.attach_btf_id, log_level=1, log_size=1 << 22,
                                  **extra)
@@ -252,6 +255,11 @@ class Program:
         missing = missing_helper(ps, log)   # a feature this kernel is too old for
         if missing is not None:
             return missing
+        from .kernelreq import gpl_only_helper
+
+        gpl = gpl_only_helper(ps, log)   # a GPL-only helper under a non-GPL license
+        if gpl is not None:
+            return gpl
         lines = [ln for ln in log.splitlines() if ln.strip()]
         idx = -1
         for ln in lines:
@@ -576,8 +584,8 @@ class Program:
                 out[ukey] = dec.decode(vb, 0, vt)
         if vt.kind in (Kind.HIST, Kind.LHIST):
             out = {k: v for k, v in out.items() if any(v.values()) or (kt is None and name in self._zeroed)}
-        elif vt.kind is Kind.TSERIES:
-            out = {k: v for k, v in out.items() if v}
+        elif vt.kind is Kind.TSERIES:   # a zero()ed keyless series still prints, empty (0.26)
+            out = {k: v for k, v in out.items() if v or (kt is None and name in self._zeroed)}
         return _merge_stacks([(keyval[k], v) for k, v in out.items()], kt, vt)
 
     def _counter_entries(self, m: Map, kt: Type | None) -> list[tuple[Any, Any]]:

@@ -88,14 +88,17 @@ def _stamp(ns: int, digits: int, scale: int, fmt: str) -> str:
     return f"{text}.{frac // scale:0{digits}d}" if digits else text
 
 
-def graph_text(series: list[tuple[int, int | None]], bounds: tuple[int, int] | None = None) -> str:
-    """The strip chart; `bounds` (print(@, min, max)) fixes its range, else the values span it."""
+def graph_text(series: list[tuple[int, int | None]], bounds: tuple[int, int] | None = None,
+               signed: bool = True) -> str:
+    """The strip chart; `bounds` (print(@, min, max)) fixes its range, else the values span it.
+    A flat series widens by one each way where its type allows (an unsigned 0 stays the floor)."""
     if not series:
-        return "<no data>\n"
+        return "<no data>"   # TextEmitter<TimeSeries>: no newline; the map's own ends the line
     vals = [v for _t, v in series if v is not None]
     lo, hi = bounds if bounds else (min(vals), max(vals))
     if lo == hi:
-        lo, hi = lo - 1, hi + 1
+        floor, ceil = (-(1 << 63), (1 << 63) - 1) if signed else (0, (1 << 64) - 1)
+        lo, hi = (lo - 1 if lo > floor else lo), (hi + 1 if hi < ceil else hi)
     step = (series[-1][0] - series[0][0]) // (len(series) - 1 if len(series) > 1 else 1)
     scale, unit, digits = _unit(step)
     tfmt = "hh:mm:ss" + (f".{unit}" if digits else "")

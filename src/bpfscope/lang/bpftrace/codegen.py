@@ -20,6 +20,7 @@ from ..ctype.types import INT64, UINT64, Kind, Type, align8
 from ..diagnostics import CompileError
 from ..ebpf.arch import host as host_arch
 from ..ebpf.emitter import CTX, Emitter, IntVal, Label
+from ..ebpf.frame import SCRATCH_LIMIT, redirect_frame
 from ..ebpf.helpererr import HelperErrGen
 from ..ebpf.locarg import load_loc_arg
 from ..ebpf.maps import BPF_NOEXIST, MapGen, array_slots, declared_map
@@ -38,7 +39,6 @@ from .stdlib_types import const_eval
 from .tseriesgen import TSeriesGen
 from .typecheck import AGG_FUNCS, MapTable, ProbeTypes, is_discard
 
-SCRATCH_LIMIT = 32768 - 8   # a per-CPU map value holds at most 32 KiB
 ARCH = host_arch()          # struct pt_regs of the machine the programs load on
 PT_REGS_ARGS, PT_REGS_RET, PT_REGS_IP, PT_REGS_SP = ARCH.args, ARCH.ret, ARCH.ip, ARCH.sp
 
@@ -172,14 +172,7 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
                                self.probe.span)
         size = (self.e.max_sp + 7) & ~7
         idx = self.shared.scratch_map(size)
-        for ins in main:
-            cls = ins.code & 0x07
-            if cls == 0x01 and ins.src == I.R10:            # ldx
-                ins.src = I.R9
-            elif cls in (0x02, 0x03) and ins.dst == I.R10:  # st / stx
-                ins.dst = I.R9
-            elif cls in (0x04, 0x07) and ins.src == I.R10 and ins.code & 0x08:  # alu reg source (mov r, r10)
-                ins.src = I.R9
+        redirect_frame(main)
         assert main[0].code == I.mov64_reg(CTX, I.R1).code and main[0].dst == CTX
         pre = [I.mov64_reg(CTX, I.R1), I.st_imm(4, I.R10, -4, 0), *I.ld_map_fd(I.R1, idx),
                I.mov64_reg(I.R2, I.R10), I.alu64_imm(I.ADD, I.R2, -4), I.call(uapi.HELPER_ID["map_lookup_elem"]),

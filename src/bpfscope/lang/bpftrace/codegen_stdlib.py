@@ -106,6 +106,8 @@ class StdlibGen:
             return self.gen_globmatch(c)  # type: ignore[attr-defined]
         if n == "memcmp":
             return self._memcmp(c)
+        if n == "write_user":
+            return self._write_user(c)
         if n in ("strerror", "signal_name", "syscall_name", "kptr", "uptr"):
             return self.gen_int(c.args[0])
         if n == "len":
@@ -395,6 +397,43 @@ class StdlibGen:
         self._compare(v, pa, pb, n, stop_at_nul=False, diff=True)
         self.e.sp = sp
         return v
+
+    def _write_user(self, c: A.Call) -> IntVal:
+        """bpf_probe_write_user(dst, src, len) == 0; a src held by value (string, array, tuple)
+        is written from its stack copy, a pointer or integer src is the address itself."""
+        e = self.e
+        sp = e.sp
+        dst, ln = self.gen_int(c.args[0]), self.gen_int(c.args[2])
+        ts = self.t(c.args[1])
+        src: IntVal | None = None
+        off = 0
+        if ts.is_int or ts.kind is Kind.POINTER:
+            src = self.gen_int(c.args[1])
+        else:
+            off = self.gen_mem(c.args[1], ts)
+        for v, reg in ((dst, I.R1), (ln, I.R3)):
+            r = e.load(v, reg)
+            if r != reg:
+                e.emit(I.mov64_reg(reg, r))
+        if src is None:
+            e.emit(I.mov64_reg(I.R2, I.R10), I.alu64_imm(I.ADD, I.R2, off))
+        else:
+            r = e.load(src, I.R2)
+            if r != I.R2:
+                e.emit(I.mov64_reg(I.R2, r))
+        e.emit(I.alu32_imm(I.AND, I.R3, -1))   # (uint32)len: a 32-bit op clears the upper half
+        e.call("probe_write_user")
+        for v in (dst, ln) + ((src,) if src is not None else ()):
+            e.release(v)
+        e.sp = sp
+        out = e.new_int()
+        e.emit(I.mov64_imm(I.R1, 1))
+        done = Label()
+        e.jump(I.jmp_imm(I.JEQ, I.R0, 0), done)
+        e.emit(I.mov64_imm(I.R1, 0))
+        e.place(done)
+        e.set_from(out, I.R1)
+        return out
 
     def _compare(self, v: IntVal, pa: int, pb: int, n: int, *, stop_at_nul: bool, diff: bool) -> None:
         """v = 0 when the first n bytes match; else 1 (strncmp) or a[i] - b[i] (memcmp)."""

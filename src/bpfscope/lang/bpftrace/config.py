@@ -48,7 +48,6 @@ LEGACY_ENV = {"BPFTRACE_STRLEN": "max_strlen", "BPFTRACE_MAP_KEYS_MAX": "max_map
 # read elsewhere (bpftrace 0.26's list): named in a config block they get their own error
 ENV_ONLY = frozenset(("btf", "debug_output", "kernel_build", "kernel_source", "max_ast_nodes", "verify_llvm_ir",
                       "vmlinux"))
-LICENSES = ("GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL", "Dual MIT/GPL", "Dual MPL/GPL")
 
 
 def canonical(name: str) -> str:
@@ -84,8 +83,6 @@ def convert(name: str, value: Any, where: str = "") -> Any:
     if kind == "str":
         if not isinstance(value, str):
             raise ValueError(f"Invalid type for {name}. Type: int. Expected Type: string")
-        if name == "license" and value not in LICENSES:
-            raise ValueError(f"Invalid license: {value!r}. Valid licenses: " + ", ".join(LICENSES))
         return value
     text = str(value)
     for word in kind:

@@ -18,10 +18,12 @@ from __future__ import annotations
 from typing import Any
 
 from ...kernel import insn as I
+from ...kernel.uapi import HELPER_ID
 from ..ctype.types import Type
 from ..diagnostics import CompileError
 from ..ebpf.callbacks import PSEUDO_FUNC, copy_from, jumped_to, prune
-from ..ebpf.emitter import CTX, STACK_LIMIT, Emitter, Label
+from ..ebpf.emitter import CTX, STACK_LIMIT, Emitter, Label, StackLimitError
+from ..ebpf.frame import SCRATCH_LIMIT, redirect_frame
 from ..ebpf.maps import PERCPU_KINDS
 from . import ast as A
 
@@ -33,6 +35,7 @@ def callback_loops(node: Any) -> list[A.For]:
 
 class LoopGen:
     e: Emitter
+    big_frame: bool
     exit_label: Label
     loops: list[tuple[Label, Label]]
     consts: list[tuple[int, str]]
@@ -152,10 +155,68 @@ class LoopGen:
 
     def gen_callback(self, s: A.For, spec: Any) -> int:
         """The loop body as a callback: for_each_map_elem (map, key, value, ctx) when `spec` is a
-        map, bpf_loop (index, ctx) otherwise."""
-        saved = (self.e, self.exit_label, self.loops, self.consts)
+        map, bpf_loop (index, ctx) otherwise. A body whose frame does not fit on the BPF stack
+        beside the probe's gets its frame in the per-CPU scratch map value (bpftrace keeps large
+        values off the stack too), unless it starts loops of its own, whose context must be on
+        the stack."""
         caller_sp = self.e.max_sp
-        cb = Emitter()
+        n_cbs, n_refs = len(self.callbacks), len(self.func_refs)
+        try:
+            cb, insns, consts = self.callback_body(s, spec, Emitter())
+        except StackLimitError:
+            cb = None
+        if cb is None or caller_sp + cb.max_sp > STACK_LIMIT:
+            del self.callbacks[n_cbs:], self.func_refs[n_refs:]
+            if getattr(self, "big_frame", False):   # the loop's context must be on the BPF stack
+                raise CompileError(f"BPF stack limit exceeded: this probe needs {caller_sp} bytes of stack and "
+                                   f"its for-loops need it on the BPF stack (limit {STACK_LIMIT}): try a smaller "
+                                   "max_strlen", s.span)
+            big = self.big_callback(s, spec, n_refs)
+            if big is None:
+                need = f"{cb.max_sp} bytes" if cb is not None else f"more than {STACK_LIMIT} bytes"
+                raise CompileError(f"BPF stack limit exceeded: this for-loop needs {need} of stack on top "
+                                   f"of the probe's {caller_sp} (the limit is {STACK_LIMIT} for both)", s.span)
+            cb, insns, consts = big
+        self.callbacks.append((cb, insns, consts))
+        return len(self.callbacks) - 1
+
+    def big_callback(self, s: A.For, spec: Any, n_refs: int) -> tuple[
+            Emitter, list[I.Insn], list[tuple[int, str]]] | None:
+        """The body again with its frame in the scratch map (r9 points at its end, as in
+        `ProgGen.move_frame`); None when that cannot be (it starts loops of its own)."""
+        if any(isinstance(n, A.For) for n in A.walk(s.body)):
+            return None
+        # the callback's arguments (bpf_loop: index, ctx; for_each_map_elem: map, key, value, ctx)
+        # survive the lookup on the real stack, where the ctx pointer stays (a pointer stored
+        # in a map value is a mere number to the verifier)
+        args = (I.R1, I.R2, I.R3, I.R4) if spec is not None else (I.R1, I.R2)
+        self.big_frame = True      # helpers that need the BPF stack refuse, as in a big probe
+        try:
+            cb, insns, consts = self.callback_body(s, spec, Emitter(SCRATCH_LIMIT, (I.R7, I.R8)),
+                                                   cptr=-8 * len(args))
+        finally:
+            self.big_frame = False
+        if any(em is cb for em, _l, _c in self.func_refs[n_refs:]):
+            return None            # a helper callback whose context is on this frame
+        size = (cb.max_sp + 7) & ~7
+        idx = self.shared.scratch_map(size)
+        pre = [I.stx(8, I.R10, r, -8 * (k + 1)) for k, r in enumerate(args)]
+        pre += [I.st_imm(4, I.R10, -36, 0), *I.ld_map_fd(I.R1, idx), I.mov64_reg(I.R2, I.R10),
+                I.alu64_imm(I.ADD, I.R2, -36), I.call(HELPER_ID["map_lookup_elem"]),
+                I.jmp_imm(I.JNE, I.R0, 0, 2), I.mov64_imm(I.R0, 1), I.exit_(),
+                I.mov64_reg(I.R9, I.R0), I.alu64_imm(I.ADD, I.R9, size)]
+        pre += [I.ldx(8, r, I.R10, -8 * (k + 1)) for k, r in enumerate(args)]
+        n = len(pre)
+        cb.spans[:] = [(i + n, sp) for i, sp in cb.spans]
+        cb.max_sp = 40
+        return cb, pre + redirect_frame(insns, self.ctx_ptr_insns), [(i + n, name) for i, name in consts]
+
+    def callback_body(self, s: A.For, spec: Any, cb: Emitter, cptr: int = 0) -> tuple[
+            Emitter, list[I.Insn], list[tuple[int, str]]]:
+        """The callback's code; `cptr` set: the r10 slot that already holds the context
+        pointer (a scratch-map frame), whose accesses `ctx_ptr_insns` lists."""
+        self.ctx_ptr_insns: list[I.Insn] = []
+        saved = (self.e, self.exit_label, self.loops, self.consts)
         self.e, self.loops, self.consts = cb, [], []
         ret = Label("cb_return")
         self.exit_label = ret
@@ -163,8 +224,9 @@ class LoopGen:
         try:
             cb.alloc(vb)
             ctx_reg = I.R4 if spec is not None else I.R2
-            cptr = cb.alloc(8)
-            cb.emit(I.stx(8, I.R10, ctx_reg, cptr))
+            if not cptr:
+                cptr = cb.alloc(8)
+                cb.emit(I.stx(8, I.R10, ctx_reg, cptr))
             for o in range(0, vb, 8):
                 cb.emit(I.ldx(8, I.R0, ctx_reg, o), I.stx(8, I.R10, I.R0, o - vb))
             cb.emit(I.ldx(8, CTX, I.R10, self.ctx_slot))
@@ -190,16 +252,14 @@ class LoopGen:
             consts = self.consts
         finally:
             self.e, self.exit_label, self.loops, self.consts = saved
-        if caller_sp + cb.max_sp > STACK_LIMIT:
-            raise CompileError(f"BPF stack limit exceeded: this for-loop needs {cb.max_sp} bytes of stack on top "
-                               f"of the probe's {caller_sp} (the limit is {STACK_LIMIT} for both)", s.span)
-        self.callbacks.append((cb, insns, consts))
-        return len(self.callbacks) - 1
+        return cb, insns, consts
 
     def copy_out(self, cptr: int, rc: int) -> None:
         e = self.e
         vb = self.var_block
-        e.emit(I.ldx(8, I.R4, I.R10, cptr))
+        load = I.ldx(8, I.R4, I.R10, cptr)
+        self.ctx_ptr_insns.append(load)
+        e.emit(load)
         for o in range(0, vb, 8):
             e.emit(I.ldx(8, I.R0, I.R10, o - vb), I.stx(8, I.R4, I.R0, o))
         e.emit(I.mov64_imm(I.R0, rc), I.exit_())

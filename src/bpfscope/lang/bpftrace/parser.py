@@ -544,8 +544,9 @@ class _Parser:
         return stmt, ast.Ternary(cond, then_expr, other_value, span=Span(kw.start, end))
 
     def for_stmt(self) -> ast.For:
+        """`for ($v : iterable) { … }`; 0.26's tools also write it without the parentheses."""
         kw = self.next()
-        self.expect("(")
+        parens = self.accept("(") is not None
         vt = self.expect("var", "variable")
         var = ast.Var(vt.text, span=vt.span)
         self.expect(":")
@@ -554,7 +555,8 @@ class _Parser:
         if self.accept(".."):
             high = self.expr()
             iterable = ast.Range(low, high, span=Span(low.span.start, high.span.end))
-        self.expect(")")
+        if parens:
+            self.expect(")")
         body = self.block()
         return ast.For(var, iterable, body, span=Span(kw.start, body.span.end))
 
@@ -664,7 +666,8 @@ class _Parser:
             self.expect(")")
             operand = self.unary()
             return ast.Cast(to, operand, span=Span(tok.start, operand.span.end))
-        return self.postfix(self.primary())
+        start = self.peek().start   # a postfix span opens at a primary's `(`, as bpftrace's does
+        return self.postfix(self.primary(), start)
 
     def is_cast(self) -> bool:
         t1 = self.peek(1)
@@ -698,7 +701,8 @@ class _Parser:
             return False
         return after in _OPERAND_START and after not in ("(", "{")
 
-    def postfix(self, node: ast.Expr) -> ast.Expr:
+    def postfix(self, node: ast.Expr, start: int | None = None) -> ast.Expr:
+        begin = node.span.start if start is None else start
         while True:
             tok = self.peek()
             kind = tok.kind
@@ -711,15 +715,15 @@ class _Parser:
                     fname = name.text
                 else:
                     self.unexpected(name, "identifier")
-                node = ast.Field(node, fname, kind == "->", span=Span(node.span.start, name.end))
+                node = ast.Field(node, fname, kind == "->", span=Span(begin, name.end))
             elif kind == "[":
                 self.next()
                 index = self.expr()
                 end = self.expect("]").end
-                node = ast.Index(node, index, span=Span(node.span.start, end))
+                node = ast.Index(node, index, span=Span(begin, end))
             elif kind in ("++", "--"):
                 self.next()
-                node = ast.IncDec(kind, False, node, span=Span(node.span.start, tok.end))
+                node = ast.IncDec(kind, False, node, span=Span(begin, tok.end))
             else:
                 return node
 

@@ -56,7 +56,7 @@ STDLIB_FUNCS = frozenset({
     "strftime", "strerror", "signal_name", "syscall_name", "len", "find", "signal", "cgroupid",
     "cgroup_path", "kptr", "uptr", "assert", "static_assert", "fail", "is_integer", "is_str",
     "is_ptr", "is_array", "is_unsigned_integer", "is_literal", "has_cpid", "strcap", "signal_thread",
-    "globmatch",
+    "globmatch", "write_user",
 })
 
 # functions the type checker knows itself (STDLIB_FUNCS are typed here)
@@ -67,7 +67,7 @@ KNOWN_FUNCS = {
     "strftime", "buf", "ntop", "pton", "macaddr", "strerror", "cgroupid", "cgroup_path", "reg", "sizeof",
     "override", "path", "skboutput", "unwatch", "uptr", "kptr", "strcontains", "strstr", "strlen",
     "memcmp", "signal_name", "syscall_name", "find", "assert", "static_assert", "fail", "tseries",
-    "percpu_kaddr", "socket_cookie", "nsecs",
+    "percpu_kaddr", "socket_cookie", "nsecs", "write_user",
 }
 
 # call syntax for argument-less builtins: `pid()` is `pid`
@@ -421,6 +421,23 @@ def _signal(pt: ProbeTypes, c: A.Call) -> Type:
     return NONE
 
 
+def _write_user(pt: ProbeTypes, c: A.Call) -> Type:
+    """write_user(dst, src, len): bpf_probe_write_user, true on success. 0.26 defines it as a
+    stdlib macro that fail()s in safe mode with the text below."""
+    if not pt.opts.get("unsafe"):
+        raise CompileError("write_user() is unsafe. To use you need the --unsafe flag", c.span)
+    pt.check_nargs(c, 3, 3)
+    dst, src, n = (pt.expr(a) for a in c.args)
+    if not (dst.is_int or dst.kind is Kind.POINTER):
+        raise CompileError(f"write_user() expects a pointer or an integer address ({bt_typename(dst)} provided)",
+                           c.args[0].span)
+    if not n.is_int:
+        raise CompileError(f"write_user() expects an integer length ({bt_typename(n)} provided)", c.args[2].span)
+    if src.kind in (Kind.RECORD, Kind.NONE) or src.size == 0:
+        raise CompileError(f"write_user() cannot write a {bt_typename(src)}", c.args[1].span)
+    return BOOL
+
+
 def _assert(pt: ProbeTypes, c: A.Call) -> Type:
     pt.check_nargs(c, 2, 2)
     t = pt.expr(c.args[0])
@@ -584,7 +601,7 @@ _HANDLERS = {
     "assert": _assert, "static_assert": _static_assert, "fail": _fail, "is_integer": _is,
     "is_str": _is, "is_ptr": _is, "is_array": _is, "is_unsigned_integer": _is, "is_literal": _is,
     "has_cpid": _has_cpid, "strcap": _strcap, "signal_thread": _signal,
-    "globmatch": _globmatch,
+    "globmatch": _globmatch, "write_user": _write_user,
 }
 
 __all__ = ["STDLIB_FUNCS", "KNOWN_FUNCS", "CALLABLE_BUILTINS", "call_type", "const_eval", "map_read_type",

@@ -4,6 +4,8 @@ type of a map loop's variable. Below typecheck and vartypes so neither imports t
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ..ctype.types import INT64, Kind, Type, tuple_type
 from ..diagnostics import CompileError, Span
 from ..ebpf.maps import PERCPU_KINDS
@@ -15,6 +17,8 @@ def unify(old: Type | None, new: Type, what: str, span: Span) -> Type:
         return new
     if new.kind is Kind.NONE:
         return old
+    if old.kind is Kind.POINTER and new.kind is Kind.POINTER and replace(old, mode="") == replace(new, mode=""):
+        return old          # the same pointer seen from a cast and from BTF: only the address space differs
     int_like = {Kind.INT, Kind.BOOL, Kind.ENUM, Kind.POINTER}
     if old.kind in int_like and new.kind in int_like:
         return Type(Kind.INT, size=8, signed=old.signed or new.signed) if old != new else old
