@@ -196,6 +196,129 @@ struct rec { u32 a; u64 b; char c[3]; };
     put(3, sizeof(disk));
     put(4, offsetof(struct task_struct, pid) == KPID);
 ''', [4, ord("b"), 96, 32, 1]),
+    ("post_increment_deref", r"""
+static int local_strcmp(const char *cs, const char *ct)   /* virtiostat's */
+{
+    int len = 0;
+    unsigned char c1, c2;
+    while (len++ < 16) {
+        c1 = *cs++;
+        c2 = *ct++;
+        if (c1 != c2)
+            return c1 < c2 ? -1 : 1;
+        if (!c1)
+            break;
+    }
+    return 0;
+}
+static int never_called(const char *p) { return *p++; }  /* static: not a program of its own */
+""", r"""
+    char a[16] = "abcd", b[16] = "abce", c[16] = "abcd";
+    put(0, local_strcmp(a, b));
+    put(1, local_strcmp(a, c));
+    put(2, local_strcmp(b, a));
+    u16 arr[4] = {3, 5, 7, 9};
+    u16 *q = arr;
+    s64 t = *q++;
+    t = t * 10 + *q++;
+    t = t * 10 + *q;
+    put(3, t);
+    u16 *r = &arr[3];
+    s64 u = *r--;
+    u = u * 10 + *r--;
+    put(4, u * 10 + *r);
+    put(5, (s64)(q - arr) * 10 + (s64)(arr - q));
+""", [-1, 0, 1, 357, 975, 18]),
+    ("clamped_sizes", r"""
+struct ev { u32 n; char buf[64]; };
+BPF_ARRAY(evs, struct ev, 1);
+""", r"""
+    int zero = 0;
+    struct ev *e = evs.lookup(&zero);
+    s64 *base = out.lookup(&zero);   /* slot 0 stays 0: sizes unknown to the verifier */
+    if (!e || !base)
+        return 0;
+    u32 len = *base + 100;
+    if (len > 64)                    /* sslsniff/javaobjnew: the bound must reach the size */
+        len = 64;
+    int r = bpf_probe_read_kernel(e->buf, len, e);
+    put(1, len * 10 + (r == 0));
+    u64 len2 = *base + 7;
+    u32 m = min((size_t)32, (size_t)len2);
+    r = bpf_probe_read_kernel(e->buf, m, e);
+    put(2, m * 10 + (r == 0));
+    u64 big = *base + 1000;
+    if (big > sizeof(e->buf))
+        big = sizeof(e->buf);
+    r = bpf_probe_read_kernel(e->buf, big, e);
+    put(3, big * 10 + (r == 0));
+    int n = *base + 50;              /* a signed int, sign-extended at each load */
+    u32 c = min((size_t)32, (size_t)n);
+    r = bpf_probe_read_kernel(e->buf, c, e);
+    put(4, c * 10 + (r == 0));
+    r = bpf_probe_read_kernel(e->buf, min_t(u32, len2, 64), e);
+    put(5, min_t(u32, len2, 64) * 10 + (r == 0));
+""", [0, 641, 71, 641, 321, 71]),
+    ("bitfields_and_anonymous_members", r"""
+union bind_options {                 /* bindsnoop's */
+    u8 data;
+    struct {
+        u8 freebind:1;
+        u8 transparent:1;
+        u8 bind_address_no_port:1;
+        u8 reuseaddress:1;
+        u8 reuseport:1;
+    } fields;
+};
+struct data_t {                      /* mountsnoop's, shortened */
+    u32 type;
+    union {
+        struct { u32 ns; char comm[6]; u64 flags; } enter;
+        char str[20];
+        int retval;
+    };
+    struct { u16 a:3, b:9; s32 c:4; u32 :0; u8 d; };
+};
+""", r"""
+    union bind_options opts = {0};
+    opts.fields.freebind = 1;
+    opts.fields.bind_address_no_port = 7;       /* only its one bit kept */
+    opts.fields.reuseport = 1;
+    opts.fields.transparent = 0;
+    put(0, opts.data);                          /* 0b10101 */
+    put(1, sizeof(opts) * 100 + opts.fields.reuseport * 10 + opts.fields.transparent);
+    struct data_t ev = {};
+    ev.retval = -3;
+    put(2, ev.retval);
+    put(3, sizeof(ev) * 1000 + offsetof(struct data_t, retval) * 100 + offsetof(struct data_t, enter.flags));
+    ev.a = 5; ev.b = 300; ev.c = -2; ev.d = 7;
+    put(4, ev.a * 1000000 + ev.b * 1000 + ev.c * 10);
+    put(5, ev.d * 100 + offsetof(struct data_t, d));
+    ev.enter.comm[0] = 122;
+    put(6, ev.str[4] * 1000 + (u8)ev.str[0]);   /* the union's members overlap */
+""", [21, 110, -3, 40824, 5299980, 736, 122253]),
+    ("kernel_header_macros", "", r"""
+    put(0, IFNAMSIZ * 100 + WRITE * 10 + READ);
+    u64 d = 12345678901ULL;
+    put(1, div_u64(d, 1000) + div64_u64(d, d));
+    put(2, -ENOMEM);
+    char b[12];
+    __builtin_memset(b, 7, sizeof(b));
+    put(3, b[0] * 100 + b[11]);
+    put(4, NSEC_PER_MSEC / NSEC_PER_USEC);
+    struct scatterlist sg = {};
+    sg.page_link = SG_END;
+    put(5, (sg_is_last(&sg) != 0) * 10 + (unlikely(sg_is_chain(&sg)) != 0));
+""", [1610, 12345679, -12, 707, 1000, 10]),
+    ("implicit_kernel_reads", r"""
+static u32 *pid_ptr(struct task_struct *t) { return (u32 *)((u8 *)t + KPID); }
+""", r"""
+    struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+    u32 *pp = pid_ptr(t);            /* a kernel pointer from a static helper: probe reads */
+    put(0, pp[0] == TARGET);
+    put(1, *pid_ptr(t) == TARGET);
+    put(2, ((u8 *)pp)[0] == (TARGET & 0xff));
+""", [1, 1, 1]),
 ]
 
 
@@ -248,6 +371,100 @@ def test_control_flow_errors(body: str, msg: str) -> None:
     text = ("static int g(int a) { return a; }\nstatic int f(int x) {\n    " + body + "\n    return 0;\n}\n"
             "int probe(void *ctx) { int x = 1; return f(x) + g(x); }\n")
     assert _error(text) == f"<text>:{msg}"
+
+
+@pytest.mark.parametrize("text,msg", [
+    ("int probe(struct pt_regs *ctx) {\n    char c = 0;\n    c = *ctx++;\n    return c;\n}\n",
+     "3:10: error: the context pointer cannot be modified (copy it to a local first)"),
+    ("struct s {\n    u8 a:9;\n};\nint probe(void *ctx) { struct s v = {}; return v.a; }\n",
+     "1:1: error: width of bit-field 'a' (9 bits) exceeds its type's"),
+    ("int probe(void *ctx) {\n    char b[4];\n    __builtin_memset(b, 0, ctx);\n    return 0;\n}\n",
+     "3:5: error: __builtin_memset() needs a constant value and size"),
+])
+def test_construct_errors(text: str, msg: str) -> None:
+    """Unsupported or wrong uses are located errors, never an internal traceback."""
+    assert _error(text) == f"<text>:{msg}"
+
+
+MEMBERS_C = r'''
+union opts { u8 data; struct { u8 freebind:1; u8 transparent:1; u8 reuseport:1; } fields; };
+struct ev { u32 type; union { int retval; char str[6]; }; union opts o; };
+BPF_ARRAY(evs, struct ev, 1);
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {
+    if ((bpf_get_current_pid_tgid() >> 32) != TARGET)
+        return 0;
+    int zero = 0;
+    struct ev *e = evs.lookup(&zero);
+    if (!e)
+        return 0;
+    e->retval = -7;
+    e->o.fields.reuseport = 1;
+    e->o.fields.freebind = 1;
+    return 0;
+}
+'''
+
+
+@needs_root
+def test_anonymous_and_bitfield_members_reach_python() -> None:
+    """A table's leaf with an anonymous union and bit-fields: the kernel writes the members
+    (read-modify-write of the bit-fields), Python reads them by the same names, as with BCC."""
+    from bpfscope.bcc import BPF
+
+    with BPF(text=MEMBERS_C, cflags=[f"-DTARGET={os.getpid()}"]) as b:
+        os.getppid()
+        v = b["evs"][0]
+        got = (v.retval, v.str[:4], v.o.data, v.o.fields.freebind, v.o.fields.transparent, v.o.fields.reuseport)
+    assert got == (-7, b"\xf9\xff\xff\xff", 0b101, 1, 0, 1)
+
+
+KPROBE_C = r'''
+struct val_t { u64 offset; u32 flags; };
+BPF_HASH(seen, u32, struct val_t);
+static struct tcphdr *tcp_of(const struct sk_buff *skb)
+{
+    return (struct tcphdr *)(skb->head + skb->transport_header);
+}
+int trace_rw_entry(struct pt_regs *ctx, struct kiocb *iocb, char *buf, size_t len, loff_t *ppos)
+{
+    u32 pid = bpf_get_current_pid_tgid();
+    struct val_t val = {};
+    val.offset = *ppos;                     /* zfsslower: a probe read of the argument */
+    seen.update(&pid, &val);
+    return 0;
+}
+int trace_skb(struct pt_regs *ctx, struct sock *sk, struct sk_buff *skb)
+{
+    u32 pid = bpf_get_current_pid_tgid();
+    struct val_t val = {};
+    struct tcphdr *th = tcp_of(skb);
+    val.flags = ((u_int8_t *)th)[13];       /* tcpdrop's tcp_flag_byte(th) */
+    seen.update(&pid, &val);
+    return 0;
+}
+int inject(struct pt_regs *ctx)
+{
+    bpf_override_return(ctx, -ENOMEM);      /* inject's helper, known by BCC's name */
+    return 0;
+}
+'''
+
+
+@needs_root
+def test_kprobe_argument_dereferences_load() -> None:
+    """Kernel pointers that come from a kprobe's arguments, or from a static helper computing
+    them from kernel memory, are read with probe reads: the verifier accepts every function
+    loaded as a kprobe program (loading needs no kprobes). bpf_override_return compiles to
+    the kernel's helper; whether the kernel lets this program use it is the kernel's call."""
+    from bpfscope.bcc import BPF
+    from bpfscope.kernel import uapi
+
+    with BPF(text=KPROBE_C) as b:
+        assert [f.name for f in b.obj.funcs] == ["trace_rw_entry", "trace_skb", "inject"]
+        for n in ("trace_rw_entry", "trace_skb"):
+            assert b.load_func(n, uapi.BPF_PROG_TYPE_KPROBE) >= 0
+        calls = [i.imm for f in b.obj.funcs if f.name == "inject" for i in f.insns if i.code == 0x85]
+        assert calls == [uapi.HELPER_ID["override_return"]]
 
 
 SWITCH_IN = r'''
@@ -330,7 +547,8 @@ def test_offcputime_child_sleeps_folded() -> None:
     assert k * 40000 <= sum(naps) <= window_us, (naps, window_us, text)
 
 
-SCRIPTS = ["execsnoop", "vfsstat", "biolatency", "tcpconnect", "tcpaccept", "statsnoop"]
+SCRIPTS = ["execsnoop", "vfsstat", "biolatency", "tcpconnect", "tcpaccept", "statsnoop",
+           "bindsnoop", "mountsnoop", "zfsslower", "virtiostat"]
 
 
 @needs_root
@@ -417,7 +635,9 @@ def test_cpudist_sees_child_pattern(mode: str) -> None:
 @needs_root
 @pytest.mark.parametrize("name,args", [("execsnoop", ()), ("execsnoop", ("--max-args", "200")),
                                        ("biolatency", ()), ("biosnoop", ()), ("tcpconnect", ()),
-                                       ("statsnoop", ()), ("opensnoop", ())])
+                                       ("statsnoop", ()), ("opensnoop", ()), ("bindsnoop", ()),
+                                       ("mountsnoop", ()), ("zfsslower", ()), ("virtiostat", ()),
+                                       ("virtiostat", ("-d", "virtio_blk")), ("sslsniff", ())])
 def test_kprobe_script_programs_pass_the_verifier(name: str, args: tuple[str, ...]) -> None:
     """The C each script prints with --ebpf, every function loaded as a kprobe program: the
     verifier accepts the unrolled loops, inlined calls and byte swaps (loading needs no kprobes).

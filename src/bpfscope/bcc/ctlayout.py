@@ -29,10 +29,16 @@ def ctype_of(t: Type) -> Any:
 
 def struct_class(t: Type) -> Any:
     """A ctypes.Structure laid out like the C struct (checked against the compiler's offsets)."""
-    fields = [(n, ctype_of(e)) for n, e in zip(t.names, t.elems, strict=True)]
+    fields: list[tuple[Any, ...]] = [
+        (n, ctype_of(e), e.params[1]) if e.kind is Kind.INT and len(e.params) == 2    # a bit-field
+        else (n, ctype_of(e)) for n, e in zip(t.names, t.elems, strict=True)]
     name = (t.name or "anon").replace("struct ", "").replace("union ", "")
     base = ct.Union if t.name.startswith("union ") else ct.Structure
-    cls = type(name, (base,), {"_fields_": fields})
+    body: dict[str, Any] = {"_fields_": fields}
+    anon = [n for n in t.names if n.startswith("__anon_member")]   # C11 anonymous members: ev.retval
+    if anon:
+        body["_anonymous_"] = anon
+    cls = type(name, (base,), body)
     for n, off in zip(t.names, t.offsets, strict=True):
         if getattr(cls, n).offset != off:
             raise TypeError(f"ctypes layout of {t.name}.{n} differs from the compiler's")

@@ -134,6 +134,7 @@ class Decl(Node):
     name: str
     dims: list[int]
     init: Any = None
+    bits: int | None = None   # a struct member's bit-field width (`u8 flag:1;`)
 
 
 @dataclass
@@ -235,6 +236,7 @@ class Func(Node):
     params: list[Decl]
     body: Block
     tracepoint: tuple[str, str] | None = None
+    static: bool = False      # not externally visible: never a program of its own (BCC)
 
 
 @dataclass

@@ -18,6 +18,7 @@ from ..ebpf.emitter import CTX, Emitter, IntVal, Label
 from ..spec import ArgField
 from . import ast as A
 from . import control
+from .builtins import CMP, INVERSE, memset, min_max
 from .helpers import ATOMIC_ADD, BSWAP, HELPERS, INLINE
 from .lvalues import LV
 from .methods import method_call
@@ -25,7 +26,19 @@ from .printk import trace_printk
 from .standins import StandIn
 from .switchstacks import switch_stacks, switched_in_stackid
 from .tables import TableSpec
-from .typenames import INT, VOID, arith, array_of, base_type, c_view, is_scalar, promote, spelled
+from .typenames import (
+    INT,
+    VOID,
+    arith,
+    array_of,
+    base_type,
+    c_view,
+    find_member,
+    is_scalar,
+    preserves,
+    promote,
+    spelled,
+)
 
 U64 = int_type(8, False)
 INT128 = ("unsigned __int128", "__int128", "__uint128_t", "__int128_t")
@@ -58,6 +71,7 @@ class FuncGen:
         self.switch_in = False
         self.switch_stacks: dict[tuple[int, int], int] = {}   # (stack table, flags) → slot of next's id
         self.usdt_args: list[Any] | None = None   # LocArgs of the USDT probe this function serves
+        self.kernel_returns: set[int] = set()     # inlining depths whose function returned a kernel pointer
 
     # ------------------------------------------------------------------ driver
     def function(self, f: A.Func) -> list[I.Insn]:
@@ -89,7 +103,9 @@ class FuncGen:
                 e.emit(I.ldx(8, I.R0, CTX, regs[k - 1]))
             self.normalize(I.R0, pt)
             e.emit(I.stx(8, I.R10, I.R0, off))
-            self.scopes[0][p.name] = LV("stack", off, pt)
+            # the probed function's pointer arguments point into the kernel: `*ppos` and
+            # `sgs[i]` become probe reads, as BCC's rewriter makes them
+            self.scopes[0][p.name] = LV("stack", off, kernel_ptr(pt) if pt.kind is Kind.POINTER else pt)
         self.labels.append({n: Label(n) for n in control.labels_in(f.body)})
         self.targets = control.goto_targets(f.body)
         if self.switch_in:
@@ -197,9 +213,12 @@ class FuncGen:
         elif isinstance(s, A.Decl):
             self.decl(s)
         elif isinstance(s, A.ExprStmt):
+            sp = e.sp
             v = self.expr(s.e, want=False)
             if v is not None:
                 e.release(v[0])
+            if not any(isinstance(n, A.Str) for n in A.walk(s.e)):   # (a literal's copy may be pointed to)
+                e.sp = sp        # the statement's temporaries (probe-read buffers, spills) are dead
         elif isinstance(s, A.If):
             els, done = Label("else"), Label("endif")
             self.cond_jump(s.cond, els, False)
@@ -213,7 +232,9 @@ class FuncGen:
         elif isinstance(s, A.Return) and self.inlining:
             _, end, out, rt = self.inlining[-1]
             if s.e is not None:
-                rv, _ = self.rvalue(s.e)
+                rv, vt = self.rvalue(s.e)
+                if vt.kind is Kind.POINTER and vt.mode == "kernel":
+                    self.kernel_returns.add(len(self.inlining))   # the call's value points into the kernel
                 r = e.load(rv, I.R1)
                 self.normalize(r, rt)
                 e.set_from(out, r)
@@ -258,6 +279,7 @@ class FuncGen:
             self.store(lv, v, vt)
             self.e.release(v)
             self.track_kernel(A.Name(d.span, d.name), lv, vt)
+            lv = self.scopes[-1][d.name]          # (a kernel pointer from now on, maybe)
         else:
             src = self.lvalue(d.init)
             if src.type.size != t.size:
@@ -285,19 +307,32 @@ class FuncGen:
         n = -1
         for item in il.items:
             n += 1
+            named = None
             if isinstance(item, A.Designated):
-                if t.kind is not Kind.STRUCT or item.name not in t.names:
+                named = find_member(t, item.name) if t.kind is Kind.STRUCT else None
+                if named is None:
                     raise CompileError(f"no member named '{item.name}' in {t.name or t}", item.span)
-                n = t.names.index(item.name)
+                if item.name in t.names:
+                    n = t.names.index(item.name)
                 item = item.value
-            if t.kind is Kind.STRUCT and n < len(t.elems):
-                sub = LV(lv.base, lv.off + t.offsets[n], t.elems[n], lv.ptr)
+            if named is not None:
+                sub = sub_lv(lv, *named)
+            elif t.kind is Kind.STRUCT and n < len(t.elems):
+                sub = sub_lv(lv, t.offsets[n], t.elems[n])
             elif t.kind is Kind.ARRAY and t.pointee is not None and n < t.count:
                 sub = LV(lv.base, lv.off + n * t.pointee.size, t.pointee, lv.ptr)
             elif is_scalar(t) and n == 0:
                 sub = lv
             else:
                 raise CompileError("too many initializers", item.span)
+            while not isinstance(item, A.InitList) and sub.type.name not in INT128 and (
+                    sub.type.kind in (Kind.STRUCT, Kind.ARRAY) and (sub.type.elems or sub.type.pointee)):
+                # brace elision (`struct s v = {0};` whose first member is an array): the value
+                # goes to the aggregate's first scalar
+                st = sub.type
+                first = st.elems[0] if st.kind is Kind.STRUCT else st.pointee
+                assert first is not None
+                sub = LV(sub.base, sub.off + (st.offsets[0] if st.kind is Kind.STRUCT else 0), first, sub.ptr)
             if isinstance(item, A.InitList):
                 self.init_list(sub, item)
             elif self.wide_const(sub, item):
@@ -409,10 +444,10 @@ class FuncGen:
             if lv.base == "kmem" and mt.kind is Kind.POINTER:
                 mt = Type(Kind.POINTER, size=8, pointee=mt.pointee, name=mt.name, mode="kernel")
             return LV(lv.base, lv.off + m.offset, mt, lv.ptr, (m.shift, m.bits) if m.bits else None)
-        if t.kind is not Kind.STRUCT or x.name not in t.names:
+        hit = find_member(t, x.name) if t.kind is Kind.STRUCT else None
+        if hit is None:
             raise CompileError(f"no member named '{x.name}' in {t.name or t}", x.name_span)
-        k = t.names.index(x.name)
-        return LV(lv.base, lv.off + t.offsets[k], t.elems[k], lv.ptr)
+        return sub_lv(lv, *hit)
 
     def tp_field(self, x: A.Member) -> LV:
         if not self.tp:
@@ -427,14 +462,17 @@ class FuncGen:
                                f"(fields: {', '.join(self.tp_args) or 'none'})", x.name_span)
         if f.data_loc:
             raise CompileError(f"__data_loc field '{x.name}' is not supported yet", x.name_span)
-        return LV("ctx", f.offset, f.type)
+        # a pointer in the record is a kernel address (`(u8 *)args->skbaddr`): read with probe reads
+        return LV("ctx", f.offset, kernel_ptr(f.type) if f.type.kind is Kind.POINTER else f.type)
 
     def _base_reg(self, lv: LV, scratch: int) -> int:
         if lv.base == "stack":
             return I.R10
         if lv.base == "ctx":
             return CTX
-        assert lv.ptr is not None
+        if lv.ptr is None:     # `ctx`/`args` itself, an unrolled loop's constant: no memory behind it
+            raise CompileError("this has no address in memory (the context pointer or a constant "
+                               "cannot be modified or dereferenced this way)", None)
         return self.e.load(lv.ptr, scratch)
 
     def load(self, lv: LV) -> tuple[IntVal, Type]:
@@ -460,8 +498,10 @@ class FuncGen:
                 e.release(lv.ptr)
         if lv.bits is not None:
             shift, width = lv.bits
-            e.emit(I.alu64_imm(I.LSH, I.R0, 64 - shift - width), I.alu64_imm(I.RSH, I.R0, 64 - width))
-        self.normalize(I.R0, t)
+            e.emit(I.alu64_imm(I.LSH, I.R0, 64 - shift - width),
+                   I.alu64_imm(I.ARSH if t.signed else I.RSH, I.R0, 64 - width))   # a signed one: extended
+        elif t.signed or size != t.size:   # ldx zero-extends: an unsigned load is already normalized
+            self.normalize(I.R0, t)
         v = e.new_int()
         e.set_from(v, I.R0)
         return v, t
@@ -490,9 +530,24 @@ class FuncGen:
             raise CompileError(f"cannot assign a scalar to a {t.name or t.kind.value}", None)
         e = self.e
         r = e.load(v, I.R2)
+        # converted in the register first: a spill of a value that fits the slot keeps the
+        # verifier's link between slot and register (a later `if (len > 64)` bounds both)
+        self.convert(r, vt, t)
         base = self._base_reg(lv, I.R1)
         if lv.base == "ctx":
             raise CompileError("tracepoint args are read-only", None)
+        if lv.bits is not None:       # a bit-field: its bits replaced in the storage unit
+            shift, width = lv.bits
+            mask = ((1 << width) - 1) << shift
+            scratch = I.R0 if r != I.R0 and base != I.R0 else I.R3
+            e.emit(I.mov64_reg(I.R4, r), I.alu64_imm(I.LSH, I.R4, 64 - width),
+                   I.alu64_imm(I.RSH, I.R4, 64 - width - shift),
+                   I.ldx(t.size, scratch, base, lv.off), I.ld_imm64(I.R5, ~mask & ((1 << 64) - 1)),
+                   I.alu64_reg(I.AND, scratch, I.R5), I.alu64_reg(I.OR, scratch, I.R4),
+                   I.stx(t.size, base, scratch, lv.off))
+            if lv.ptr is not None:
+                e.release(lv.ptr)
+            return
         e.emit(I.stx(t.size, base, r, lv.off))
         if lv.ptr is not None:
             e.release(lv.ptr)
@@ -533,6 +588,15 @@ class FuncGen:
             raise CompileError("cannot take the address of this", None)
         e.set_from(v, I.R0)
         return v
+
+    def convert(self, r: int, frm: Type, to: Type) -> None:
+        """A register holding a value normalized to `frm` converted to `to`: shifts only when
+        some value of frm is not one of to's. Shifting a register drops the verifier's link to
+        the stack slot it was loaded from, so `if (len > 64)` would bound only a copy and
+        `bpf_probe_read(buf, len, p)` would then see an unbounded u32."""
+        if preserves(frm, to):
+            return
+        self.normalize(r, to)
 
     def normalize(self, r: int, t: Type) -> None:
         """Truncate/extend a register to t's width and signedness."""
@@ -584,9 +648,8 @@ class FuncGen:
                 if m is None:
                     raise CompileError(f"no member named '{name}' in {t.name}", x.span)
                 off, t = off + m.offset, c_view(m.type)
-            elif t.kind is Kind.STRUCT and name in t.names:
-                k = t.names.index(name)
-                off, t = off + t.offsets[k], t.elems[k]
+            elif t.kind is Kind.STRUCT and (hit := find_member(t, name)) is not None:
+                off, t = off + hit[0], hit[1]
             else:
                 raise CompileError(f"no member named '{name}' in {t.name or t}", x.span)
         return off
@@ -603,12 +666,12 @@ class FuncGen:
     def dry(self, fn: Any) -> Any:
         """Run fn for the type it finds, then drop whatever code it emitted."""
         e = self.e
-        mark = (len(e.insns), len(e._fixups), list(e.free), len(e.spans))
+        mark = (len(e.insns), len(e._fixups), list(e.free), len(e.spans), e.sp)
         try:
             return fn()
         finally:
             del e.insns[mark[0]:], e._fixups[mark[1]:], e.spans[mark[3]:]
-            e.free = mark[2]
+            e.free, e.sp = mark[2], mark[4]      # its stack slots too
 
     def rvalue(self, x: Any) -> tuple[IntVal, Type]:
         r = self.expr(x, want=True)
@@ -674,7 +737,7 @@ class FuncGen:
                 return v, VOID
             if is_scalar(t):
                 r = e.load(v, I.R1)
-                self.normalize(r, t)
+                self.convert(r, _vt, t)
                 if v.reg < 0:
                     e.set_from(v, r)
             if t.kind is Kind.POINTER and _vt.kind is Kind.POINTER and _vt.mode == "kernel":
@@ -694,6 +757,8 @@ class FuncGen:
                 if part is not None:
                     e.release(part[0])
             return self.expr(x.items[-1], want)
+        if isinstance(x, A.Ternary) and (mm := min_max(self, x)) is not None:
+            return mm
         if isinstance(x, A.Ternary):
             out = e.new_int()
             other, done = Label("tern_b"), Label("tern_end")
@@ -728,13 +793,16 @@ class FuncGen:
             return self.load(self.lvalue(x))
         if x.op in ("++x", "--x", "x++", "x--"):
             lv = self.lvalue(x.e)
+            if lv.base == "ctxptr":
+                raise CompileError("the context pointer cannot be modified (copy it to a local first)", x.span)
             v, t = self.load(LV(lv.base, lv.off, lv.type, lv.ptr))
             r = e.load(v, I.R1)
             old = e.new_int()
             e.set_from(old, r)
             r = e.load(v, I.R1)
             step = (t.pointee.size if t.kind is Kind.POINTER and t.pointee else 1)
-            e.emit(I.alu64_imm(I.ADD if "+" in x.op else I.SUB, r, step))
+            e.emit(I.alu64_imm(I.ADD, r, step if "+" in x.op else -step))   # no SUB: the verifier
+            # refuses subtraction from a stack pointer, an added negative step is fine
             self.normalize(r, t)
             e.set_from(v, r)
             if lv.ptr is not None:
@@ -766,8 +834,7 @@ class FuncGen:
 
     _ALU = {"+": I.ADD, "-": I.SUB, "*": I.MUL, "/": I.DIV, "%": I.MOD, "&": I.AND, "|": I.OR,
             "^": I.XOR, "<<": I.LSH, ">>": I.RSH}
-    _CMP = {"==": (I.JEQ, I.JEQ), "!=": (I.JNE, I.JNE), "<": (I.JLT, I.JSLT), ">": (I.JGT, I.JSGT),
-            "<=": (I.JLE, I.JSLE), ">=": (I.JGE, I.JSGE)}
+    _CMP = CMP
 
     def binary(self, x: A.Binary) -> tuple[IntVal, Type]:
         e = self.e
@@ -794,9 +861,9 @@ class FuncGen:
         rb = e.load(b, I.R2)
         if at.kind is not Kind.POINTER and bt.kind is not Kind.POINTER:
             common = arith(at, bt)   # both operands converted first (-7 < 0xffffffffu is 1 in C)
-            self.normalize(ra, common if x.op not in ("<<", ">>") else t)
+            self.convert(ra, at, common if x.op not in ("<<", ">>") else t)
             if x.op not in ("<<", ">>"):
-                self.normalize(rb, common)
+                self.convert(rb, bt, common)
         if x.op in self._CMP:
             signed = arith(at, bt).signed if at.kind is not Kind.POINTER else False
             op = self._CMP[x.op][1 if signed else 0]
@@ -810,6 +877,17 @@ class FuncGen:
             return a, INT
         if ptr_arith and at.pointee is not None and at.pointee.size > 1:
             e.emit(I.alu64_imm(I.MUL, rb, at.pointee.size))
+        if ptr_arith and x.op == "-":     # p - n as p + (-n) (see unary: no SUB on stack pointers)
+            e.emit(I.neg64(rb))
+            x = A.Binary(x.span, "+", x.l, x.r)
+        if at.kind is Kind.POINTER and bt.kind is Kind.POINTER and x.op == "-":   # elements apart
+            e.emit(I.alu64_reg(I.SUB, ra, rb))
+            size = at.pointee.size if at.pointee is not None else 1
+            if size > 1:
+                e.emit(I.Insn(I.ALU64 | I.DIV | I.K, ra, 0, 1, size))   # signed (BPF_SDIV, cpu v4)
+            e.set_from(a, ra)
+            e.release(b)
+            return a, int_type(8, True)
         alu = self._ALU.get(x.op)
         if alu is None:
             raise CompileError(f"operator '{x.op}' is not supported", x.span)
@@ -824,7 +902,7 @@ class FuncGen:
         e.release(b)
         return a, t
 
-    _INVERSE = {"==": "!=", "!=": "==", "<": ">=", ">=": "<", ">": "<=", "<=": ">"}
+    _INVERSE = INVERSE
 
     def cond_jump(self, x: Any, target: Label, when: bool) -> None:
         """Jump to target when x's truth is `when`, branching on the operands themselves so
@@ -857,8 +935,8 @@ class FuncGen:
                 ra = e.load(a, I.R1)
                 rb = e.load(b, I.R2)
                 if common is not None:
-                    self.normalize(ra, common)
-                    self.normalize(rb, common)
+                    self.convert(ra, at, common)
+                    self.convert(rb, bt, common)
                 jop = self._CMP[op][1 if common is not None and common.signed else 0]
                 e.jump(I.jmp_reg(jop, ra, rb), target)
                 e.release(a)
@@ -890,7 +968,7 @@ class FuncGen:
             lv = self.lvalue(x.target)
             self.track_kernel(x.target, lv, vt)
             r = e.load(v, I.R2)
-            self.normalize(r, lv.type)
+            self.convert(r, vt, lv.type)
             e.set_from(v, r)
             self.store(lv, v, vt)
             return v, lv.type
@@ -898,7 +976,7 @@ class FuncGen:
         v, t = self.binary(A.Binary(x.span, op, x.target, x.value))
         lv = self.lvalue(x.target)
         r = e.load(v, I.R2)
-        self.normalize(r, lv.type)
+        self.convert(r, t, lv.type)
         if v.reg < 0:
             e.set_from(v, r)
         self.store(lv, v, t)
@@ -943,6 +1021,8 @@ class FuncGen:
         if x.func in ("__builtin_memcpy", "memcpy"):   # from anywhere: a kernel read into dst
             x = A.Call(x.span, "bpf_probe_read_kernel", [x.args[0], x.args[2], x.args[1]] if len(x.args) == 3
                        else x.args, x.name_span)
+        if x.func in ("__builtin_memset", "memset"):
+            return memset(self, x)
         if x.func == "bpf_trace_printk":
             return trace_printk(self, x)
         if x.func in ("bpf_usdt_readarg", "bpf_usdt_readarg_p"):
@@ -1033,6 +1113,13 @@ SWITCHED_IN = {
 CURRENT_TASK = frozenset({"bpf_get_current_task_btf",
                           "bpf_get_current_uid_gid", "bpf_get_current_cgroup_id", "bpf_get_stackid",
                           "bpf_get_stack", "bpf_send_signal", "bpf_send_signal_thread"})
+
+
+def sub_lv(lv: LV, off: int, t: Type) -> LV:
+    """Member (off, t) of the struct at lv; a bit-field's type carries (shift, width)."""
+    if t.kind is Kind.INT and len(t.params) == 2:
+        return LV(lv.base, lv.off + off, int_type(t.size, t.signed), lv.ptr, (t.params[0], t.params[1]))
+    return LV(lv.base, lv.off + off, t, lv.ptr)
 
 
 def kernel_ptr(t: Type) -> Type:

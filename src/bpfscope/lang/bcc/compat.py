@@ -70,6 +70,33 @@ def predefined() -> dict[str, str]:
             "(char *)args + (args->data_loc_##field & 0xFFFF))",
         "TP_DATA_LOC_READ_STR(dst,field,length)":
             "bpf_probe_read_kernel_str((void *)dst, length, (char *)args + (args->data_loc_##field & 0xFFFF))",
-        "__always_inline": "", "inline": "", "__inline": "", "static": "", "volatile": "",
+        "likely(x)": "(x)", "unlikely(x)": "(x)",                   # compiler.h
+        # time64.h / vdso/time64.h
+        "NSEC_PER_USEC": "1000L", "NSEC_PER_MSEC": "1000000L", "NSEC_PER_SEC": "1000000000L",
+        "USEC_PER_MSEC": "1000L", "USEC_PER_SEC": "1000000L", "MSEC_PER_SEC": "1000L",
+        # math64.h inlines: plain 64-bit divisions on a 64-bit kernel
+        "div_u64(a,b)": "((u64)(a) / (u32)(b))", "div64_u64(a,b)": "((u64)(a) / (u64)(b))",
+        "div_s64(a,b)": "((s64)(a) / (s32)(b))", "div64_s64(a,b)": "((s64)(a) / (s64)(b))",
+        # scatterlist.h: the page_link bits and the inline accessors over them
+        "SG_CHAIN": "0x01UL", "SG_END": "0x02UL", "SG_PAGE_LINK_MASK": "0x03UL",
+        "sg_is_chain(sg)": "((sg)->page_link & 0x01UL)", "sg_is_last(sg)": "((sg)->page_link & 0x02UL)",
+        "sg_chain_ptr(sg)": "((struct scatterlist *)((sg)->page_link & ~0x03UL))",
+        "IFNAMSIZ": "16",                                             # if.h
+        # skbuff.h inlines: queue_mapping holds the rx queue + 1 (0: none recorded)
+        "skb_rx_queue_recorded(skb)": "((skb)->queue_mapping != 0)",
+        "skb_get_rx_queue(skb)": "((u16)((skb)->queue_mapping - 1))",
+        "skb_get_queue_mapping(skb)": "((skb)->queue_mapping)",
+        "READ": "0", "WRITE": "1",                                    # fs.h: an I/O's direction
+        "__always_inline": "", "inline": "", "__inline": "", "volatile": "",
     })
+    out.update({n: str(v) for n, v in ERRNO.items()})
     return out
+
+
+# asm-generic/errno-base.h and errno.h: what error-injecting programs return (-ENOMEM)
+ERRNO = {"EPERM": 1, "ENOENT": 2, "ESRCH": 3, "EINTR": 4, "EIO": 5, "ENXIO": 6, "E2BIG": 7, "ENOEXEC": 8,
+         "EBADF": 9, "ECHILD": 10, "EAGAIN": 11, "ENOMEM": 12, "EACCES": 13, "EFAULT": 14, "EBUSY": 16,
+         "EEXIST": 17, "EXDEV": 18, "ENODEV": 19, "ENOTDIR": 20, "EISDIR": 21, "EINVAL": 22, "ENFILE": 23,
+         "EMFILE": 24, "ENOTTY": 25, "EFBIG": 27, "ENOSPC": 28, "ESPIPE": 29, "EROFS": 30, "EMLINK": 31,
+         "EPIPE": 32, "ERANGE": 34, "EDEADLK": 35, "ENAMETOOLONG": 36, "ENOSYS": 38, "ENOTEMPTY": 39,
+         "ELOOP": 40, "EOPNOTSUPP": 95, "ENOTSUPP": 524, "ETIMEDOUT": 110, "ECONNREFUSED": 111}

@@ -87,7 +87,11 @@ def compile_bcc(text: str, tp_fields: TpFields, cflags: list[str] | tuple[str, .
     for item in prog.items:
         if isinstance(item, A.StructDef):
             fields = [(d.name, array_of(resolve(d.type), helper.dim_values(d.dims))) for d in item.fields]
-            structs[item.name] = struct_type(item.name, fields, item.union)
+            try:
+                structs[item.name] = struct_type(item.name, fields, item.union, [d.bits for d in item.fields])
+            except CompileError as err:
+                err.span = err.span or item.span
+                raise
         elif isinstance(item, A.EnumDef):
             nxt = 0
             for n, vx in item.items:
@@ -106,8 +110,8 @@ def compile_bcc(text: str, tp_fields: TpFields, cflags: list[str] | tuple[str, .
     by_name = {f.name: f for f in funcs}
     called = set().union(*(callees(f.body) for f in funcs)) if funcs else set()
     for f in funcs:
-        if f.name in called and f.tracepoint is None and not f.name.startswith(_PROBE_PREFIXES):
-            continue       # a helper function: inlined where it is called, not a program
+        if f.tracepoint is None and not f.name.startswith(_PROBE_PREFIXES) and (f.name in called or f.static):
+            continue       # a helper function: inlined where it is called (a static one: never a program)
         tp_args = None
         if f.tracepoint is not None:
             tp_args = tp_fields(*f.tracepoint)

@@ -335,11 +335,16 @@ def inline_call(g: Any, f: A.Func, x: A.Call) -> tuple[IntVal, Type]:
     g.scopes, g.labels, g.jumps = [hidden, bound], [{n: Label(n) for n in labels_in(f.body)}], []
     g.targets = g.targets | goto_targets(f.body)
     g.inlining.append((f.name, end, out, rt))
+    depth = len(g.inlining)
+    g.kernel_returns.discard(depth)
     try:
         g.stmt(f.body)
     finally:
         g.inlining.pop()
         g.scopes, g.labels, g.jumps = saved
+    if depth in g.kernel_returns and rt.kind is Kind.POINTER:   # `return skb->head + off;`
+        rt = Type(Kind.POINTER, size=8, pointee=rt.pointee, name=rt.name, mode="kernel")
+    g.kernel_returns.discard(depth)
     e.place(end)
     e.sp = sp
     return out, (rt if rt.kind is not Kind.NONE else INT)

@@ -29,6 +29,8 @@ HELPERS: dict[str, Helper] = {
     "bpf_probe_read_kernel": Helper("probe_read_kernel", 3, "int"),
     "bpf_probe_read_user_str": Helper("probe_read_user_str", 3, "int"),
     "bpf_probe_read_kernel_str": Helper("probe_read_kernel_str", 3, "int"),
+    # error injection from a kprobe (CONFIG_BPF_KPROBE_OVERRIDE; the kernel says if it may)
+    "bpf_override_return": Helper("override_return", 2, "int"),
 }
 # computed inline (BCC defines them as static inline functions in its helpers header)
 INLINE = ("bpf_log2l", "bpf_log2")

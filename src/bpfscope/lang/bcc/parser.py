@@ -26,6 +26,7 @@ class Parser:
         self.end = len(text)
         self.structs: set[str] = set()
         self.typedefs: set[str] = set()
+        self.nested: list[A.StructDef] = []   # struct/union definitions made inside another
 
     # ------------------------------------------------------------------ helpers
     def peek(self, k: int = 0) -> Tok | None:
@@ -93,7 +94,10 @@ class Parser:
             elif t.text == "enum" and (self.at("{", 1) or self.at("{", 2)):
                 items.append(self.enum_def())
             elif t.text in ("struct", "union") and self.peek(1) is not None and self.at("{", 2):
-                items.append(self.struct_def())
+                sd = self.struct_def()
+                items.extend(self.nested)
+                self.nested.clear()
+                items.append(sd)
             elif self.is_type_start():
                 items.append(self.function())
             else:
@@ -127,6 +131,8 @@ class Parser:
             anon = self.at("{", 1)
             if anon or self.at("{", 2):
                 sd = self.struct_def(semicolon=False, anon_name=None if not anon else f"__anon{self.i}")
+                out.extend(self.nested)
+                self.nested.clear()
                 out.append(sd)
                 tn = A.TypeName(sd.name, 0, sd.span)
             else:
@@ -140,14 +146,38 @@ class Parser:
         return out
 
     def struct_def(self, semicolon: bool = True, anon_name: str | None = None) -> A.StructDef:
+        """A struct/union definition. Members may be bit-fields (`u8 a:1;`), and structs or
+        unions defined in place: named (`struct { ... } fields;`) or anonymous C11 members
+        (`union { ... };`, whose members are reached directly). Definitions made inside are
+        queued in self.nested, to be laid out before the struct that holds them."""
         kw = self.next()
         name = self.ident("struct name") if anon_name is None else Tok("id", anon_name, kw.start, kw.end)
         self.expect("{")
         fields: list[A.Decl] = []
         while not self.at("}"):
-            tn = self.type_name(stars=False)
+            if (self.at("struct") or self.at("union")) and (self.at("{", 1) or self.at("{", 2)):
+                inner = self.struct_def(semicolon=False,
+                                        anon_name=f"__anon{self.i}" if self.at("{", 1) else None)
+                self.nested.append(inner)
+                tn = A.TypeName(inner.name, 0, inner.span)
+                if self.at(";"):           # an anonymous member
+                    self.next()
+                    fields.append(A.Decl(inner.span, tn, "", []))
+                    continue
+            else:
+                tn = self.type_name(stars=False)
             while True:
-                fields.append(self.declarator(tn))
+                if self.at(":"):           # an unnamed bit-field: padding
+                    d = A.Decl(tn.span, tn, "", [])
+                else:
+                    d = self.declarator(tn)
+                if self.at(":"):
+                    self.next()
+                    w = self.conditional()
+                    if not isinstance(w, A.Num):
+                        raise CompileError("bit-field width must be an integer", w.span)
+                    d.bits = w.value
+                fields.append(d)
                 if not self.at(","):
                     break
                 self.next()
@@ -207,6 +237,10 @@ class Parser:
     def function(self) -> A.Func:
         start = self.peek()
         assert start is not None
+        k = 0
+        while self.peek(k) is not None and self.peek(k).text in _SPECIFIERS:  # type: ignore[union-attr]
+            k += 1
+        static = any(self.peek(j).text == "static" for j in range(k))  # type: ignore[union-attr]
         ret = self.type_name()
         name = self.ident("function name")
         self.expect("(")
@@ -220,7 +254,7 @@ class Parser:
                 self.expect(",")
         self.expect(")")
         body = self.block()
-        return A.Func(Span(start.start, self.prev_end()), name.text, ret, params, body)
+        return A.Func(Span(start.start, self.prev_end()), name.text, ret, params, body, static=static)
 
     # ------------------------------------------------------------------ types
     def type_name(self, stars: bool = True) -> A.TypeName:
@@ -585,6 +619,7 @@ class Parser:
 
 _CONTROL = ("for", "while", "do", "switch", "goto", "break", "continue")
 _QUALIFIERS = ("const", "volatile", "__user", "restrict", "__restrict")
+_SPECIFIERS = ("static", "const", "volatile")          # before a function's return type
 _COMBINING = {"unsigned", "signed", "int", "long", "short", "char", "__int128"}
 
 

@@ -41,24 +41,70 @@ def align_of(t: Type) -> int:
     return 1
 
 
-def struct_type(name: str, fields: list[tuple[str, Type]], union: bool = False) -> Type:
-    """C layout: natural alignment, size rounded up to the strictest member's alignment."""
+ANON = "__anon_member"     # names of anonymous struct/union members (C11): their members are reached directly
+
+
+def struct_type(name: str, fields: list[tuple[str, Type]], union: bool = False,
+                bits: list[int | None] | None = None) -> Type:
+    """C layout (System V): natural alignment, size rounded up to the strictest member's
+    alignment. A bit-field takes the next bits of its type's storage unit, or starts the next
+    unit if it would straddle one (width 0: the next unit); its member type is an INT whose
+    params are (shift within the unit, width), at the unit's offset. An unnamed member
+    (name "") is anonymous if a struct or union, padding if a bit-field."""
+    names: list[str] = []
+    elems: list[Type] = []
     offs: list[int] = []
-    off = size = 0
-    for _, ft in fields:
+    bit = size_bits = 0
+    al = 1
+    for k, (n, ft) in enumerate(fields):
+        w = bits[k] if bits is not None else None
         a = align_of(ft)
-        if union:
-            offs.append(0)
-            size = max(size, ft.size)
-            continue
-        off = (off + a - 1) & ~(a - 1)
-        offs.append(off)
-        off += ft.size
-        size = off
-    al = max((align_of(ft) for _, ft in fields), default=1)
+        if w is not None:
+            if ft.kind not in (Kind.INT, Kind.BOOL, Kind.ENUM):
+                raise CompileError(f"bit-field '{n}' has a non-integral type", None)
+            unit = 8 * ft.size
+            if not 0 <= w <= unit:
+                raise CompileError(f"width of bit-field '{n}' ({w} bits) exceeds its type's", None)
+            start = 0 if union else bit
+            if w == 0:
+                bit = -(-bit // unit) * unit
+                continue
+            if start // unit != (start + w - 1) // unit:
+                start = -(-start // unit) * unit
+            base = start // unit * unit
+            if n:
+                names.append(n)
+                elems.append(Type(Kind.INT, size=ft.size, signed=ft.signed, name=ft.name,
+                                  params=(start - base, w)))
+                offs.append(base // 8)
+            end = start + w
+        else:
+            start = 0 if union else -(-bit // (8 * a)) * (8 * a)
+            names.append(n or f"{ANON}{k}")
+            elems.append(ft)
+            offs.append(start // 8)
+            end = start + 8 * ft.size
+        if not union:
+            bit = end
+        size_bits = max(size_bits, end)
+        al = max(al, a)
+    size = -(-size_bits // 8)
     size = (size + al - 1) & ~(al - 1)
-    return Type(Kind.STRUCT, size=size, elems=tuple(ft for _, ft in fields),
-                names=tuple(n for n, _ in fields), offsets=tuple(offs), name=name)
+    return Type(Kind.STRUCT, size=size, elems=tuple(elems), names=tuple(names), offsets=tuple(offs), name=name)
+
+
+def find_member(t: Type, name: str) -> tuple[int, Type] | None:
+    """(offset, type) of member `name` of a program-defined struct, also inside anonymous
+    members (C11), where it is reached as if it were the outer struct's."""
+    if name in t.names:
+        k = t.names.index(name)
+        return t.offsets[k], t.elems[k]
+    for n, et, off in zip(t.names, t.elems, t.offsets, strict=True):
+        if n.startswith(ANON) and et.kind is Kind.STRUCT:
+            hit = find_member(et, name)
+            if hit is not None:
+                return off + hit[0], hit[1]
+    return None
 
 
 def array_of(t: Type, dims: list[int]) -> Type:
@@ -151,3 +197,14 @@ def arith(a: Type, b: Type) -> Type:
 
 def is_scalar(t: Type) -> bool:
     return t.kind in (Kind.INT, Kind.BOOL, Kind.ENUM, Kind.POINTER)
+
+
+def preserves(frm: Type, to: Type) -> bool:
+    """Is every value of integer type frm also one of to's (C's conversion changes nothing)?"""
+    if to.kind is Kind.POINTER or to.size >= 8 or to.size == 0:
+        return True                # 64 bits: normalize() does nothing either
+    if frm.kind is Kind.POINTER or frm.size == 0 or frm.size > to.size:
+        return False
+    if frm.signed:
+        return to.signed
+    return frm.size < to.size or not to.signed
