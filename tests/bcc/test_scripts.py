@@ -47,6 +47,7 @@ class Run:
                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, env=env)
         self.out = b""
+        self.waits = WAITING   # syscalls the script waits in (a threading.Event: futex too)
 
     def wait_for(self, marker: bytes, timeout: float = 60) -> bytes:
         assert self.p.stdout is not None
@@ -59,14 +60,14 @@ class Run:
         return self.out
 
     def in_sleep(self, timeout: float = 30) -> None:
-        """Wait until the script sits in its interval sleep or event poll, where BCC's scripts
-        catch Ctrl-C; a SIGINT a moment earlier ends them with a KeyboardInterrupt (in BCC as
-        here)."""
+        """Wait until the script sits in its interval sleep or event poll (syscall numbers
+        `self.waits`), where BCC's scripts catch Ctrl-C; a SIGINT a moment earlier ends them with a
+        KeyboardInterrupt (in BCC as here)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
                 with open(f"/proc/{self.p.pid}/syscall") as fh:
-                    if fh.read().split()[0] in WAITING:
+                    if fh.read().split()[0] in self.waits:
                         return
             except (OSError, IndexError):
                 pass

@@ -96,3 +96,25 @@ def test_tcpretrans_lossy_flow(run: list[Run]) -> None:
     ends = {(host, cport), (peer, PORT)}
     flow = [m for m in rows if m and {(m.group(2), int(m.group(3))), (m.group(4), int(m.group(5)))} == ends]
     assert any(m.group(2) == host for m in flow), text
+
+
+def test_biolatpcts_write_percentiles(run: list[Run], raw_loop: str) -> None:
+    """-j -i 1 DEV (per-CPU arrays read with .sum()): 40 direct writes to this disk give write
+    latency percentiles that rise with the percentile and none above the writes' wall time."""
+    import json
+    import time
+
+    r = _start(run, "biolatpcts", "-i", "1", "-j", os.path.basename(raw_loop))
+    r.waits = {"202"}     # its loop waits on a threading.Event: futex(2)
+    r.in_sleep()
+    t0 = time.monotonic()
+    _direct_write_blocks(raw_loop, list(range(40)))
+    wall = time.monotonic() - t0
+    time.sleep(1.2)       # one more interval: the one the writes ended in is printed
+    text = r.finish()
+    rows = [json.loads(ln) for ln in text.splitlines() if ln.startswith("{")]
+    writes = [row["write"] for row in rows if any(row["write"].values())]
+    assert writes, text
+    for w in writes:
+        vals = [w[p] for p in sorted(w, key=float)]
+        assert vals == sorted(vals) and 0 < vals[-1] <= wall, (w, wall)

@@ -81,6 +81,23 @@ class Table:
         for k in self.map.keys():
             self.map.update(k, bytes(ct.sizeof(self.Leaf)))
 
+    # ------------------------------------------------------------------ per-CPU tables
+    def _percpu_ints(self, key: Any) -> list[int]:
+        if not self.map.percpu or not hasattr(self.Leaf, "value"):
+            raise TypeError(f"{self.name}: sum/max/average need a per-CPU table of integers")
+        return [int(v.value) for v in self[key]]
+
+    def sum(self, key: Any) -> Any:
+        """BCC's PerCpuHash/PerCpuArray.sum: the CPUs' values added, as the leaf type."""
+        return self.Leaf(sum(self._percpu_ints(key)))
+
+    def max(self, key: Any) -> Any:
+        return self.Leaf(max(self._percpu_ints(key)))
+
+    def average(self, key: Any) -> float:
+        vals = self._percpu_ints(key)
+        return sum(vals) / len(vals)
+
     # ------------------------------------------------------------------ histograms
     def _slots(self) -> dict[Any, dict[int, int]]:
         """{bucket (None without sections): {slot: count}} — key is the slot, or a struct whose
