@@ -228,10 +228,17 @@ def _loop(prog: Program, child: Child | None, opts: Any, out: IO[str], json: boo
                     pass
             sigs.run_pending(prog)
         # detach before the end probes run, as bpftrace does: no event may land after them (an
-        # end probe that clears a map leaves it empty in the dump)
+        # end probe that clears a map leaves it empty in the dump). Without end probes the
+        # kernel's release (an RCU grace period per tracepoint, ~70 ms) overlaps the final dump
+        # in a thread, joined before we return.
+        import threading
+
         handles = list(prog.handles)
         prog.handles.clear()
-        _close_all(handles)
+        closer = threading.Thread(target=_close_all, args=(handles,), daemon=True)
+        closer.start()
+        if any(ps.probe.provider == "end" for ps in prog.compile().progs):
+            closer.join()
         prog.drain()
         prog.report_lost()
         exiting_via_exit = prog.exiting
@@ -248,6 +255,7 @@ def _loop(prog: Program, child: Child | None, opts: Any, out: IO[str], json: boo
             out.write(output.exit_preamble(json=json))
         out.flush()
         del exiting_via_exit
+        closer.join()
         return prog.exit_code
     finally:
         ep.close()
