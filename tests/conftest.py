@@ -174,6 +174,17 @@ def read_until(fd: int, marker: bytes | None, timeout: float = 20) -> bytes:
     raise AssertionError(f"timed out waiting for {marker!r}: {got[-500:]!r}")
 
 
+def build_c(d: Path, name: str, source: str, *flags: str) -> Path:
+    """Compile a workload's C `source` with gcc into d/name (the test is skipped without gcc)."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is needed to build the workload")
+    src = d / f"{name}.c"
+    src.write_text(source)
+    exe = d / name
+    subprocess.run(["gcc", *flags, "-o", str(exe), str(src)], check=True)
+    return exe
+
+
 @contextlib.contextmanager
 def raw_loop_device(tmp: Path, size_mb: int = 16, scheduler: str | None = None) -> Iterator[str]:
     """A loop device over a sparse file, no file system: each direct write the test makes is one

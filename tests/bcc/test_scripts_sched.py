@@ -15,7 +15,6 @@ import itertools
 import mmap
 import os
 import re
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -24,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.bcc.test_scripts import Run, _start
-from tests.conftest import needs_root
+from tests.conftest import build_c, needs_root
 
 pytestmark = needs_root
 
@@ -71,13 +70,7 @@ def runs() -> Iterator[list[Run]]:
 
 @pytest.fixture(scope="module")
 def schedwl(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc is needed to build the workload")
-    d = tmp_path_factory.mktemp("schedwl")
-    (d / "schedwl.c").write_text(SCHEDWL_C)
-    exe = d / "schedwl"
-    subprocess.run(["gcc", "-O0", "-fno-omit-frame-pointer", "-o", str(exe), str(d / "schedwl.c")], check=True)
-    return exe
+    return build_c(tmp_path_factory.mktemp("schedwl"), "schedwl", SCHEDWL_C, "-O0", "-fno-omit-frame-pointer")
 
 
 class Workload:

@@ -11,14 +11,13 @@ from __future__ import annotations
 import ctypes
 import os
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import needs_root
+from tests.conftest import build_c, needs_root
 
 pytestmark = needs_root
 
@@ -49,13 +48,7 @@ int main(void) {
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc is needed to build the workload")
-    d = tmp_path_factory.mktemp("chain")
-    (d / "chain.c").write_text(CHAIN_C)
-    exe = d / "stackchain"
-    subprocess.run(["gcc", "-O1", "-fno-omit-frame-pointer", "-o", str(exe), str(d / "chain.c")], check=True)
-    return exe
+    return build_c(tmp_path_factory.mktemp("chain"), "stackchain", CHAIN_C, "-O1", "-fno-omit-frame-pointer")
 
 
 class Chain:

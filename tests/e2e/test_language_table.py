@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import bpfscope, needs_root
+from tests.conftest import bpfscope, build_c, needs_root
 
 pytestmark = needs_root
 
@@ -50,13 +49,7 @@ S_DEFS = ("struct inner { short x; short y; }\n"
 
 @pytest.fixture(scope="module")
 def writer(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc is needed to build the writer workload")
-    d = tmp_path_factory.mktemp("writer")
-    (d / "writer.c").write_text(WRITER_C)
-    exe = d / "writer"
-    subprocess.run(["gcc", "-O0", "-o", str(exe), str(d / "writer.c")], check=True)
-    return exe
+    return build_c(tmp_path_factory.mktemp("writer"), "writer", WRITER_C, "-O0")
 
 
 @dataclass

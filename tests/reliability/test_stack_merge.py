@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import bpfscope, needs_root
+from tests.conftest import bpfscope, build_c, needs_root
 
 pytestmark = needs_root
 
@@ -46,13 +45,8 @@ int main(int argc, char **argv) {
 
 @pytest.fixture(scope="module")
 def sleeper(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc is needed to build the workload")
-    d = tmp_path_factory.mktemp("sleeper")
-    (d / "s.c").write_text(_SRC)
-    exe = d / COMM   # a name longer than 8 bytes: a truncated comm shows
-    subprocess.run(["gcc", "-O1", "-fno-omit-frame-pointer", "-o", str(exe), str(d / "s.c")], check=True)
-    return exe
+    # a name longer than 8 bytes: a truncated comm shows
+    return build_c(tmp_path_factory.mktemp("sleeper"), COMM, _SRC, "-O1", "-fno-omit-frame-pointer")
 
 
 _ENTRY = re.compile(r"^(@\w*)\[(.*?)\]: (\d+)$", re.M | re.S)
