@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.bcc.test_scripts import Run, _script
+from tests.bcc.test_scripts import WAITING, Run, _script
 from tests.conftest import needs_root, read_until
 
 PY311 = "/usr/bin/python3.11"      # Debian's CPython, built with USDT probes (semaphored)
@@ -34,6 +34,7 @@ class RunPath(Run):
                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, env=full)
         self.out = b""
+        self.waits = WAITING
 
 
 @pytest.fixture

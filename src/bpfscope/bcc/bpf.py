@@ -111,19 +111,52 @@ def _tp_fields(category: str, event: str) -> list[Any] | None:
                      category == "syscalls" and "*" in f.ctype) for f in fmt.fields]
 
 
+# BPF_TABLE_PUBLIC tables of this process by name: what BPF_TABLE("extern", ...) of another
+# BPF object opens (BCC shares them the same way, within one process)
+_PUBLIC_TABLES: dict[str, Map] = {}
+
+
 def _create_map(spec: Any) -> Map:
     """A table's map: ring buffers have no key/value; a perf output has one slot per possible CPU."""
     from ..kernel.maps import possible_cpus
 
+    if spec.share == "extern":
+        pub = _PUBLIC_TABLES.get(spec.name)
+        if pub is None:
+            raise Exception(f"table {spec.name}: no BPF_TABLE_PUBLIC table of that name in this process")
+        return Map(os.dup(pub.fd), pub.type, pub.key_size, pub.value_size, pub.max_entries, pub.name)
+    if spec.share == "public" and spec.name in _PUBLIC_TABLES:
+        raise Exception(f"table {spec.name}: a BPF_TABLE_PUBLIC table of that name already exists")
     ks, vs, n = spec.key.size, spec.leaf.size, spec.max_entries
     if spec.map_type == uapi.BPF_MAP_TYPE_RINGBUF:
         ks = vs = 0
+    elif spec.map_type in (uapi.BPF_MAP_TYPE_QUEUE, uapi.BPF_MAP_TYPE_STACK):
+        ks = 0
     elif spec.map_type == uapi.BPF_MAP_TYPE_PERF_EVENT_ARRAY:
         n = n or possible_cpus()
-    return Map.create(spec.map_type, ks, vs, n, name=spec.name[:15])
+    m = Map.create(spec.map_type, ks, vs, n, name=spec.name[:15])
+    if spec.share == "public":
+        _PUBLIC_TABLES[spec.name] = m
+    return m
 
 
 _symbolizer: Any = None
+
+
+def _user_path(lib: str, pid: int) -> str | None:
+    """A uprobe target's path as BCC finds it: a path, else a library name ("c") from the
+    loader's cache, else a program on PATH; a path that exists only in the traced process's
+    mount namespace (a library in its private /tmp) through /proc/PID/root."""
+    import shutil
+
+    from ..kernel import ldcache
+
+    path = lib if "/" in lib else (ldcache.find_library(lib) or shutil.which(lib))
+    if path and "/" in lib and not os.path.exists(path) and pid > 0:
+        inner = f"/proc/{pid}/root{os.path.abspath(path)}"
+        if os.path.exists(inner):
+            return inner
+    return path
 
 
 def _resolve(addr: int, pid: int) -> tuple[str | None, int, str]:
@@ -221,7 +254,30 @@ class _FdHandle:
             self.fd = -1
 
 
+class Function(int):
+    """load_func()'s result: the program fd (an int, as bpfscope passes it on) with BCC's
+    Function attributes bpf, name and fd."""
+
+    bpf: Any
+    name: str
+
+    def __new__(cls, fd: int, bpf: Any, name: str) -> Function:
+        obj = super().__new__(cls, fd)
+        obj.bpf, obj.name = bpf, name
+        return obj
+
+    @property
+    def fd(self) -> int:
+        return int(self)
+
+
 class BPF:
+    # program types for load_func(), as BCC names them (the kernel's BPF_PROG_TYPE_* values)
+    SOCKET_FILTER, KPROBE, SCHED_CLS, SCHED_ACT = 1, 2, 3, 4
+    TRACEPOINT, XDP, PERF_EVENT, CGROUP_SKB, CGROUP_SOCK = 5, 6, 7, 8, 9
+    LWT_IN, LWT_OUT, LWT_XMIT, SOCK_OPS, SK_SKB, CGROUP_DEVICE, SK_MSG = 10, 11, 12, 13, 14, 15, 16
+    RAW_TRACEPOINT, CGROUP_SOCK_ADDR, CGROUP_SOCKOPT, TRACING, LSM = 17, 18, 25, 26, 29
+
     def __init__(self, src_file: str = "", hdr_file: str = "", text: str | bytes | None = None,
                  debug: int = 0, cflags: list[str] | None = None, usdt_contexts: list[Any] | None = None,
                  allow_rlimit: bool = True, device: Any = None, attach_usdt_ignore_pid: bool = False) -> None:
@@ -255,15 +311,21 @@ class BPF:
         try:
             self.obj = compile_bcc(self.text, _tp_fields, cflags or [], _vmlinux_btf,
                                    {u.fn_name: u.layouts[0][0] for u in self._usdt})
+            first = {u.fn_name: u.layouts[0][0] for u in self._usdt}
             for k in range(1, rounds):    # the same program again for each further argument layout
                 more = {u.fn_name: u.layouts[k][0] for u in self._usdt if k < len(u.layouts)}
-                alt = compile_bcc(self.text, _tp_fields, cflags or [], _vmlinux_btf, more)
+                alt = compile_bcc(self.text, _tp_fields, cflags or [], _vmlinux_btf, {**first, **more})
                 for f in alt.funcs:
                     if f.name in more:
                         self._variants[f"{f.name}#{k}"] = f
         except CompileError as e:
             msg = render(e, self.text, filename)
             raise BPFCompileError(msg.rstrip("\n")) from None
+        if self.obj.warnings:     # as clang printed BCC's: on stderr, and the program still loads
+            from ..lang.bcc.errors import render_warning
+
+            sys.stderr.write("".join(render_warning(sp, w, self.text, filename) for sp, w in self.obj.warnings))
+            sys.stderr.flush()
         import atexit
 
         atexit.register(self.cleanup)
@@ -306,8 +368,12 @@ class BPF:
                     e.log = e2.log
             raise Exception(f"Failed to load BPF program {func_name}: {os.strerror(e.errno or 0)}\n"
                             f"{e.log.strip()}") from None
-        self.funcs[func_name] = fd
-        return fd
+        self.funcs[func_name] = Function(fd, self, func_name)
+        return self.funcs[func_name]
+
+    def load_funcs(self, prog_type: int = uapi.BPF_PROG_TYPE_KPROBE) -> list[int]:
+        """Every function of the program loaded as prog_type (BCC's load_funcs)."""
+        return [self.load_func(f.name, prog_type) for f in self.obj.funcs]
 
     def attach_tracepoint(self, tp: str = "", tp_re: str = "", fn_name: str = "") -> None:
         tp, tp_re, fn_name = self._s(tp), self._s(tp_re), self._s(fn_name)
@@ -401,7 +467,7 @@ class BPF:
                     except uprobes.UprobeError as e:
                         raise Unsupported(f"Failed to attach BPF program {u.fn_name} to USDT probe "
                                           f"{u.probe}: {e}") from None
-                    self._probes[f"uprobe:{path}:{off}:{name}"] = att
+                    self._probes[f"uprobe:{path}:{off}:{name}:{u.pid}"] = att
 
     # ------------------------------------------------------------------ probes
     @staticmethod
@@ -502,10 +568,10 @@ class BPF:
                       addr: int | None = None, fn_name: str | bytes = b"", pid: int = -1,
                       sym_off: int = 0, retprobe: bool = False) -> None:
         """name: a path, or a library name as BCC takes it ("c", "pthread"); sym or addr."""
-        from ..kernel import elf, ldcache, uprobes
+        from ..kernel import elf, uprobes
 
         lib, sym, fn = self._s(name), self._s(sym), self._s(fn_name)
-        path = lib if "/" in lib else (ldcache.find_library(lib) or __import__("shutil").which(lib))
+        path = _user_path(lib, pid)
         if not path or not os.path.exists(path):
             raise Unsupported(f"could not determine address of symbol {sym or self._s(sym_re) or addr} in {lib}: "
                               "no such binary or library")
@@ -575,6 +641,24 @@ class BPF:
                 seen.setdefault(s.value, s.name.encode())
         return [(n, a) for a, n in seen.items()]
 
+    def detach_uprobe(self, name: str | bytes = b"", sym: str | bytes = b"", addr: int | None = None,
+                      pid: int = -1, sym_off: int = 0) -> None:
+        """Detach what attach_uprobe(name, sym or addr) attached (KeyError-free when nothing is)."""
+        self._detach_user("uprobe", name, sym, addr, pid)
+
+    def detach_uretprobe(self, name: str | bytes = b"", sym: str | bytes = b"", addr: int | None = None,
+                         pid: int = -1) -> None:
+        self._detach_user("uretprobe", name, sym, addr, pid)
+
+    def _detach_user(self, kind: str, name: str | bytes, sym: str | bytes, addr: int | None, pid: int) -> None:
+        path = _user_path(self._s(name), pid)
+        what = self._s(sym) or (addr if addr is not None else "")
+        found = [k for k in self._probes if k.startswith(f"{kind}:{path}:{what}:")]
+        if not found:
+            raise Exception(f"{kind} {self._s(name)}:{what} is not attached")
+        for k in found:
+            self._probes.pop(k).close()
+
     def attach_uretprobe(self, name: str | bytes = b"", sym: str | bytes = b"", sym_re: str | bytes = b"",
                          addr: int | None = None, fn_name: str | bytes = b"", pid: int = -1,
                          sym_off: int = 0) -> None:
@@ -613,6 +697,32 @@ class BPF:
             raise Unsupported(f"Failed to attach BPF program {fn} to perf event {ev_type}:{ev_config}: "
                               f"{os.strerror(e.errno or 0)}") from None
         self._perf_fds.setdefault(f"perf:{ev_type}:{ev_config}:{fn}", []).extend(fds)
+
+    def attach_perf_event_raw(self, attr: Any = None, fn_name: str | bytes = b"", pid: int = -1,
+                              cpu: int = -1, group_fd: int = -1, extra_flags: int = 0) -> None:
+        """attach_perf_event with a whole Perf.perf_event_attr (sample_type, precise_ip,
+        exclude_* ...): one event per online CPU (or the given cpu), each running fn_name."""
+        from .cpus import online_cpus
+
+        if attr is None or not hasattr(attr, "flag_word"):
+            raise TypeError("attach_perf_event_raw() needs attr=Perf.perf_event_attr()")
+        fn = self._s(fn_name)
+        prog_fd = self.load_func(fn, uapi.BPF_PROG_TYPE_PERF_EVENT)
+        fds: list[int] = []
+        try:
+            for c in ([cpu] if cpu >= 0 else online_cpus()):
+                fd = sc.perf_event_open(attr.type, attr.config, pid=pid, cpu=c, group_fd=group_fd,
+                                        sample_period=attr.sample_period, sample_type=attr.sample_type,
+                                        wakeup_events=attr.wakeup_events, flags=attr.flag_word(),
+                                        config1=attr.config1, config2=attr.config2, bp_type=attr.bp_type)
+                fds.append(fd)
+                sc.perf_attach_bpf(fd, prog_fd)
+        except sc.BpfError as e:
+            for fd in fds:
+                os.close(fd)
+            raise Unsupported(f"Failed to attach BPF program {fn} to perf event {attr.type}:{attr.config}: "
+                              f"{os.strerror(e.errno or 0)}") from None
+        self._perf_fds.setdefault(f"perf:{attr.type}:{attr.config}:{fn}", []).extend(fds)
 
     def detach_perf_event(self, ev_type: int = -1, ev_config: int = -1) -> None:
         for k in [k for k in self._perf_fds if k.startswith(f"perf:{ev_type}:{ev_config}:")]:
@@ -759,23 +869,30 @@ class BPF:
             sys.stdout.flush()
 
     # ------------------------------------------------------------------ tables
-    def get_table(self, name: str) -> Any:
-        if name not in self.tables:
+    def get_table(self, name: str | bytes, keytype: Any = None, leaftype: Any = None,
+                  reducer: Callable[[Any, Any], Any] | None = None) -> Any:
+        """The table by name (str or bytes, as BCC takes both); a per-CPU table's reducer
+        folds its per-CPU values into one on every read."""
+        key = self._s(name)
+        if key not in self.tables:
             from .table import make_table
 
             for spec, m in zip(self.obj.tables, self._maps, strict=True):
-                if spec.name == name:
-                    self.tables[name] = make_table(spec, m, self._poller)
+                if spec.name == key:
+                    self.tables[key] = make_table(spec, m, self._poller)
                     break
             else:
                 raise KeyError(name)
-        return self.tables[name]
+        t = self.tables[key]
+        if reducer is not None:
+            t.reducer = reducer
+        return t
 
-    def __getitem__(self, name: str) -> Any:
+    def __getitem__(self, name: str | bytes) -> Any:
         return self.get_table(name)
 
-    def __contains__(self, name: str) -> bool:
-        return any(s.name == name for s in self.obj.tables)
+    def __contains__(self, name: str | bytes) -> bool:
+        return any(s.name == self._s(name) for s in self.obj.tables)
 
     def perf_buffer_poll(self, timeout: int = -1) -> int:
         """Wait up to `timeout` ms (-1: forever) and call the callbacks of every opened buffer."""
@@ -812,6 +929,8 @@ class BPF:
         for fd in self.funcs.values():
             os.close(fd)
         self.funcs.clear()
+        for k in [k for k, pub in _PUBLIC_TABLES.items() if pub in self._maps]:
+            del _PUBLIC_TABLES[k]
         for m in self._maps + [m for ms in self._variant_maps.values() for m in ms]:
             m.close()
         self._maps.clear()

@@ -39,9 +39,32 @@ def struct_class(t: Type) -> Any:
     if anon:
         body["_anonymous_"] = anon
     cls = type(name, (base,), body)
+    if _matches(cls, t):
+        return cls
+    if base is ct.Structure and all(len(f) == 2 for f in fields):
+        # alignment ctypes cannot express (__int128's 16, aligned(N), packed): explicit padding
+        cls = type(name, (base,), {**body, "_pack_": 1, "_fields_": _padded(fields, t)})
+        if _matches(cls, t):
+            return cls
     for n, off in zip(t.names, t.offsets, strict=True):
         if getattr(cls, n).offset != off:
             raise TypeError(f"ctypes layout of {t.name}.{n} differs from the compiler's")
-    if ct.sizeof(cls) != t.size:
-        raise TypeError(f"ctypes size of {t.name} differs from the compiler's")
-    return cls
+    raise TypeError(f"ctypes size of {t.name} differs from the compiler's")
+
+
+def _matches(cls: Any, t: Type) -> bool:
+    return ct.sizeof(cls) == t.size and all(getattr(cls, n).offset == off
+                                            for n, off in zip(t.names, t.offsets, strict=True))
+
+
+def _padded(fields: list[tuple[Any, ...]], t: Type) -> list[tuple[Any, ...]]:
+    out: list[tuple[Any, ...]] = []
+    at = 0
+    for (n, c), off in zip(fields, t.offsets, strict=True):
+        if off > at:
+            out.append((f"__pad{len(out)}", ct.c_ubyte * (off - at)))
+        out.append((n, c))
+        at = off + ct.sizeof(c)
+    if t.size > at:
+        out.append((f"__pad{len(out)}", ct.c_ubyte * (t.size - at)))
+    return out

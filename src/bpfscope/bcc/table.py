@@ -5,15 +5,18 @@
 from __future__ import annotations
 
 import ctypes as ct
+import functools
 import itertools
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from ..kernel import syscall as sc
 from ..kernel import uapi
-from ..kernel.maps import Map
+from ..kernel.maps import Map, possible_cpus
 from ..lang.bcc.tables import TableSpec
 from ..lang.ctype.types import Kind
 from .ctlayout import ctype_of
+from .sprintf import format_value, scanf
 
 
 class Table:
@@ -24,7 +27,24 @@ class Table:
         self.map = m
         self.Key = ctype_of(spec.key)
         self.Leaf = ctype_of(spec.leaf)
+        self.sLeaf = self.Leaf          # one CPU's value; Leaf is all CPUs' values in a per-CPU table
         self.name = spec.name
+        self.reducer: Callable[[Any, Any], Any] | None = None
+        if m.percpu:
+            self.Leaf = _percpu_leaf(self.sLeaf, possible_cpus())
+
+    # ------------------------------------------------------------------ BCC's text form (sprintf.py)
+    def key_sprintf(self, key: Any) -> bytes:
+        return format_value(key)
+
+    def leaf_sprintf(self, leaf: Any) -> bytes:
+        return format_value(leaf)
+
+    def key_scanf(self, text: bytes | str) -> Any:
+        return scanf(self.Key, text)
+
+    def leaf_scanf(self, text: bytes | str) -> Any:
+        return scanf(self.sLeaf, text)
 
     # ------------------------------------------------------------------ conversion
     def _kbytes(self, key: Any) -> bytes:
@@ -33,8 +53,12 @@ class Table:
         return bytes(key)
 
     def _leaf(self, data: bytes) -> Any:
-        if self.map.percpu:
-            return [self.Leaf.from_buffer_copy(v) for v in self.map.values_percpu(data)]
+        if self.map.percpu:        # BCC's per-CPU value: an array of the leaf type, one per possible CPU
+            vals = self.map.values_percpu(data)
+            out = (self.sLeaf * len(vals))()
+            for i, v in enumerate(vals):
+                out[i] = self.sLeaf.from_buffer_copy(v)
+            return out
         return self.Leaf.from_buffer_copy(data[: ct.sizeof(self.Leaf)])
 
     # ------------------------------------------------------------------ mapping API
@@ -42,12 +66,19 @@ class Table:
         v = self.map.lookup(self._kbytes(key))
         if v is None:
             raise KeyError(key)
-        return self._leaf(v)
+        leaf = self._leaf(v)
+        if self.reducer is not None and self.map.percpu:
+            return functools.reduce(self.reducer, leaf)
+        return leaf
 
     def __setitem__(self, key: Any, leaf: Any) -> None:
         if isinstance(leaf, int):
-            leaf = self.Leaf(leaf)
-        self.map.update(self._kbytes(key), bytes(leaf))
+            leaf = self.sLeaf(leaf)
+        data = bytes(leaf)
+        if self.map.percpu and len(data) < self.map.stride:   # one value: the same on every CPU
+            step = (self.map.value_size + 7) & ~7
+            data = (data[: self.map.value_size].ljust(step, b"\0")) * (self.map.stride // step)
+        self.map.update(self._kbytes(key), data)
 
     def __delitem__(self, key: Any) -> None:
         if not self.map.delete(self._kbytes(key)):
@@ -79,20 +110,55 @@ class Table:
 
     def zero(self) -> None:
         for k in self.map.keys():
-            self.map.update(k, bytes(ct.sizeof(self.Leaf)))
+            self.map.update(k, bytes(self.map.stride))
+
+    # ------------------------------------------------------------------ batch operations
+    def items_lookup_batch(self) -> Iterator[tuple[Any, Any]]:
+        """Every (key, value), read with BPF_MAP_LOOKUP_BATCH (kernel 5.6+)."""
+        return self._batch_items(False)
+
+    def items_lookup_and_delete_batch(self) -> Iterator[tuple[Any, Any]]:
+        """Every (key, value), read and removed with BPF_MAP_LOOKUP_AND_DELETE_BATCH."""
+        return self._batch_items(True)
+
+    def _batch_items(self, delete: bool) -> Iterator[tuple[Any, Any]]:
+        ks, vs = self.map.key_size, self.map.stride
+        kb, vb, n = sc.map_lookup_batch(self.map.fd, ks, vs, self.map.max_entries, delete=delete)
+        for i in range(n):
+            yield self.Key.from_buffer_copy(kb[i * ks:(i + 1) * ks]), self._leaf(vb[i * vs:(i + 1) * vs])
+
+    def items_delete_batch(self, ct_keys: Any = None) -> None:
+        """Delete the given keys (a ctypes array of Key) in one syscall, or every key when None."""
+        if ct_keys is None:
+            kb, _, n = sc.map_lookup_batch(self.map.fd, self.map.key_size, self.map.stride,
+                                           self.map.max_entries)
+        else:
+            kb, n = bytes(ct_keys), len(ct_keys)
+        if n:
+            sc.map_delete_batch(self.map.fd, kb, n)
+
+    def items_update_batch(self, ct_keys: Any, ct_values: Any) -> None:
+        """Write keys[i] = values[i] (ctypes arrays of Key and Leaf, the same length) in one syscall."""
+        if len(ct_keys) != len(ct_values):
+            raise ValueError("items_update_batch: keys and values must have the same length")
+        if len(ct_keys):
+            sc.map_update_batch(self.map.fd, bytes(ct_keys), bytes(ct_values), len(ct_keys))
 
     # ------------------------------------------------------------------ per-CPU tables
     def _percpu_ints(self, key: Any) -> list[int]:
-        if not self.map.percpu or not hasattr(self.Leaf, "value"):
+        if not self.map.percpu or not hasattr(self.sLeaf, "value"):
             raise TypeError(f"{self.name}: sum/max/average need a per-CPU table of integers")
-        return [int(v.value) for v in self[key]]
+        vals = self.map.lookup(self._kbytes(key))
+        if vals is None:
+            raise KeyError(key)
+        return [int(v) for v in self._leaf(vals)]
 
     def sum(self, key: Any) -> Any:
         """BCC's PerCpuHash/PerCpuArray.sum: the CPUs' values added, as the leaf type."""
-        return self.Leaf(sum(self._percpu_ints(key)))
+        return self.sLeaf(sum(self._percpu_ints(key)))
 
     def max(self, key: Any) -> Any:
-        return self.Leaf(max(self._percpu_ints(key)))
+        return self.sLeaf(max(self._percpu_ints(key)))
 
     def average(self, key: Any) -> float:
         vals = self._percpu_ints(key)
@@ -170,17 +236,86 @@ class Array(Table):
     def items(self) -> list[tuple[Any, Any]]:
         return [(self.Key.from_buffer_copy(k), self._leaf(v)) for k, v in self.map.items()]
 
-    def __getitem__(self, key: Any) -> Any:
-        k = key if not isinstance(key, int) else self.Key(key)
-        if not 0 <= k.value < self.map.max_entries:
+    def _index(self, key: Any) -> Any:
+        """An index as BCC's arrays take it: an int or Key; negative counts from the end."""
+        i = key if isinstance(key, int) else int(key.value)
+        if i < 0:
+            i += self.map.max_entries
+        if not 0 <= i < self.map.max_entries:
             raise IndexError(key)
-        return super().__getitem__(k)
+        return self.Key(i)
+
+    def __getitem__(self, key: Any) -> Any:
+        return super().__getitem__(self._index(key))
+
+    def __setitem__(self, key: Any, leaf: Any) -> None:
+        super().__setitem__(self._index(key), leaf)
 
     def __delitem__(self, key: Any) -> None:
         self[key] = self.Leaf()
 
     def clear(self) -> None:
         self.zero()
+
+
+class QueueStack:
+    """BPF_QUEUE / BPF_STACK: keyless; push() adds, pop() removes (FIFO / LIFO), peek() reads."""
+
+    def __init__(self, spec: TableSpec, m: Map) -> None:
+        self.spec = spec
+        self.map = m
+        self.name = spec.name
+        self.Leaf = ctype_of(spec.leaf)
+
+    def push(self, leaf: Any, flags: int = 0) -> None:
+        """Add a value; flags BPF_EXIST (2) replaces the oldest when full, else a full table raises."""
+        if isinstance(leaf, int):
+            leaf = self.Leaf(leaf)
+        try:
+            sc.map_update(self.map.fd, b"", bytes(leaf), flags)
+        except sc.BpfError as e:
+            raise Exception(f"Could not push to table {self.name}: {e}") from None
+
+    def pop(self) -> Any:
+        """Remove and return the next value (KeyError when empty)."""
+        v = sc.map_lookup_and_delete(self.map.fd, b"", self.map.value_size)
+        if v is None:
+            raise KeyError("Could not pop table")
+        return self.Leaf.from_buffer_copy(v)
+
+    def peek(self) -> Any:
+        """The next value without removing it (KeyError when empty)."""
+        v = sc.map_lookup(self.map.fd, b"", self.map.value_size)
+        if v is None:
+            raise KeyError("Could not peek table")
+        return self.Leaf.from_buffer_copy(v)
+
+    def itervalues(self) -> Iterator[Any]:
+        """Pop every value (the table is empty afterwards), as BCC's itervalues does."""
+        while True:
+            try:
+                yield self.pop()
+            except KeyError:
+                return
+
+    def values(self) -> list[Any]:
+        return list(self.itervalues())
+
+
+def _percpu_leaf(leaf: Any, ncpus: int) -> Any:
+    """A per-CPU table's Leaf: one value per possible CPU, each in the kernel's 8-byte-aligned
+    slot (4-byte and smaller integers widen to 8 bytes, as BCC does)."""
+    size = ct.sizeof(leaf)
+    if size % 8 == 0:
+        return leaf * ncpus
+    if hasattr(leaf, "value") and isinstance(leaf().value, int):
+        signed = leaf(-1).value < 0
+        return (ct.c_int64 if signed else ct.c_uint64) * ncpus
+
+    class Slot(ct.Structure):
+        _fields_ = [("v", leaf), ("_pad", ct.c_char * (-size % 8))]
+
+    return Slot * ncpus
 
 
 class EventTable:
@@ -225,9 +360,11 @@ class StackTrace(Table):
         return addrs if resolve is None else (resolve(a) for a in addrs)
 
 
-def make_table(spec: TableSpec, m: Map, poller: Any) -> Table | EventTable:
+def make_table(spec: TableSpec, m: Map, poller: Any) -> Table | EventTable | QueueStack:
     if spec.output:
         return EventTable(spec, m, poller)
+    if spec.map_type in (uapi.BPF_MAP_TYPE_QUEUE, uapi.BPF_MAP_TYPE_STACK):
+        return QueueStack(spec, m)
     if spec.map_type == uapi.BPF_MAP_TYPE_STACK_TRACE:
         return StackTrace(spec, m)
     if spec.map_type in (uapi.BPF_MAP_TYPE_ARRAY, uapi.BPF_MAP_TYPE_PERCPU_ARRAY):

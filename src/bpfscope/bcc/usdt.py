@@ -226,8 +226,22 @@ class USDT:
                     by_spec[key] = len(e.layouts)
                     e.layouts.append((_loc_args(probe, loc), []))
                 e.layouts[by_spec[key]][1].append((loc.path, loc.pc_offset, loc.semaphore_offset or 0))
+            _declare_sizes(e.layouts)
             out.append(e)
         return out
+
+
+def _declare_sizes(layouts: list[tuple[list[Any], list[tuple[str, int, int]]]]) -> None:
+    """Each argument's readarg size is the largest over the probe's locations (BCC reads every
+    location's value into that one type), so one `&var` suits them all."""
+    import dataclasses
+
+    n = max((len(args) for args, _ in layouts), default=0)
+    for i in range(n):
+        size = max(abs(args[i].size) for args, _ in layouts if i < len(args))
+        for args, _ in layouts:
+            if i < len(args):
+                args[i] = dataclasses.replace(args[i], decl_size=size)
 
 
 def _loc_args(probe: str, loc: Any) -> list[Any]:

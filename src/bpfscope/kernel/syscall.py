@@ -178,6 +178,40 @@ def map_lookup_batch(fd: int, key_size: int, value_size: int, max_entries: int,
         ctypes.memmove(in_batch, out_batch, len(out_batch))
 
 
+def map_lookup_and_delete(fd: int, key: bytes, value_size: int) -> bytes | None:
+    """Look up and remove in one step (a queue/stack's pop: no key); None when empty/absent."""
+    a = _attr()
+    kb = _buf(key) if key else None
+    vb = ctypes.create_string_buffer(max(value_size, 1))
+    struct.pack_into("IIQQQ", a, 0, fd, 0, _addr(kb), _addr(vb), 0)
+    try:
+        bpf(uapi.BPF_MAP_LOOKUP_AND_DELETE_ELEM, a)
+    except BpfError as e:
+        if e.errno == _errno.ENOENT:
+            return None
+        raise
+    return vb.raw[:value_size]
+
+
+def map_update_batch(fd: int, keys: bytes, values: bytes, count: int, flags: int = 0) -> int:
+    """Write `count` entries (keys and values back to back) in one syscall; returns how many."""
+    return _batch_rw(uapi.BPF_MAP_UPDATE_BATCH, fd, keys, values, count, flags)
+
+
+def map_delete_batch(fd: int, keys: bytes, count: int) -> int:
+    """Delete `count` keys (back to back) in one syscall; returns how many were deleted."""
+    return _batch_rw(uapi.BPF_MAP_DELETE_BATCH, fd, keys, b"", count, 0)
+
+
+def _batch_rw(cmd: int, fd: int, keys: bytes, values: bytes, count: int, flags: int) -> int:
+    a = _attr()
+    kb = _buf(keys) if keys else None
+    vb = _buf(values) if values else None
+    struct.pack_into("QQQQIIQQ", a, 0, 0, 0, _addr(kb), _addr(vb), count, fd, flags, 0)
+    bpf(cmd, a)
+    return int(struct.unpack_from("I", a, 32)[0])
+
+
 def map_freeze(fd: int) -> None:
     a = _attr()
     struct.pack_into("I", a, 0, fd)

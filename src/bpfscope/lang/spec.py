@@ -46,6 +46,7 @@ class LocArg:
     disp: int = 0
     ip_relative: bool = False
     value: int = 0
+    decl_size: int = 0   # BCC's bpf_usdt_readarg: the destination size (largest over the probe's locations)
 
 
 @record

@@ -72,6 +72,13 @@ class Cast(Node):
 
 
 @dataclass
+class CompoundLit(Node):
+    """`(T){...}`: an unnamed object of type T, initialized from the list (C99)."""
+    type: TypeName
+    init: Any
+
+
+@dataclass
 class Sizeof(Node):
     type: TypeName | None
     e: Any = None
@@ -129,12 +136,19 @@ class Block(Node):
 
 
 @dataclass
+class StmtExpr(Node):
+    """GNU `({ stmts; value; })`: the block's statements, then its last expression's value."""
+    body: Block
+
+
+@dataclass
 class Decl(Node):
     type: TypeName
     name: str
     dims: list[int]
     init: Any = None
     bits: int | None = None   # a struct member's bit-field width (`u8 flag:1;`)
+    align: Any = None         # __attribute__((aligned(N))): N (an expression)
 
 
 @dataclass
@@ -207,6 +221,8 @@ class StructDef(Node):
     name: str                 # 'struct key_t'
     fields: list[Decl]
     union: bool = False
+    packed: bool = False      # __attribute__((packed)) / __packed
+    align: Any = None         # __attribute__((aligned(N))) on the struct: N (an expression)
 
 
 @dataclass

@@ -17,7 +17,7 @@ from ..ebpf.arch import host
 from ..ebpf.emitter import CTX, Emitter, IntVal, Label
 from ..spec import ArgField
 from . import ast as A
-from . import control
+from . import control, packet
 from .builtins import CMP, INVERSE, memset, min_max
 from .helpers import ATOMIC_ADD, BSWAP, HELPERS, INLINE
 from .lvalues import LV
@@ -57,6 +57,7 @@ class FuncGen:
         self.tp = tp_args is not None
         self.consts = consts
         self.scopes: list[dict[str, LV]] = [{}]
+        self.warnings: list[tuple[Span, str]] = []     # what BCC's compiler warned about (printk formats)
         self.funcs = funcs or {}                       # the program's functions, inlined when called
         self.labels: list[dict[str, Label]] = []       # goto targets by name, innermost last
         self.targets: set[str] = set()                 # label names some goto jumps to
@@ -162,7 +163,10 @@ class FuncGen:
             return pointer_type(Type(Kind.STRUCT, name=tn.base))
         if tn.of is not None:   # typeof(expr)
             of = tn.of
-            t = spelled(self.dry(lambda: self.rvalue(of)[1]), tn.ptr)
+            if isinstance(of, (A.Name, A.Member, A.Index)) or (isinstance(of, A.Unary) and of.op == "*"):
+                t = spelled(self.dry(lambda: self.lvalue(of).type), tn.ptr)   # a struct or array too
+            else:
+                t = spelled(self.dry(lambda: self.rvalue(of)[1]), tn.ptr)
             return array_of(t, dims) if dims else t
         t = spelled(base_type(tn.base, self.structs, tn.span, self.kdb), tn.ptr)
         return array_of(t, dims) if dims else t
@@ -390,6 +394,13 @@ class FuncGen:
                 raise CompileError("array index must be a constant within the array's bounds", x.idx.span)
             el = base.type.pointee
             return LV(base.base, base.off + idx * el.size, el, base.ptr)
+        if isinstance(x, A.CompoundLit):   # (T){...}: an unnamed stack object, zeroed, then initialized
+            t = self.type_of(x.type, [])
+            off = self.e.alloc(max(8, t.size))
+            self.e.zero(off, (max(8, t.size) + 7) & ~7)
+            lv = LV("stack", off, t)
+            self.init_list(lv, x.init)
+            return lv
         raise CompileError("expression is not assignable / has no address", x.span)
 
     def index_ptr(self, base: LV, idx_x: Any) -> LV:
@@ -430,6 +441,8 @@ class FuncGen:
         bpf_probe_read_kernel) for kernel structs and pointers read out of kernel memory;
         directly readable memory (map values, the stack) otherwise."""
         p = pt.pointee
+        if p is not None and p.kind is Kind.STRUCT and p.name in packet.PACKET_STRUCTS and p.names:
+            return "pkt"
         if pt.mode == "kernel" or (p is not None and p.kind is Kind.STRUCT and not p.names):
             return "kmem"
         return "ptr"
@@ -447,7 +460,10 @@ class FuncGen:
         hit = find_member(t, x.name) if t.kind is Kind.STRUCT else None
         if hit is None:
             raise CompileError(f"no member named '{x.name}' in {t.name or t}", x.name_span)
-        return sub_lv(lv, *hit)
+        off, mt = hit
+        if lv.base == "kmem" and mt.kind is Kind.POINTER:   # a pointer kept in kernel memory points there too
+            mt = kernel_ptr(mt)
+        return sub_lv(lv, off, mt)
 
     def tp_field(self, x: A.Member) -> LV:
         if not self.tp:
@@ -485,15 +501,25 @@ class FuncGen:
         size = t.size
         if lv.base == "const":     # an unrolled loop's variable
             return self.imm(lv.off, t)
+        if lv.base == "pkt":
+            return packet.load(self, lv)
         if lv.bits is not None:
             size = min(8, (lv.bits[0] + lv.bits[1] + 7) // 8)
             size = next(n for n in (1, 2, 4, 8) if n >= size)
         if lv.base == "kmem":
             tmp = self.kread(lv, size)
             e.emit(I.ldx(size, I.R0, I.R10, tmp))
+            if t.kind is Kind.POINTER and t.mode != "kernel":   # read out of kernel memory: points there
+                t = kernel_ptr(t)
         else:
             base = self._base_reg(lv, I.R1)
-            e.emit(I.ldx(size, I.R0, base, lv.off))
+            if base == I.R10 and lv.off % size:     # a packed member on the stack: byte by byte
+                e.emit(I.mov64_imm(I.R0, 0))
+                for k in reversed(range(size)):
+                    e.emit(I.alu64_imm(I.LSH, I.R0, 8), I.ldx(1, I.R2, base, lv.off + k),
+                           I.alu64_reg(I.OR, I.R0, I.R2))
+            else:
+                e.emit(I.ldx(size, I.R0, base, lv.off))
             if lv.ptr is not None:
                 e.release(lv.ptr)
         if lv.bits is not None:
@@ -526,6 +552,9 @@ class FuncGen:
         t = lv.type
         if lv.base == "kmem":
             raise CompileError("kernel memory is read-only here (write a copy on the stack)", None)
+        if lv.base == "pkt":
+            packet.store(self, lv, v)
+            return
         if not is_scalar(t):
             raise CompileError(f"cannot assign a scalar to a {t.name or t.kind.value}", None)
         e = self.e
@@ -547,6 +576,11 @@ class FuncGen:
                    I.stx(t.size, base, scratch, lv.off))
             if lv.ptr is not None:
                 e.release(lv.ptr)
+            return
+        if base == I.R10 and lv.off % t.size:    # a packed member: the verifier wants aligned stack stores
+            e.emit(I.mov64_reg(I.R4, r))
+            for k in range(t.size):
+                e.emit(I.stx(1, base, I.R4, lv.off + k), I.alu64_imm(I.RSH, I.R4, 8))
             return
         e.emit(I.stx(t.size, base, r, lv.off))
         if lv.ptr is not None:
@@ -577,7 +611,7 @@ class FuncGen:
         v = e.new_int()
         if lv.base == "stack":
             e.emit(I.mov64_reg(I.R0, I.R10), I.alu64_imm(I.ADD, I.R0, lv.off))
-        elif lv.base in ("ptr", "kmem"):
+        elif lv.base in ("ptr", "kmem", "pkt"):     # a packet field's: its offset in the packet
             assert lv.ptr is not None
             r = e.load(lv.ptr, I.R1)
             e.emit(I.mov64_reg(I.R0, r), I.alu64_imm(I.ADD, I.R0, lv.off))
@@ -726,7 +760,7 @@ class FuncGen:
                 e.set_from(v, CTX)
                 return v, lv.type
             return self.load(lv)
-        if isinstance(x, (A.Member, A.Index)):
+        if isinstance(x, (A.Member, A.Index, A.CompoundLit)):
             return self.load(self.lvalue(x))
         if isinstance(x, A.Unary):
             return self.unary(x)
@@ -751,6 +785,17 @@ class FuncGen:
             return self.binary(x)
         if isinstance(x, A.Assign):
             return self.assign(x, want)
+        if isinstance(x, A.StmtExpr):
+            stmts = x.body.stmts
+            last = stmts[-1] if stmts and isinstance(stmts[-1], A.ExprStmt) else None
+            if want and last is None:
+                raise CompileError("this statement expression has no value (it must end in an expression)",
+                                   x.span)
+            self.scopes.append({})
+            self.seq(stmts[:-1] if last is not None else stmts)
+            res = self.expr(last.e, want) if last is not None else None
+            self.scopes.pop()
+            return res
         if isinstance(x, A.Comma):
             for item in x.items[:-1]:
                 part = self.expr(item, want=False)
@@ -990,12 +1035,17 @@ class FuncGen:
         e = self.e
         f = self.funcs.get(x.func)
         if f is not None and self.lookup_var(x.func) is None:
+            if not f.static:      # BCC's front end refuses these: each non-static function is a program
+                raise CompileError("cannot call non-static helper function", x.name_span,
+                                   hint=f"declare it 'static' (or 'static inline') to call {x.func}() here")
             return control.inline_call(self, f, x)
         if self.switch_in and x.func in SWITCHED_IN:
             return self.rvalue(SWITCHED_IN[x.func](x))
         if self.switch_in and x.func in CURRENT_TASK:
             raise CompileError(f"{x.func}() is about the task switched in, which the sched_switch "
                                "tracepoint standing in for finish_task_switch cannot give", x.name_span)
+        if x.func in ("incr_cksum_l3", "incr_cksum_l4"):
+            return packet.csum_call(self, x)
         if x.func in BSWAP:
             if len(x.args) != 1:
                 raise CompileError(f"{x.func}() takes 1 argument", x.span)

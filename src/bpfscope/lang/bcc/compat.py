@@ -47,6 +47,7 @@ def predefined() -> dict[str, str]:
         "min(x,y)": "((x) < (y) ? (x) : (y))", "max(x,y)": "((x) > (y) ? (x) : (y))",
         "min_t(t,x,y)": "((t)(x) < (t)(y) ? (t)(x) : (t)(y))", "max_t(t,x,y)": "((t)(x) > (t)(y) ? (t)(x) : (t)(y))",
         "__attribute__(x)": "", "__always_unused": "", "__maybe_unused": "",
+        "__packed": "__attribute__((packed))", "__aligned(x)": "__attribute__((aligned(x)))",
         # net/ inline accessors and sock.h/inet_sock.h member shorthands
         "tcp_sk(sk)": "((struct tcp_sock *)(sk))", "inet_sk(sk)": "((struct inet_sock *)(sk))",
         "inet_csk(sk)": "((struct inet_connection_sock *)(sk))", "udp_sk(sk)": "((struct udp_sock *)(sk))",
@@ -87,10 +88,24 @@ def predefined() -> dict[str, str]:
         "skb_get_rx_queue(skb)": "((u16)((skb)->queue_mapping - 1))",
         "skb_get_queue_mapping(skb)": "((skb)->queue_mapping)",
         "READ": "0", "WRITE": "1",                                    # fs.h: an I/O's direction
+        "TCP_SKB_CB(__skb)": "((struct tcp_skb_cb *)&((__skb)->cb[0]))",   # net/tcp.h
+        # pkt_cls.h: what a tc classifier/action returns
+        "TC_ACT_UNSPEC": "(-1)", "TC_ACT_OK": "0", "TC_ACT_RECLASSIFY": "1", "TC_ACT_SHOT": "2",
+        "TC_ACT_PIPE": "3", "TC_ACT_STOLEN": "4", "TC_ACT_QUEUED": "5", "TC_ACT_REPEAT": "6",
+        "TC_ACT_REDIRECT": "7", "TC_ACT_TRAP": "8",
+        # if_ether.h: ethertypes
+        "ETH_P_ALL": "0x0003", "ETH_P_IP": "0x0800", "ETH_P_ARP": "0x0806", "ETH_P_8021Q": "0x8100",
+        "ETH_P_IPV6": "0x86DD", "ETH_P_8021AD": "0x88A8", "ETH_HLEN": "14", "ETH_ALEN": "6",
         "__always_inline": "", "inline": "", "__inline": "", "volatile": "",
     })
     out.update({n: str(v) for n, v in ERRNO.items()})
     return out
+
+
+# sock.h's member shorthands: absent when the program defines its own `struct sock` (it did not
+# include the kernel's headers then, and its fields may carry these very names)
+SOCK_SHORTHANDS = ("sk_family", "sk_state", "sk_daddr", "sk_rcv_saddr", "sk_dport", "sk_num", "sk_v6_daddr",
+                   "sk_v6_rcv_saddr", "sk_bound_dev_if", "sk_net", "sk_reuse", "sk_refcnt")
 
 
 # asm-generic/errno-base.h and errno.h: what error-injecting programs return (-ENOMEM)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...kernel import insn as I
-from ..ctype.types import Type
+from ..ctype.types import Kind, Type
 from ..diagnostics import CompileError, Span
 from ..spec import ArgField
 from . import ast as A
@@ -22,7 +22,7 @@ from .parser import parse
 from .preproc import Preprocessor
 from .standins import StandIn
 from .tables import TableSpec, table_spec
-from .typenames import array_of, struct_type
+from .typenames import ANON, array_of, c_view, struct_type
 
 # functions BCC attaches by their name: programs even when another function calls them too
 _PROBE_PREFIXES = ("kprobe__", "kretprobe__", "raw_tracepoint__", "tracepoint__", "kfunc__", "kretfunc__")
@@ -42,6 +42,34 @@ class BccObject:
     tables: list[TableSpec]
     funcs: list[FuncProg]
     structs: dict[str, Type] = field(default_factory=dict)
+    warnings: list[tuple[Span, str]] = field(default_factory=list)   # each once, in source order
+
+
+_LAYABLE = (Kind.INT, Kind.BOOL, Kind.ENUM, Kind.POINTER, Kind.ARRAY, Kind.STRUCT)
+
+
+def laid_out(t: Type, kdb: Any) -> Type:
+    """A kernel struct (BTF) used as a table's key or leaf, with its members spelled out, anonymous
+    unions kept as anonymous members: the layout Python's ctypes classes are built from (BCC
+    hands `t.Key().remote_ipv4` over). Left opaque when it holds bit-fields."""
+    if t.kind is Kind.ARRAY and t.pointee is not None:
+        inner = laid_out(t.pointee, kdb)
+        return t if inner is t.pointee else Type(Kind.ARRAY, size=t.size, pointee=inner, count=t.count, name=t.name)
+    if t.kind is not Kind.STRUCT or t.names or not t.size:
+        return t
+    names: list[str] = []
+    elems: list[Type] = []
+    offs: list[int] = []
+    for k, m in enumerate(kdb.members(t)):
+        et = laid_out(c_view(m.type), kdb)
+        if m.bits or (et.kind is Kind.STRUCT and not et.names) or et.kind not in _LAYABLE:
+            return t
+        names.append(m.name or f"{ANON}{k}")
+        elems.append(et)
+        offs.append(m.offset)
+    if not names:
+        return t
+    return Type(Kind.STRUCT, size=t.size, names=tuple(names), elems=tuple(elems), offsets=tuple(offs), name=t.name)
 
 
 def cflag_defines(cflags: list[str] | tuple[str, ...]) -> dict[str, str]:
@@ -86,9 +114,14 @@ def compile_bcc(text: str, tp_fields: TpFields, cflags: list[str] | tuple[str, .
     funcs: list[A.Func] = []
     for item in prog.items:
         if isinstance(item, A.StructDef):
+            # its own name is known while its members are laid out: `struct list *next;` inside
+            structs.setdefault(item.name, Type(Kind.STRUCT, name=item.name))
             fields = [(d.name, array_of(resolve(d.type), helper.dim_values(d.dims))) for d in item.fields]
             try:
-                structs[item.name] = struct_type(item.name, fields, item.union, [d.bits for d in item.fields])
+                aligns = [const(d.align) if d.align is not None else None for d in item.fields]
+                structs[item.name] = struct_type(item.name, fields, item.union, [d.bits for d in item.fields],
+                                                 item.packed, aligns,
+                                                 const(item.align) if item.align is not None else None)
             except CompileError as err:
                 err.span = err.span or item.span
                 raise
@@ -103,10 +136,14 @@ def compile_bcc(text: str, tp_fields: TpFields, cflags: list[str] | tuple[str, .
         elif isinstance(item, A.MapDecl):
             if item.name in tables:
                 raise CompileError(f"table '{item.name}' is declared twice", item.span)
-            tables[item.name] = (len(tables), table_spec(item, resolve, const))
+            spec = table_spec(item, resolve, const)
+            if kdb is not None:
+                spec.key, spec.leaf = laid_out(spec.key, kdb), laid_out(spec.leaf, kdb)
+            tables[item.name] = (len(tables), spec)
         elif isinstance(item, A.Func):
             funcs.append(item)
     out: list[FuncProg] = []
+    warnings: dict[tuple[int, str], tuple[Span, str]] = {}
     by_name = {f.name: f for f in funcs}
     called = set().union(*(callees(f.body) for f in funcs)) if funcs else set()
     for f in funcs:
@@ -123,4 +160,7 @@ def compile_bcc(text: str, tp_fields: TpFields, cflags: list[str] | tuple[str, .
         g.switch_in = g.stand_in is not None and g.stand_in.switch_in
         insns = g.function(f)
         out.append(FuncProg(f.name, f.tracepoint, insns, g.e.spans))
-    return BccObject([t for _, t in sorted(tables.values(), key=lambda p: p[0])], out, structs)
+        for sp, w in g.warnings:
+            warnings.setdefault((sp.start, w), (sp, w))
+    return BccObject([t for _, t in sorted(tables.values(), key=lambda p: p[0])], out, structs,
+                     [warnings[k] for k in sorted(warnings)])

@@ -3,7 +3,14 @@ line, a caret under the column — what clang printed for BCC, without a traceba
 
 from __future__ import annotations
 
-from ..diagnostics import CompileError, Source
+from ..diagnostics import CompileError, Source, Span
+
+
+def render_warning(span: Span, message: str, text: str, filename: str = "<text>") -> str:
+    """A warning, in the same form as an error (the program still compiles)."""
+    src = Source(text, filename)
+    line, col = src.position(span.start)
+    return f"{filename}:{line}:{col}: warning: {message}\n{src.line_text(line)}\n{' ' * (col - 1)}^\n"
 
 
 def render(err: CompileError, text: str, filename: str = "<text>") -> str:

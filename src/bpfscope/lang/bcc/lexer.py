@@ -8,6 +8,9 @@ from dataclasses import dataclass
 
 from ..diagnostics import CompileError, Span
 
+# markers the preprocessor makes of __attribute__((packed)) / aligned(N) for the parser
+PACKED, ALIGNED = "__bpfscope_packed", "__bpfscope_aligned"
+
 
 @dataclass
 class Tok:

@@ -20,7 +20,9 @@ from .typenames import INT
 BPF_ANY, BPF_NOEXIST = 0, 1
 _NARGS = {"lookup": (1, 1), "update": (2, 2), "insert": (2, 2), "delete": (1, 1), "increment": (1, 2),
           "atomic_increment": (1, 2), "lookup_or_try_init": (2, 2), "lookup_or_init": (2, 2),
-          "perf_submit": (3, 3), "ringbuf_output": (3, 3), "get_stackid": (2, 2)}
+          "perf_submit": (3, 3), "ringbuf_output": (3, 3), "get_stackid": (2, 2), "call": (2, 2),
+          "ringbuf_reserve": (1, 1), "ringbuf_submit": (2, 2), "ringbuf_discard": (2, 2),
+          "ringbuf_query": (1, 1)}
 BPF_F_CURRENT_CPU = 0xFFFFFFFF
 
 
@@ -33,8 +35,23 @@ def method_call(g: Gen, x: A.MethodCall) -> tuple[IntVal, Type]:
         raise CompileError(f"{x.obj}.{x.method}() takes {lo_hi[0]}"
                            + (f" or {lo_hi[1]}" if lo_hi[1] != lo_hi[0] else "") + " arguments", x.span)
     e = g.e
+    if (spec.map_type == uapi.BPF_MAP_TYPE_PROG_ARRAY) != (x.method == "call"):
+        raise CompileError(f"{x.obj}.call() needs a BPF_PROG_ARRAY table" if x.method == "call"
+                           else f"{x.obj} is a BPF_PROG_ARRAY table: use {x.obj}.call(ctx, index)", x.name_span)
+    if x.method == "call":         # bpf_tail_call(ctx, table, index): returns only when it fails
+        ctx, _ = g.rvalue(x.args[0])
+        i, _ = g.rvalue(x.args[1])
+        g.to_reg(ctx, I.R1)
+        g.to_reg(i, I.R3)
+        e.release(ctx)
+        e.release(i)
+        e.emit(I.ld_map_fd(I.R2, idx))
+        e.call("tail_call")
+        return g.imm(0, INT)          # the helper leaves no result (BCC's call() is void)
     if spec.map_type == uapi.BPF_MAP_TYPE_STACK_TRACE or x.method == "get_stackid":
         return _get_stackid(g, x, idx, spec)
+    if x.method in ("ringbuf_reserve", "ringbuf_submit", "ringbuf_discard", "ringbuf_query"):
+        return _ringbuf_op(g, x, idx, spec)
     if spec.output:
         if x.method not in ("perf_submit", "ringbuf_output"):
             raise CompileError(f"{x.obj} is an output table: use {x.obj}.perf_submit()", x.name_span)
@@ -106,6 +123,13 @@ def method_call(g: Gen, x: A.MethodCall) -> tuple[IntVal, Type]:
         ptr = _lookup_or_init(g, idx, key_v, init_v, spec.leaf)
         e.release(key_v)
         e.release(init_v)
+        if x.method == "lookup_or_init":   # BCC's older form returns 0 from the function when both lookups fail
+            ok = Label("init_ok")
+            e.jump(I.jmp_imm(I.JNE, e.load(ptr, I.R1), 0), ok)
+            inl = getattr(g, "inlining", [])     # inside an inlined void function: a bare return
+            void = bool(inl) and inl[-1][3].kind is Kind.NONE
+            g.stmt(A.Return(x.span, None if void else A.Num(x.span, 0)))
+            e.place(ok)
         return ptr, pointer_type(spec.leaf)
     if x.method == "delete":
         g.to_reg(key_v, I.R2)
@@ -142,6 +166,42 @@ def _get_stackid(g: Gen, x: A.MethodCall, idx: int, spec: TableSpec) -> tuple[In
     e.release(flags)
     get_stackid(e, idx, None, ctx=I.R1)      # the back end's call; ctx and flags already in r1/r3
     return _result(g, INT)
+
+
+def _ringbuf_op(g: Gen, x: A.MethodCall, idx: int, spec: TableSpec) -> tuple[IntVal, Type]:
+    """BPF_RINGBUF_OUTPUT's reserve(size) → a record pointer or NULL (its size a constant, as
+    the verifier wants), submit(ptr, flags) / discard(ptr, flags) to hand it over or drop it,
+    query(flags) → bpf_ringbuf_query (BPF_RB_RING_SIZE...)."""
+    from .tables import U64
+    from .typenames import VOID
+
+    if spec.map_type != uapi.BPF_MAP_TYPE_RINGBUF:
+        raise CompileError(f"{x.method}() needs a BPF_RINGBUF_OUTPUT table; '{x.obj}' is a {spec.macro}",
+                           x.name_span)
+    e = g.e
+    if x.method == "ringbuf_reserve":
+        n = g.const_value(x.args[0])
+        if n is None or n <= 0:
+            raise CompileError("the record size must be a positive constant (sizeof(struct ...))",
+                               x.args[0].span)
+        e.emit(I.ld_map_fd(I.R1, idx), I.mov64_imm(I.R2, n), I.mov64_imm(I.R3, 0))
+        e.call("ringbuf_reserve")
+        return _result(g, pointer_type(VOID))
+    if x.method == "ringbuf_query":
+        flags, _ = g.rvalue(x.args[0])
+        g.to_reg(flags, I.R2)
+        e.release(flags)
+        e.emit(I.ld_map_fd(I.R1, idx))
+        e.call("ringbuf_query")
+        return _result(g, U64)
+    p, _ = g.rvalue(x.args[0])
+    flags, _ = g.rvalue(x.args[1])
+    g.to_reg(p, I.R1)
+    g.to_reg(flags, I.R2)
+    e.release(p)
+    e.release(flags)
+    e.call(x.method)
+    return g.imm(0, INT)
 
 
 def _result(g: Gen, t: Type) -> tuple[IntVal, Type]:

@@ -9,11 +9,12 @@ from typing import Any
 
 from ..diagnostics import CompileError, Span
 from . import ast as A
-from .lexer import Tok, int_value, unescape
+from .lexer import ALIGNED, PACKED, Tok, int_value, unescape
 from .typenames import is_type_word
 
 MAP_MACROS = ("BPF_HASH", "BPF_ARRAY", "BPF_HISTOGRAM", "BPF_PERF_OUTPUT", "BPF_RINGBUF_OUTPUT",
-              "BPF_PERCPU_ARRAY", "BPF_PERCPU_HASH", "BPF_TABLE", "BPF_STACK_TRACE")
+              "BPF_PERCPU_ARRAY", "BPF_PERCPU_HASH", "BPF_TABLE", "BPF_STACK_TRACE", "BPF_PROG_ARRAY",
+              "BPF_QUEUE", "BPF_STACK", "BPF_TABLE_PUBLIC", "BPF_TABLE_SHARED")
 _BINPREC = [("||",), ("&&",), ("|",), ("^",), ("&",), ("==", "!="), ("<", ">", "<=", ">="),
             ("<<", ">>"), ("+", "-"), ("*", "/", "%")]
 _ASSIGN = ("=", "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "<<=", ">>=")
@@ -21,7 +22,7 @@ _ASSIGN = ("=", "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "<<=", ">>=")
 
 class Parser:
     def __init__(self, toks: list[Tok], text: str) -> None:
-        self.toks = toks
+        self.toks = _layout_markers(toks)
         self.i = 0
         self.end = len(text)
         self.structs: set[str] = set()
@@ -84,25 +85,36 @@ class Parser:
             t = self.peek()
             assert t is not None
             if t.text in MAP_MACROS:
-                items.append(self.map_decl())
+                md = self.map_decl()
+                items.extend(self.nested)       # struct types defined in its arguments
+                self.nested.clear()
+                items.append(md)
             elif t.text == "typedef":
                 items.extend(self.typedef())
             elif t.text == "TRACEPOINT_PROBE":
-                items.append(self.tracepoint_probe())
+                items.extend(self._with_local_types(self.tracepoint_probe()))
             elif t.text == "RAW_TRACEPOINT_PROBE":
-                items.append(self.raw_tracepoint_probe())
+                items.extend(self._with_local_types(self.raw_tracepoint_probe()))
             elif t.text == "enum" and (self.at("{", 1) or self.at("{", 2)):
                 items.append(self.enum_def())
+            elif t.text in ("struct", "union") and self.at(";", 2):    # a forward declaration
+                self.i += 3
             elif t.text in ("struct", "union") and self.peek(1) is not None and self.at("{", 2):
                 sd = self.struct_def()
                 items.extend(self.nested)
                 self.nested.clear()
                 items.append(sd)
             elif self.is_type_start():
-                items.append(self.function())
+                items.extend(self._with_local_types(self.function()))
             else:
                 raise CompileError(f"expected a declaration or function, found '{t.text}'", t.span)
         return A.Program(items)
+
+    def _with_local_types(self, fn: Any) -> list[Any]:
+        """A function preceded by the struct/union types its body defined (hoisted to file scope)."""
+        out: list[Any] = [*self.nested, fn]
+        self.nested.clear()
+        return out
 
     def enum_def(self) -> A.EnumDef:
         """enum [name] { A, B = 3, C };  — the constants become integers of the program."""
@@ -151,6 +163,7 @@ class Parser:
         (`union { ... };`, whose members are reached directly). Definitions made inside are
         queued in self.nested, to be laid out before the struct that holds them."""
         kw = self.next()
+        packed, align = self.layout_attrs()
         name = self.ident("struct name") if anon_name is None else Tok("id", anon_name, kw.start, kw.end)
         self.expect("{")
         fields: list[A.Decl] = []
@@ -183,18 +196,36 @@ class Parser:
                 self.next()
             self.expect(";")
         self.expect("}")
+        packed2, align2 = self.layout_attrs()
         if semicolon:
             self.expect(";", " after struct definition")
         full = f"{kw.text} {name.text}"
         self.structs.add(full)
-        return A.StructDef(Span(kw.start, self.prev_end()), full, fields, kw.text == "union")
+        return A.StructDef(Span(kw.start, self.prev_end()), full, fields, kw.text == "union",
+                           packed or packed2, align2 if align2 is not None else align)
+
+    def layout_attrs(self) -> tuple[bool, Any]:
+        """Markers the preprocessor made of `__attribute__((packed))` / `aligned(N)`."""
+        packed, align = False, None
+        while self.at(PACKED) or self.at(ALIGNED):
+            if self.next().text == PACKED:
+                packed = True
+            else:
+                self.expect("(")
+                align = self.conditional()
+                self.expect(")")
+        return packed, align
 
     def map_decl(self) -> A.MapDecl:
         m = self.next()
         self.expect("(")
         args: list[Any] = []
         while not self.at(")"):
-            if self.is_type_start():
+            if (self.at("struct") or self.at("union")) and (self.at("{", 1) or self.at("{", 2)):
+                sd = self.struct_def(semicolon=False, anon_name=f"__anon{self.i}" if self.at("{", 1) else None)
+                self.nested.append(sd)
+                args.append(A.TypeName(sd.name, 0, sd.span))
+            elif self.is_type_start():
                 args.append(self.type_name())
             else:
                 args.append(self.assignment())
@@ -202,9 +233,9 @@ class Parser:
                 self.expect(",")
         self.expect(")")
         span = Span(m.start, self.prev_end())
-        if m.text == "BPF_TABLE":   # BPF_TABLE("hash", key, leaf, name, size)
+        if m.text in ("BPF_TABLE", "BPF_TABLE_PUBLIC", "BPF_TABLE_SHARED"):   # ("hash", key, leaf, name, size)
             if len(args) < 4 or not isinstance(args[0], A.Str) or not isinstance(args[3], A.Name):
-                raise CompileError('BPF_TABLE expects ("type", key_type, leaf_type, name[, size])', span)
+                raise CompileError(f'{m.text} expects ("type", key_type, leaf_type, name[, size])', span)
             return A.MapDecl(span, m.text, args[3].id, [args[0], args[1], args[2]] + args[4:])
         if not args or not isinstance(args[0], A.Name):
             raise CompileError(f"{m.text} needs a table name as its first argument", span)
@@ -318,8 +349,9 @@ class Parser:
             # evaluated with the types (FuncGen.type_of, compiler's struct layout)
             dims.append(e.value if isinstance(e, A.Num) else e)  # type: ignore[arg-type]
             self.expect("]")
-        t = A.TypeName(tn.base, ptr, tn.span)
-        return A.Decl(Span(tn.span.start, name.end), t, name.text, dims)
+        t = A.TypeName(tn.base, ptr, tn.span, tn.of)
+        _, align = self.layout_attrs()
+        return A.Decl(Span(tn.span.start, name.end), t, name.text, dims, align=align)
 
     # ------------------------------------------------------------------ statements
     def block(self) -> A.Block:
@@ -362,8 +394,16 @@ class Parser:
             self.next()
             self.next()
             return [A.LabelStmt(t.span, t.text)]
-        if self.is_type_start() and not (self.peek(1) is not None and self.peek(1).text in ("(", ".")):  # type: ignore[union-attr]
-            tn = self.type_name(stars=False)
+        local_type = t.text in ("struct", "union") and (self.at("{", 1) or self.at("{", 2))
+        if local_type:      # `struct { u64 ts; } data = {...};` / `struct s {...};` in a body
+            sd = self.struct_def(semicolon=False, anon_name=f"__anon{self.i}" if self.at("{", 1) else None)
+            self.nested.append(sd)
+            if self.at(";"):
+                self.next()
+                return []
+        if local_type or self.is_type_start() and (t.text == "typeof" or not (
+                self.peek(1) is not None and self.peek(1).text in ("(", "."))):  # type: ignore[union-attr]
+            tn = A.TypeName(sd.name, 0, sd.span) if local_type else self.type_name(stars=False)
             decls: list[Any] = []
             while True:
                 d = self.declarator(tn)
@@ -543,6 +583,9 @@ class Parser:
             self.next()
             tn = self.type_name()
             self.expect(")")
+            if self.at("{"):                 # a compound literal: (Key){1, 2}
+                il = self.initializer()
+                return self.postfix(A.CompoundLit(Span(t.start, il.span.end), tn, il))
             e = self.unary()
             return A.Cast(Span(t.start, e.span.end), tn, e)
         return self.postfix(self.primary())
@@ -610,6 +653,10 @@ class Parser:
                 args = self.call_args()
                 return A.Call(Span(t.start, self.prev_end()), t.text, args, t.span)
             return A.Name(t.span, t.text)
+        if t.text == "(" and self.at("{"):      # a GNU statement expression
+            body = self.block()
+            self.expect(")")
+            return A.StmtExpr(Span(t.start, self.prev_end()), body)
         if t.text == "(":
             e = self.expression()
             self.expect(")")
@@ -621,6 +668,32 @@ _CONTROL = ("for", "while", "do", "switch", "goto", "break", "continue")
 _QUALIFIERS = ("const", "volatile", "__user", "restrict", "__restrict")
 _SPECIFIERS = ("static", "const", "volatile")          # before a function's return type
 _COMBINING = {"unsigned", "signed", "int", "long", "short", "char", "__int128"}
+
+
+def _layout_markers(toks: list[Tok]) -> list[Tok]:
+    """Layout attributes (preproc.PACKED / ALIGNED(N)) where the parser takes them: after
+    `struct`/`union`, a struct's `}`, a declarator's name or `]`; dropped elsewhere (a function's)."""
+    out: list[Tok] = []
+    k = 0
+    while k < len(toks):
+        t = toks[k]
+        if t.text in (PACKED, ALIGNED) and t.kind == "id":
+            n = 1
+            if t.text == ALIGNED:       # the marker, `(`, the argument's tokens, `)`
+                depth = 0
+                for j in range(k + 1, len(toks)):
+                    depth += {"(": 1, ")": -1}.get(toks[j].text, 0)
+                    if depth == 0:
+                        n = j - k + 1
+                        break
+            prev = out[-1] if out else None
+            if prev is not None and (prev.text in ("}", "struct", "union", "]") or prev.kind == "id"):
+                out.extend(toks[k:k + n])
+            k += n
+            continue
+        out.append(t)
+        k += 1
+    return out
 
 
 def _normalize(words: list[str]) -> str:

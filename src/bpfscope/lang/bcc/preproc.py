@@ -10,8 +10,9 @@ from typing import Any
 
 from ..diagnostics import CompileError, Span
 from . import ast as A
-from .compat import predefined
-from .lexer import Tok, lex
+from .compat import SOCK_SHORTHANDS, predefined
+from .lexer import ALIGNED, PACKED, Tok, lex
+from .packet import CURSOR_ADVANCE, PROTO_H
 
 
 @dataclass
@@ -38,6 +39,10 @@ class Preprocessor:
             self.macros[k] = Macro(k, None, lex(v))
 
     def run(self, toks: list[Tok]) -> list[Tok]:
+        if any(toks[k].text == "struct" and toks[k + 1].text == "sock" and toks[k + 2].text == "{"
+               for k in range(len(toks) - 2)):
+            for name in SOCK_SHORTHANDS:
+                self.macros.pop(name, None)
         out: list[Tok] = []
         stack: list[tuple[bool, bool, Tok]] = []   # (this branch active, some branch taken, #if token)
         i = 0
@@ -47,7 +52,15 @@ class Preprocessor:
                 j = i + 1
                 while j < len(toks) and not toks[j].bol:
                     j += 1
-                self._directive(t, toks[i + 1:j], stack)
+                line = toks[i + 1:j]
+                if (all(s[0] for s in stack) and line and line[0].text == "include"
+                        and "".join(x.text for x in line[1:]) == "<bcc/proto.h>"):
+                    # BCC's packet headers: their text, every token placed at this #include
+                    params, body = CURSOR_ADVANCE
+                    self.macros["cursor_advance"] = Macro("cursor_advance", list(params), lex(body))
+                    out.extend(self.run([Tok(x.kind, x.text, t.start, line[-1].end, x.bol)
+                                         for x in lex(PROTO_H)]))
+                self._directive(t, line, stack)
                 i = j
                 continue
             j = i
@@ -160,6 +173,10 @@ class Preprocessor:
                 continue
             args, end = _call_args(toks, i + 1)
             span = Span(t.start, toks[end].end)
+            if m.name == "__attribute__":       # layout attributes kept as markers for the parser
+                out.extend(_layout_attrs([a for arg in args for a in arg], span))
+                i = end + 1
+                continue
             if m.variadic and len(args) >= len(m.params):
                 fixed = len(m.params) - 1
                 va: list[Tok] = []
@@ -194,6 +211,30 @@ class Preprocessor:
             out.extend(self.expand(_paste(body), hide | {m.name}))
             i = end + 1
         return out
+
+
+
+
+def _layout_attrs(toks: list[Tok], span: Span) -> list[Tok]:
+    """`__attribute__((packed, aligned(8)))` → the markers PACKED and `ALIGNED ( 8 )`, which
+    the parser takes after `struct`, a struct's `}` or a declarator; other attributes vanish."""
+    out: list[Tok] = []
+    for k, t in enumerate(toks):
+        if t.text in ("packed", "__packed__"):
+            out.append(Tok("id", PACKED, span.start, span.end))
+        elif t.text in ("aligned", "__aligned__") and k + 2 < len(toks) and toks[k + 1].text == "(":
+            depth, j = 0, k + 1
+            arg: list[Tok] = []
+            while j < len(toks):
+                depth += {"(": 1, ")": -1}.get(toks[j].text, 0)
+                if depth == 0:
+                    break
+                if j > k + 1:
+                    arg.append(toks[j])
+                j += 1
+            out.extend([Tok("id", ALIGNED, span.start, span.end), Tok("op", "(", span.start, span.end),
+                        *arg, Tok("op", ")", span.start, span.end)])
+    return out
 
 
 def _call_args(toks: list[Tok], lparen: int) -> tuple[list[list[Tok]], int]:

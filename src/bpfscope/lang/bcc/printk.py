@@ -21,6 +21,9 @@ def trace_printk(g: Gen, x: A.Call) -> tuple[IntVal, Type]:
     if len(x.args) - 1 > MAX_ARGS:
         raise CompileError(f"bpf_trace_printk() takes at most {MAX_ARGS} arguments after the format "
                            f"({len(x.args) - 1} given)", x.span)
+    warn = getattr(g, "warnings", None)
+    if warn is not None:
+        warn.extend((x.args[0].span, w) for w in format_warnings(x.args[0].value))
     data = x.args[0].value.encode() + b"\0"
     vals = [g.rvalue(a)[0] for a in x.args[1:]]
     off = e.alloc((len(data) + 7) & ~7)
@@ -39,3 +42,36 @@ def trace_printk(g: Gen, x: A.Call) -> tuple[IntVal, Type]:
     g.normalize(I.R0, t)
     e.set_from(out, I.R0)
     return out, t
+
+
+def format_warnings(fmt: str) -> list[str]:
+    """What BCC's front end warns about in a bpf_trace_printk format (the program still loads):
+    a conversion other than %d %u %x %p %s (with l/ll), and more than one %s."""
+    out: list[str] = []
+    strings = 0
+    i = 0
+    while i < len(fmt):
+        if fmt[i] != "%":
+            i += 1
+            continue
+        i += 1
+        if i < len(fmt) and fmt[i] == "%":
+            i += 1
+            continue
+        while i < len(fmt) and fmt[i] in "-+ #0123456789.":    # flags, width, precision
+            i += 1
+        length = 0
+        while i < len(fmt) and fmt[i] == "l" and length < 2:
+            i += 1
+            length += 1
+        conv = fmt[i] if i < len(fmt) else ""
+        i += 1
+        if conv == "s" and not length:
+            strings += 1
+            if strings == 2:
+                out.append("cannot use several %s conversion specifiers")
+        elif not (conv and conv in "diux" or conv in ("c", "p") and not length):
+            msg = "only %d %u %x %ld %lu %lx %lld %llu %llx %p %s conversion specifiers allowed"
+            if msg not in out:
+                out.append(msg)
+    return out

@@ -28,6 +28,7 @@ class TableSpec:
     max_entries: int
     output: str = ""               # "perf" / "ringbuf": an event channel, not a key/value table
     event: Type | None = None      # layout of the records submitted (table.event())
+    share: str = ""                # "public": BPF_TABLE_PUBLIC/SHARED; "extern": BPF_TABLE("extern") names one
 
 
 def _stacktrace() -> Type:
@@ -61,6 +62,8 @@ def table_spec(d: A.MapDecl, resolve: Callable[[A.TypeName], Type], const: Calla
         return TableSpec(d.name, m, mt, key, U64, num(1, 64))
     if m == "BPF_PERF_OUTPUT":   # one perf buffer per CPU; max_entries 0: the possible CPUs, at creation
         return TableSpec(d.name, m, uapi.BPF_MAP_TYPE_PERF_EVENT_ARRAY, INT, U32, 0, "perf")
+    if m == "BPF_PROG_ARRAY":     # BPF_PROG_ARRAY(name, size): program fds for tail calls (table.call)
+        return TableSpec(d.name, m, uapi.BPF_MAP_TYPE_PROG_ARRAY, U32, U32, num(0, 10240))
     if m == "BPF_STACK_TRACE":
         return TableSpec(d.name, m, uapi.BPF_MAP_TYPE_STACK_TRACE, U32, _stacktrace(), num(0, 10240))
     if m == "BPF_RINGBUF_OUTPUT":
@@ -68,16 +71,29 @@ def table_spec(d: A.MapDecl, resolve: Callable[[A.TypeName], Type], const: Calla
         if pages <= 0 or pages & (pages - 1):
             raise CompileError("BPF_RINGBUF_OUTPUT: page count must be a power of 2", d.span)
         return TableSpec(d.name, m, uapi.BPF_MAP_TYPE_RINGBUF, INT, U64, pages * mmap.PAGESIZE, "ringbuf")
-    if m == "BPF_TABLE":
+    if m in ("BPF_QUEUE", "BPF_STACK"):      # (name, leaf type, size): keyless, pushed/popped
+        mt = uapi.BPF_MAP_TYPE_QUEUE if m == "BPF_QUEUE" else uapi.BPF_MAP_TYPE_STACK
+        return TableSpec(d.name, m, mt, INT, typ(0, U64), num(1, 10240))
+    if m in ("BPF_TABLE", "BPF_TABLE_PUBLIC", "BPF_TABLE_SHARED"):
         kind = args[0].value
+        if kind == "extern":           # another BPF object's public table of this process, by name
+            if m != "BPF_TABLE":
+                raise CompileError(f'{m}: a table of type "extern" is declared with BPF_TABLE', args[0].span)
+            return TableSpec(d.name, m, uapi.BPF_MAP_TYPE_HASH, typ(1, U64), typ(2, U64), num(3, 10240),
+                             share="extern")
         types = {"hash": uapi.BPF_MAP_TYPE_HASH, "array": uapi.BPF_MAP_TYPE_ARRAY,
                  "percpu_hash": uapi.BPF_MAP_TYPE_PERCPU_HASH, "percpu_array": uapi.BPF_MAP_TYPE_PERCPU_ARRAY,
-                 "lru_hash": uapi.BPF_MAP_TYPE_LRU_HASH}
+                 "lru_hash": uapi.BPF_MAP_TYPE_LRU_HASH,
+                 "lru_percpu_hash": uapi.BPF_MAP_TYPE_LRU_PERCPU_HASH, "prog": uapi.BPF_MAP_TYPE_PROG_ARRAY}
         if kind == "perf_output":       # what BPF_PERF_OUTPUT stands for in BCC's helpers
             return TableSpec(d.name, m, uapi.BPF_MAP_TYPE_PERF_EVENT_ARRAY, INT, U32, num(3, 0), "perf")
         if kind == "stack_trace":
             return TableSpec(d.name, m, uapi.BPF_MAP_TYPE_STACK_TRACE, U32, _stacktrace(), num(3, 10240))
+        if kind in ("queue", "stack"):     # BPF_TABLE("queue", void, leaf, name, size)
+            mt = uapi.BPF_MAP_TYPE_QUEUE if kind == "queue" else uapi.BPF_MAP_TYPE_STACK
+            return TableSpec(d.name, m, mt, INT, typ(2, U64), num(3, 10240))
         if kind not in types:
             raise CompileError(f'BPF_TABLE type "{kind}" is not supported yet', args[0].span)
-        return TableSpec(d.name, m, types[kind], typ(1, U64), typ(2, U64), num(3, 10240))
+        return TableSpec(d.name, m, types[kind], typ(1, U64), typ(2, U64), num(3, 10240),
+                         share="public" if m != "BPF_TABLE" else "")
     raise CompileError(f"{m} is not supported yet", d.span)

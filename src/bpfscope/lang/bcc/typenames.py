@@ -31,13 +31,18 @@ def is_type_word(w: str) -> bool:
     return w in _KEYWORDS or w in BASE_INTS or w in KERNEL_TYPEDEFS
 
 
+INT128 = ("unsigned __int128", "__int128", "__uint128_t", "__int128_t")
+
+
 def align_of(t: Type) -> int:
     if t.kind in (Kind.INT, Kind.BOOL, Kind.ENUM, Kind.POINTER):
         return max(1, t.size)
+    if t.kind is Kind.ARRAY and t.name in INT128:    # held as two u64, aligned as the 16-byte integer
+        return 16
     if t.kind is Kind.ARRAY and t.pointee is not None:
         return align_of(t.pointee)
     if t.kind is Kind.STRUCT:
-        return max((align_of(e) for e in t.elems), default=1)
+        return t.params[0] if t.params else max((align_of(e) for e in t.elems), default=1)
     return 1
 
 
@@ -45,12 +50,15 @@ ANON = "__anon_member"     # names of anonymous struct/union members (C11): thei
 
 
 def struct_type(name: str, fields: list[tuple[str, Type]], union: bool = False,
-                bits: list[int | None] | None = None) -> Type:
+                bits: list[int | None] | None = None, packed: bool = False,
+                aligns: list[int | None] | None = None, align: int | None = None) -> Type:
     """C layout (System V): natural alignment, size rounded up to the strictest member's
     alignment. A bit-field takes the next bits of its type's storage unit, or starts the next
     unit if it would straddle one (width 0: the next unit); its member type is an INT whose
     params are (shift within the unit, width), at the unit's offset. An unnamed member
-    (name "") is anonymous if a struct or union, padding if a bit-field."""
+    (name "") is anonymous if a struct or union, padding if a bit-field. packed: members at
+    byte alignment; aligns: members' aligned(N); align: the struct's own aligned(N) — a struct
+    whose alignment differs from its members' natural one keeps it in params[0]."""
     names: list[str] = []
     elems: list[Type] = []
     offs: list[int] = []
@@ -58,7 +66,9 @@ def struct_type(name: str, fields: list[tuple[str, Type]], union: bool = False,
     al = 1
     for k, (n, ft) in enumerate(fields):
         w = bits[k] if bits is not None else None
-        a = align_of(ft)
+        a = 1 if packed else align_of(ft)
+        if aligns is not None and aligns[k] is not None:
+            a = max(a, aligns[k] or 1)
         if w is not None:
             if ft.kind not in (Kind.INT, Kind.BOOL, Kind.ENUM):
                 raise CompileError(f"bit-field '{n}' has a non-integral type", None)
@@ -69,9 +79,9 @@ def struct_type(name: str, fields: list[tuple[str, Type]], union: bool = False,
             if w == 0:
                 bit = -(-bit // unit) * unit
                 continue
-            if start // unit != (start + w - 1) // unit:
+            if start // unit != (start + w - 1) // unit and not packed:
                 start = -(-start // unit) * unit
-            base = start // unit * unit
+            base = start // 8 * 8 if packed else start // unit * unit
             if n:
                 names.append(n)
                 elems.append(Type(Kind.INT, size=ft.size, signed=ft.signed, name=ft.name,
@@ -89,8 +99,12 @@ def struct_type(name: str, fields: list[tuple[str, Type]], union: bool = False,
         size_bits = max(size_bits, end)
         al = max(al, a)
     size = -(-size_bits // 8)
+    natural = max((align_of(e) for e in elems), default=1)
+    if align is not None:
+        al = max(al, align)
     size = (size + al - 1) & ~(al - 1)
-    return Type(Kind.STRUCT, size=size, elems=tuple(elems), names=tuple(names), offsets=tuple(offs), name=name)
+    return Type(Kind.STRUCT, size=size, elems=tuple(elems), names=tuple(names), offsets=tuple(offs), name=name,
+                params=(al,) if al != natural else ())
 
 
 def find_member(t: Type, name: str) -> tuple[int, Type] | None:
@@ -124,7 +138,7 @@ def base_type(base: str, structs: dict[str, Type], span: Span, kdb: Any = None) 
     if base in KERNEL_TYPEDEFS:
         size, signed = KERNEL_TYPEDEFS[base]
         return Type(Kind.INT, size=size, signed=signed, name=base)
-    if base in ("unsigned __int128", "__int128", "__uint128_t", "__int128_t"):
+    if base in INT128:
         return Type(Kind.ARRAY, size=16, pointee=int_type(8, False), count=2, name=base)
     if base.startswith("enum "):
         return Type(Kind.INT, size=4, signed=True, name=base)

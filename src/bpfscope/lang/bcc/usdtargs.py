@@ -1,8 +1,8 @@
 """bpf_usdt_readarg(n, ctx, &dst) and bpf_usdt_readarg_p(n, ctx, buf, len) in a function that
 USDT.enable_probe() bound to a probe: the argument is read where the probe's note says it is
 (lang.ebpf.locarg). As in BCC, readarg writes only when sizeof(*dst) equals the argument's
-size (else it returns -1), and readarg_p reads `len` bytes of user memory at the argument
-taken as an address."""
+size, the largest among the probe's locations (else it returns -1), and readarg_p reads
+`len` bytes of user memory at the argument taken as an address."""
 
 from __future__ import annotations
 
@@ -36,12 +36,13 @@ def readarg(g: Gen, x: A.Call, args: list[LocArg] | None) -> tuple[IntVal, Type]
         if pt.kind is not Kind.POINTER or pt.pointee is None or pt.pointee.size == 0:
             raise CompileError(f"{x.func}()'s third argument must point to the variable to fill "
                                "(&var)", x.args[2].span)
-        if pt.pointee.size != a.size:      # BCC: `if (len != sizeof(argtype)) return -1`
+        want = a.decl_size or a.size       # BCC: the largest size among the probe's locations
+        if pt.pointee.size != want:        # BCC: `if (len != sizeof(argtype)) return -1`
             e.release(p)
             return g.imm(-1, INT)
-        load_loc_arg(e, a)
+        load_loc_arg(e, a)                 # this location's value, extended to 64 bits
         rp = e.load(p, I.R1)
-        e.emit(I.stx(a.size if a.size in (1, 2, 4, 8) else 8, rp, I.R0, 0))
+        e.emit(I.stx(want if want in (1, 2, 4, 8) else 8, rp, I.R0, 0))
         e.release(p)
         return g.imm(0, INT)
     buf, _ = g.rvalue(x.args[2])
