@@ -8,6 +8,7 @@ Expected outputs are bpftrace 0.26's (tests/runtime/{other,pointers,...} and doc
 from __future__ import annotations
 
 import json
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -271,6 +272,11 @@ CASES = [
     Case("license-gpl-compatible",   # tests/runtime/other "valid license"
          'config={license="Dual BSD/GPL"} begin { @p[1] = 1; print(len(@p)); $s = str(0); exit(); }',
          "1\n\n\n@p[1]: 1\n", _v(1) + [{"type": "map", "data": {"@p": {"1": 1}}}]),
+    Case("compare-unsigned-unless-both-signed",   # bpftrace (checked against 0.17): 1 1 1, and -1 < 0
+         "begin { $a = (uint64)0xffffffff00000000; $b = (int64)0; $n = -1; "
+         "print(((uint64)0xffffffff00000000 > 0, $a > $b, $a > 0, $n < 0)); exit(); }",
+         "(true, true, true, true)\n\n\n",
+         _v([True, True, True, True])),
     Case("int64-min-arithmetic",   # folded, at run time, and stored: -9223372036854775807 - 1 is INT64_MIN
          "begin { $x = -9223372036854775807; $x = $x - 1; print($x); print(-9223372036854775807 - 1); "
          "@m = -9223372036854775807 - 1; @n = $x + 0; exit(); }",
@@ -281,6 +287,48 @@ CASES = [
     Case("integer-literal-above-int64-is-unsigned",   # 0.26 (0.17 printed -1)
          "begin { print(18446744073709551615); print(0xffffffffffffffff); exit(); }",
          "18446744073709551615\n18446744073709551615\n\n\n"),
+    # positional parameters (tests/runtime/other): in the probe type itself, C-style octal,
+    # str($N) of a number is its text, str($N + k) skips k characters, kaddr(str($N))
+    Case("positional-in-probe-type",
+         'BEG$1 { printf("hello world\\n"); exit(); }', "hello world\n\n\n",
+         [{"type": "printf", "data": "hello world\n"}], args=["IN"]),
+    Case("positional-whole-attach-point",
+         '$1 { printf("%s\\n", probe); exit(); }', "interval:ms:1\n\n\n", args=["i:ms:1"]),
+    Case("positional-bases-and-str",
+         'begin { printf("got: %d %o 0x%x|%s|%s|%d\\n", $1, $2, $3, str($4), str($5 + 2), '
+         'kaddr(str($6)) != 0); exit(); }',
+         "got: 123 775 0x123|1|llo|1\n\n\n", args=["123", "0775", "0x123", "1", "hello", "vfs_read"]),
+    Case("syscall-numbers-from-include",   # scripts/rawtracepoint_order.bt: __NR_* after #include <syscall.h>
+         "#include <syscall.h>\ntracepoint:raw_syscalls:sys_enter /pid == cpid && args.id == __NR_getppid/ "
+         "{ @n = count(); }",
+         "\n\n@n: 5\n", [{"type": "map", "data": {"@n": 5}}], cmd="wl 5"),
+    # tests/runtime/{builtin,call,json-output}: a program of begin/end probes only exits once begin
+    # has run (no exit() needed); bswap of one byte is the byte; a C definition's last member
+    # may lack its ';' (clang warns); hist maps of equal totals print in key order
+    Case("begin-end-only-exits-by-itself",
+         'begin { printf("%s", probe); @n = 1; } end { printf("-%s\\n", probe); }',
+         "begin-end\n\n\n@n: 1\n",
+         [{"type": "printf", "data": "begin"}, {"type": "printf", "data": "-end\n"},
+          {"type": "map", "data": {"@n": 1}}]),
+    Case("bswap-one-byte",
+         'begin { printf("%x %x %x\\n", bswap((int8)0x12), bswap((uint8)0xab), bswap((int16)0x1234)); }',
+         "12 ab 3412\n\n\n", [{"type": "printf", "data": "12 ab 3412\n"}]),
+    Case("c-definition-last-member-without-semicolon",
+         "struct Foo { int a; char b } struct Bar { struct { int m[2] } y; } "
+         'begin { printf("%d %d\\n", sizeof(struct Foo), sizeof(struct Bar)); }',
+         "8 8\n\n\n", [{"type": "printf", "data": "8 8\n"}]),
+    Case("hist-equal-totals-in-key-order",
+         "begin { @[3] = hist(30); @[1] = hist(20); @[2] = hist(20); print(@, 2); }",
+         "".join(f"@[{k}]:\n[16, 32)               1 |" + "@" * 52 + "|\n\n" for k in (2, 3)) + "\n\n"
+         + "".join(f"@[{k}]:\n[16, 32)               1 |" + "@" * 52 + "|\n\n" for k in (1, 2, 3)),
+         [{"type": "hist", "data": {"@": {k: [{"min": 16, "max": 31, "count": 1}] for k in "23"}}},
+          {"type": "hist", "data": {"@": {k: [{"min": 16, "max": 31, "count": 1}] for k in "123"}}}]),
+    Case("username-compare",   # tests/runtime/macro "builtin wrapper username"
+         "begin { print((username == username(), username != __builtin_username)); exit(); }",
+         "(true, false)\n\n\n", _v([True, False])),
+    Case("string-cast-larger",   # tests/runtime/regression "large string cast"
+         'begin { let $a = (string[1024])"hi"; print($a); print(sizeof($a)); @s = (string[32])"xy"; exit(); }',
+         "hi\n1024\n\n\n@s: xy\n", _v("hi", 1024) + [{"type": "map", "data": {"@s": "xy"}}]),
 ]
 
 ERRORS = [
@@ -548,3 +596,27 @@ def test_probe_filter_keeps_begin_and_end(pattern: str, maps: str, workload: Pat
 def test_probe_filter_matching_nothing() -> None:
     r = bpfscope("-q", "--probe-filter=nomatch", "-e", "tracepoint:syscalls:sys_enter_getppid { @ = count(); }")
     assert (r.returncode, r.stdout, r.stderr) == (1, "", "ERROR: No probes to attach\n")
+
+
+def test_probe_location_errors(workload: Path) -> None:
+    """0.26's texts (tests/runtime/probe uprobe_offset_fail_size, uprobe_address_fail_resolve,
+    rawtracepoint_module_missing): an offset past the function's size, an address inside no
+    function of the binary, a module without BTF."""
+    out = subprocess.run(["nm", "-S", str(workload)], capture_output=True, text=True, check=True).stdout
+    size = next(int(f[1], 16) for f in (ln.split() for ln in out.splitlines()) if len(f) == 4 and f[3] == "main")
+    for spec, msg in ((f"main+{size + 8}", f"Offset outside the function bounds ('main' size is {size})"),
+                      ("10", f"Could not resolve address: {workload}:0xa")):
+        r = bpfscope("-q", "-e", f"uprobe:{workload}:{spec} {{ exit(); }}")
+        assert (r.returncode, r.stderr) == (1, f"ERROR: {msg}\n")   # found at attach in 0.26: unlocated
+    # a raw tracepoint in a module without BTF (tests/runtime/probe rawtracepoint_module_missing)
+    r = bpfscope("-q", "-e", "rawtracepoint:nonsense:sys_exit { exit(); }")
+    assert (r.returncode, r.stderr) == (1, "ERROR: No BTF found for nonsense:sys_exit.\n")
+
+
+def test_rawtracepoint_wildcard_skips_syscall_events(workload: Path) -> None:
+    """ftrace's syscalls:* events are no raw tracepoints: `sys_*` is sys_enter and sys_exit only."""
+    r = bpfscope("-e", "rawtracepoint:sys_* /pid == cpid/ { @[probe] = count(); }", "-c", f"{workload} 3")
+    assert r.returncode == 0, r.stderr
+    assert "Attached 2 probes" in r.stderr
+    assert sorted(ln.split(":")[1] for ln in r.stdout.splitlines() if ln.startswith("@[")) == \
+        ["sys_enter]", "sys_exit]"]

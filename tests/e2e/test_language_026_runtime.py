@@ -576,3 +576,15 @@ def test_tseries_print_bounds_e2e() -> None:
     assert r.stdout == ("@:\n" + " " * 19 + "-10" + " " * 48 + "10\nhh:mm:ss.ns        |" + "_" * 51 + "|\n"
                         "01:46:40.000000000 |" + " " * 25 + "." + " " * 6 + "*" + " " * 18 + "| 3\n"
                         + " " * 19 + "v" + "_" * 51 + "v\n" + " " * 19 + "-10" + " " * 48 + "10\n\n" + END)
+
+
+def test_uprobe_target_relative_without_dot(progs: dict[str, Path]) -> None:
+    """`uprobe:dir/prog:fn` (no leading ./) is a path relative to the working directory, as
+    tests/runtime/aggregations writes it (`uprobe:testprogs/multithreaded_data:...`)."""
+    d = progs["fn"].parent
+    prog = (f"uprobe:{d.name}/fn:target {{ @n = count(); }} "
+            f"uretprobe:{d.name}/fn:target /retval == 3/ {{ @r = count(); }}")
+    r = subprocess.run([sys.executable, "-m", "bpfscope", "-q", "-e", prog, "-c", f"{d}/fn 3"],
+                       cwd=d.parent, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "\n\n@n: 3\n@r: 1\n"

@@ -251,8 +251,8 @@ ERRORS = [
     ("let @q = foo(2); begin { exit(); }",
      "stdin:1:1-17: ERROR: Invalid bpf map type: foo. Valid types: hash, lruhash, percpuhash, percpulruhash\n"
      "let @q = foo(2); begin { exit(); }\n~~~~~~~~~~~~~~~~\n"),
-    ("struct S { int x } begin { }",
-     "stdin:1:18-19: ERROR: C definition: expected ';', got '}'\nstruct S { int x } begin { }\n"
+    ("struct S { int x y; } begin { }",   # (a last member without ';' is accepted, as clang warns)
+     "stdin:1:18-19: ERROR: C definition: expected ';', got 'y'\nstruct S { int x y; } begin { }\n"
      "                 ~\n"),
     ("begin { let $a; let $a = 1; }",
      "stdin:1:21-23: ERROR: Variable $a was already declared. Variable shadowing is not allowed.\n"

@@ -418,6 +418,21 @@ def _sort_by_key(kt: Type, entries: Sequence[tuple[Any, Any]]) -> list[tuple[Any
     return out
 
 
+def _raw_key(kt: Type | None, key: Any) -> bytes:
+    """A key's bytes as the map holds them (ints little-endian), for memcmp-like ordering;
+    kinds without a plain byte form compare equal (their order is kept)."""
+    if kt is None:
+        return b""
+    if kt.kind is Kind.TUPLE:
+        return b"".join(_raw_key(ft, k) for ft, k in zip(kt.elems, key, strict=False))
+    if kt.kind in (Kind.INT, Kind.BOOL, Kind.ENUM):
+        size = kt.size or 8
+        return (int(key) & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
+    if kt.kind is Kind.STRING:
+        return _str_key(key)
+    return b""
+
+
 def _field_int(idx: int, size: int, e: tuple[Any, Any]) -> int:
     return _signed_of(int(e[0][idx]), size)
 
@@ -512,7 +527,8 @@ def format_map(name: str, key_type: Type | None, value_type: Type,
     if is_hist:
         def total(e: tuple[Any, Any]) -> int:
             return sum(dict(e[1]).values())
-        items = _apply_top(sorted(entries, key=total), top)
+        # 0.26 collects hist keys in a std::map over the key's bytes, then sorts by total count
+        items = _apply_top(sorted(sorted(entries, key=lambda e: _raw_key(key_type, e[0])), key=total), top)
     else:
         items = _apply_top(_sort_entries(key_type, vt, entries), top)
     scalar = key_type is None

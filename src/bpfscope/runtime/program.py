@@ -96,7 +96,7 @@ class Program:
         if self.ast is None:
             from ..lang.bpftrace.parser import parse
 
-            self.ast = parse(self.source.text, self.source.filename)
+            self.ast = parse(self.source.text, self.source.filename, self.positional)
         return self.ast
 
     def compile(self) -> CompiledProgram:

@@ -213,7 +213,10 @@ def _loop(prog: Program, child: Child | None, opts: Any, out: IO[str], json: boo
         prog.run_special("begin")
         if child is not None and not prog.exiting and not sigs.stop:
             child.start()
-        while not prog.exiting and not sigs.stop:
+        # 0.26 exits once begin has run when nothing else is attached (begin/end-only programs)
+        only_special = child is None and all(ps.probe.provider in ("begin", "end")
+                                             for ps in prog.compile().progs)
+        while not prog.exiting and not sigs.stop and not only_special:
             ev = ep.poll(1.0)
             prog.drain()
             prog.report_lost()

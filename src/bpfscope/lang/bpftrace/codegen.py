@@ -37,7 +37,7 @@ from .loopgen import LoopGen, callback_loops
 from .memgen import Loc, MemGen, pointee_size
 from .stdlib_types import const_eval
 from .tseriesgen import TSeriesGen
-from .typecheck import AGG_FUNCS, MapTable, ProbeTypes, is_discard
+from .typecheck import AGG_FUNCS, MapTable, ProbeTypes, is_discard, positional_int
 
 ARCH = host_arch()          # struct pt_regs of the machine the programs load on
 PT_REGS_ARGS, PT_REGS_RET, PT_REGS_IP, PT_REGS_SP = ARCH.args, ARCH.ret, ARCH.ip, ARCH.sp
@@ -883,6 +883,12 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
             self.nested_stmts(x.stmts)
             self.gen_string(x.value, self.t(x.value), size, off)
             return
+        if isinstance(x, A.Cast) and xt.kind is Kind.STRING:   # (string[N])s: s in N bytes
+            n = min(size, xt.size)
+            self.gen_string(x.operand, self.t(x.operand), n, off)
+            if size > n:
+                e.zero(off + n, size - n)
+            return
         raise CompileError(f"cannot produce a string from this expression ({xt})", x.span)
 
     def user_ptr(self, x: A.Expr) -> bool:
@@ -911,10 +917,10 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
         if isinstance(x, A.Positional):
             s = self.types.positional[x.index - 1] if x.index <= len(self.types.positional) else "0"
             v = e.new_int()
-            try:
-                e.set_imm(v, int(s, 0))
-            except ValueError:
-                raise CompileError(f"${x.index} is not an integer: '{s}'", x.span) from None
+            n = positional_int(s)
+            if n is None:
+                raise CompileError(f"${x.index} is not an integer: '{s}'", x.span)
+            e.set_imm(v, n)
             return v
         if isinstance(x, A.PositionalCount):
             v = e.new_int()
@@ -1274,6 +1280,8 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
         if n == "bswap":
             v = self.gen_int(c.args[0])
             t = self.t(c.args[0])
+            if t.size == 1:  # one byte: nothing to swap (0.26 returns the value as is)
+                return v
             r = e.load(v, I.R1)
             e.emit(I.Insn(I.ALU | I.END | I.X, r, 0, 0, 8 * max(2, t.size if t.size in (2, 4, 8) else 8)))
             e.set_from(v, r)
@@ -1375,7 +1383,9 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
         ra = e.load(a, I.R1)
         rb = e.load(b, I.R2)
         if op in CMP_OPS:
-            jop = CMP_OPS[op][1 if signed else 0]
+            # as bpftrace (and C's conversions for 64-bit operands): a signed comparison only
+            # when both sides are signed; `(uint64)0xffffffff00000000 > 0` is true
+            jop = CMP_OPS[op][1 if lt.signed and rt.signed else 0]
             yes = Label()
             e.emit(I.mov64_imm(I.R0, 1))
             e.jump(I.jmp_reg(jop, ra, rb), yes)

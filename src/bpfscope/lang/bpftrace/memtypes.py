@@ -14,7 +14,7 @@ from typing import Any
 
 from ..ctype.btftypes import Member
 from ..ctype.typedb import TypeDB
-from ..ctype.types import BOOL, INT64, UINT64, Kind, Type, pointer_type
+from ..ctype.types import BOOL, INT64, UINT64, Kind, Type, pointer_type, string_type
 from ..diagnostics import CompileError
 from . import ast as A
 
@@ -222,6 +222,10 @@ class MemTypes:
         return self.db.from_typename(tn)
 
     def cast_to(self, e: A.Cast, src: Type) -> Type:
+        if e.to.name == "string" and e.to.array and not e.to.pointer:
+            if src.kind is not Kind.STRING:
+                raise CompileError(f"Cannot cast from \"{src}\" to \"string[{e.to.array}]\"", e.span)
+            return string_type(e.to.array)   # 0.26's (string[N]): the string resized
         if e.to.array is not None and not e.to.pointer:
             elem = self.typename(A.TypeName(e.to.name, span=e.to.span))
             if not elem.is_int:

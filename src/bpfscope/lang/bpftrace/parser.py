@@ -66,16 +66,20 @@ _DEFINE_INT_RE = re.compile(
 _IDENT_RE = re.compile(r"[A-Za-z_]\w*")
 _WILDCARD_BRACE_RE = re.compile(r"\{[\w*?.,\-+/]*\}")
 _AP_STOP = frozenset(" \t\r\n\f\v,;{}()")
+_PATH_PROVIDERS = frozenset({"uprobe", "uretprobe", "u", "ur", "usdt", "U"})
 
 
 def is_builtin(name: str) -> bool:
     return name in BUILTINS or _BUILTIN_RE.match(name) is not None
 
 
-def parse(text: str, filename: str = "stdin") -> ast.Program:
-    """Parse a whole bpftrace program; raises `CompileError` on any malformed input."""
+def parse(text: str, filename: str = "stdin", positional: list[str] | None = None) -> ast.Program:
+    """Parse a whole bpftrace program; raises `CompileError` on any malformed input.
+
+    With the positional parameters known, an attach point whose probe type itself holds one
+    (`BEG$1`, `$1`) is expanded first, as 0.26 expands them before parsing attach points."""
     try:
-        return _Parser(text).program()
+        return _Parser(text, positional).program()
     except CompileError:
         raise
     except RecursionError:
@@ -83,8 +87,9 @@ def parse(text: str, filename: str = "stdin") -> ast.Program:
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, positional: list[str] | None = None) -> None:
         self.text = text
+        self.positional = positional
         self.toks: list[Token] = []  # lookahead tokens, consumed up to index `i`
         self.i = 0
         self.pos = 0  # lexer position (end of the last buffered token)
@@ -400,7 +405,9 @@ class _Parser:
                 break
             if c in _AP_STOP:
                 break
-            if c == "/":
+            if c == "/" and len(parts) == 1 and parts[0] in _PATH_PROVIDERS:
+                pass  # a uprobe/usdt target: `uprobe:bin/prog:fn` is a relative path, as in 0.26
+            elif c == "/":
                 part = "".join(cur)
                 if part and part[0] not in "./" and "/" not in part:
                     break  # start of a predicate
@@ -415,6 +422,12 @@ class _Parser:
             tok = lex(text, start)
             self.unexpected(tok)
         provider = parts[0]
+        if "$" in provider and self.positional is not None:
+            args = self.positional
+            raw = re.sub(r"\$(\d+)", lambda m: args[int(m.group(1)) - 1] if 0 < int(m.group(1)) <= len(args)
+                         else "", raw)
+            parts = raw.split(":")
+            provider = parts[0]
         if "=" in provider:  # `name=provider:...` -- the name is reserved, ignore it
             provider = provider.rsplit("=", 1)[1]
         canon = PROVIDERS.get(provider)

@@ -7,6 +7,7 @@ across the whole script in `MapTable`, because maps are shared by all probes.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,17 @@ INT_BUILTINS = {
 STRING_BUILTINS = {"comm": 16, "pcomm": 16}
 
 UNSAFE_FUNCS = {"system", "signal", "signal_thread", "override"}
+
+
+def positional_int(text: str) -> int | None:
+    """A positional parameter's integer value, read as C reads a literal (0x.. hex, 0.. octal)."""
+    try:
+        return int(text, 0)
+    except ValueError:
+        pass
+    if re.fullmatch(r"-?0[0-7]+", text):
+        return int(text, 8)
+    return None
 
 
 @dataclass
@@ -232,6 +244,18 @@ class ProbeTypes(MemTypes, VarTypes):
         self.types[id(c)] = t
         return t
 
+    def positional_text(self, e: A.Expr) -> str | None:
+        """The text str() reads from a given positional parameter ($1, or $1 + N on a string)."""
+        if isinstance(e, A.Positional) and e.index <= len(self.positional):
+            return self.positional[e.index - 1]
+        if (isinstance(e, A.Binop) and e.op == "+" and isinstance(e.left, A.Positional)
+                and e.left.index <= len(self.positional)):
+            text = self.positional[e.left.index - 1]
+            k = self.const_int(e.right)
+            if positional_int(text) is None and k is not None and 0 <= k <= len(text):
+                return text[k:]
+        return None
+
     def const_int(self, e: A.Expr) -> int | None:
         if isinstance(e, A.Int):
             return e.value
@@ -239,10 +263,7 @@ class ProbeTypes(MemTypes, VarTypes):
             return -e.operand.value
         if isinstance(e, A.Positional):
             v = self.positional[e.index - 1] if e.index <= len(self.positional) else "0"
-            try:
-                return int(v, 0)
-            except ValueError:
-                return None
+            return positional_int(v)
         if isinstance(e, A.Binop):
             from .memtypes import fold_binop
 
@@ -321,13 +342,9 @@ class ProbeTypes(MemTypes, VarTypes):
             return string_type(len(e.value.encode("utf-8", "surrogateescape")) + 1)
         if isinstance(e, A.Positional):
             v = self.positional[e.index - 1] if e.index <= len(self.positional) else ""
-            try:
-                int(v, 0)
+            if positional_int(v) is not None or e.index > len(self.positional):
                 return INT64
-            except ValueError:
-                if e.index > len(self.positional):
-                    return INT64
-                return string_type(len(v.encode()) + 1)
+            return string_type(len(v.encode()) + 1)
         if isinstance(e, A.PositionalCount):
             return INT64
         if isinstance(e, A.Builtin):
@@ -348,6 +365,8 @@ class ProbeTypes(MemTypes, VarTypes):
                 if e.op not in ("==", "!="):
                     raise CompileError(f"Invalid operator '{e.op}' for string comparison", e.span)
                 return BOOL
+            if e.op in ("==", "!=") and lt.kind is Kind.USERNAME and rt.kind is Kind.USERNAME:
+                return BOOL   # same user name exactly when same uid (compared as uids)
             if e.op in ("==", "!=") and lt.kind is Kind.TUPLE and rt.kind is Kind.TUPLE:
                 if not _tuples_comparable(lt, rt):
                     raise CompileError(f"Type mismatch for '{e.op}': comparing '{lt}' with '{rt}'", e.span)
@@ -631,6 +650,9 @@ class ProbeTypes(MemTypes, VarTypes):
             return NONE
         if n == "str":
             self.check_nargs(c, 1, 2)
+            lit = self.positional_text(c.args[0])
+            if lit is not None:   # str($1), str($1 + 2): the parameter's text, as 0.26
+                c.args[0] = A.Str(lit, span=c.args[0].span)
             t = self.expr(c.args[0])
             size = self.max_strlen
             if len(c.args) == 2:
@@ -684,6 +706,10 @@ class ProbeTypes(MemTypes, VarTypes):
         if n == "kaddr":
             self.check_nargs(c, 1, 1)
             a = c.args[0]
+            if isinstance(a, A.Call) and a.name == "str" and len(a.args) == 1:
+                lit = self.positional_text(a.args[0])
+                if lit is not None:
+                    a = c.args[0] = A.Str(lit, span=a.span)
             if not isinstance(a, A.Str):
                 raise CompileError("kaddr() expects a string literal", a.span)
             lookup = self.opts.get("kaddr")

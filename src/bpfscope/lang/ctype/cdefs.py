@@ -597,7 +597,8 @@ class _DeclParser:
                 self.i += 1
                 continue
             break
-        self.expect(";")
+        if not self.at("}"):  # clang only warns of a missing ';' before the closing brace
+            self.expect(";")
         return out
 
     def declarator(self, base: CType) -> tuple[str, CType]:

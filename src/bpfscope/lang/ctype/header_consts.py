@@ -26,10 +26,31 @@ WELL_KNOWN: dict[str, str] = {
 }
 
 
+# headers that bring the syscall numbers (`__NR_name`, glibc's `SYS_name`)
+SYSCALL_HEADERS = ("syscall.h", "sys/syscall.h", "asm/unistd.h", "asm/unistd_64.h", "linux/unistd.h",
+                   "unistd.h")
+UNISTD_PATHS = ("/usr/include/x86_64-linux-gnu/asm/unistd_64.h", "/usr/include/asm/unistd_64.h")
+
+
+def syscall_numbers() -> dict[str, str]:
+    """__NR_*/SYS_* from the installed UAPI header, as clang would see them (empty without it)."""
+    import os
+    import re
+
+    for path in UNISTD_PATHS:
+        if os.path.exists(path):
+            with open(path, encoding="utf-8", errors="replace") as f:
+                nums = re.findall(r"^#define\s+__NR_(\w+)\s+(\d+)\s*$", f.read(), re.M)
+            return {**{f"__NR_{n}": v for n, v in nums}, **{f"SYS_{n}": v for n, v in nums}}
+    return {}
+
+
 def header_defines(includes: list[str], defines: dict[str, str]) -> dict[str, str]:
     """`defines` plus the well-known header constants when the script includes kernel headers."""
     if not includes:
         return defines
     out = dict(WELL_KNOWN)
+    if any(i.strip("<>\" ") in SYSCALL_HEADERS for i in includes):
+        out.update(syscall_numbers())
     out.update(defines)
     return out

@@ -172,6 +172,8 @@ class TypeDB:
 
     def from_typename(self, tn: TypeSpelling) -> Type:
         """A cast/sizeof/let type as the parser saw it → Type (located error if unknown)."""
+        if tn.name == "string" and tn.array and not tn.pointer:   # 0.26's `(string[N])"..."`
+            return string_type(tn.array)
         base = self.named(tn.name)
         if base is None:
             if tn.name.startswith(("struct ", "union ", "enum ")):

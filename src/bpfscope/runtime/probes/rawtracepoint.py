@@ -10,12 +10,14 @@ from ...kernel import syscall as sc
 from ...kernel import uapi
 from ...lang.ctype.types import Kind, Type, int_type
 from ...lang.spec import ArgField, ProbeInfo
-from .base import Env, FdHandle, fail, is_glob, missing
+from .base import Env, FdHandle, ProbeError, fail, is_glob, missing
 
 if TYPE_CHECKING:
     from ...lang.bpftrace.ast import AttachPoint
 
 NAMES = ("rawtracepoint",)
+# ftrace's syscall events are no kernel tracepoints: a raw tracepoint cannot attach to them
+_NOT_RAW = ("syscalls",)
 
 
 def _btf_args(name: str) -> tuple[int, list[ArgField]] | None:
@@ -50,9 +52,12 @@ def resolve(ap: AttachPoint, env: Env) -> list[ProbeInfo]:
     if not ap.parts:
         raise fail(ap, "rawtracepoint probe needs a tracepoint name")
     name = ap.parts[-1]
+    mod = ap.parts[0] if len(ap.parts) > 1 else ""
+    if mod and not is_glob(mod) and mod != "vmlinux" and not os.path.exists(f"/sys/kernel/btf/{mod}"):
+        raise ProbeError(f"No BTF found for {mod}:{name}.")   # 0.26 reports it unlocated
     names = [name]
     if is_glob(name):
-        names = sorted({n for _c, n in tracefs.list_events("*", name)})
+        names = sorted({n for c, n in tracefs.list_events("*", name) if c not in _NOT_RAW})
         if not names:
             raise missing(ap)
     out = []
@@ -81,4 +86,4 @@ def listing(pattern: str, provider: str = "", verbose: bool = False) -> list[str
     from ...kernel import tracefs
 
     name = pattern.split(":")[-1] or "*"
-    return sorted({f"rawtracepoint:{n}" for _c, n in tracefs.list_events("*", name)})
+    return sorted({f"rawtracepoint:{n}" for c, n in tracefs.list_events("*", name) if c not in _NOT_RAW})

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...kernel import uapi
 from ...lang.spec import ProbeInfo
-from .base import Env, fail, missing
+from .base import Env, ProbeError, fail, missing
 
 if TYPE_CHECKING:
     from ...lang.bpftrace.ast import AttachPoint
@@ -66,6 +66,9 @@ def _locations(ap: AttachPoint, path: str, spec: str) -> list[tuple[str, int, in
             raise fail(ap, f"Invalid offset: {o}") from None
     if spec.startswith("0x") or spec.isdigit():
         vaddr = int(spec, 0)
+        funcs = elf.function_symbols(path)
+        if funcs and not any(f.value <= vaddr < f.value + max(f.size, 1) for f in funcs):
+            raise ProbeError(f"Could not resolve address: {path}:{hex(vaddr)}")   # 0.26: at attach, unlocated
         fo = ef.vaddr_to_offset(vaddr)
         if fo is None:
             raise fail(ap, f"address {spec} is not inside a loadable segment of {path}")
@@ -88,7 +91,7 @@ def _locations(ap: AttachPoint, path: str, spec: str) -> list[tuple[str, int, in
                 raise missing(ap, f"{path}:{n}")
             vaddr, size = hit
         if off and size and off >= size:
-            raise fail(ap, f"Offset {off} is outside the function {n} ({size} bytes)")
+            raise ProbeError(f"Offset outside the function bounds ('{n}' size is {size})")   # unlocated, as 0.26
         fo = ef.vaddr_to_offset(vaddr + off)
         if fo is None:
             raise fail(ap, f"{path}:{n} is not inside a loadable segment")
