@@ -323,12 +323,13 @@ def test_bashreadline_sees_command(run: list[Run]) -> None:
 
 # ---------------------------------------------------------------------- CLI behaviour
 def test_kprobe_script_fails_plainly() -> None:
-    """opensnoop attaches kprobes on syscall functions; without kprobes: one line, exit 1."""
+    """vfsstat attaches kprobes on vfs functions (no tracepoint stands in for them); without
+    kprobes: one line, exit 1."""
     from bpfscope.kernel import features
 
     if features.kprobes():
         pytest.skip("this kernel has kprobes (the VM lane covers them)")
-    p = subprocess.run([sys.executable, "-m", "bpfscope", "bcc", _script("opensnoop")],
+    p = subprocess.run([sys.executable, "-m", "bpfscope", "bcc", _script("vfsstat")],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 1, p
     assert "Traceback" not in p.stderr

@@ -232,6 +232,16 @@ def _kprobe_blacklist() -> set[str]:
         return set()
 
 
+def _syscall_numbers() -> dict[str, int]:
+    """Syscall numbers by the name of their kernel function (sys_newstat is __NR_stat)."""
+    from ..runtime.syscall_names import SYSCALLS
+
+    names = {name: nr for nr, name in SYSCALLS.items() if name and nr < 512}
+    for old in ("stat", "lstat", "fstat", "uname"):
+        names["new" + old] = names[old]
+    return names
+
+
 def _have_kprobes(features: Any) -> bool:
     return bool(features.kprobes())
 
@@ -442,9 +452,9 @@ class BPF:
         for f in self.obj.funcs:
             n = f.name
             if n.startswith("kprobe__"):
-                self.attach_kprobe(event=n[8:], fn_name=n)
+                self.attach_kprobe(event=self.fix_syscall_fnname(n[8:]), fn_name=n)
             elif n.startswith("kretprobe__"):
-                self.attach_kretprobe(event=n[11:], fn_name=n)
+                self.attach_kretprobe(event=self.fix_syscall_fnname(n[11:]), fn_name=n)
             elif n.startswith("raw_tracepoint__"):
                 self.attach_raw_tracepoint(tp=n[16:], fn_name=n)
             elif n.startswith(("kfunc__", "kretfunc__", "lsm__")):
@@ -505,10 +515,12 @@ class BPF:
             if len(failed) == len(found):   # BCC fails only when no match could be attached
                 raise Unsupported(failed[0])
             return
-        if not retprobe and not event_off and not _have_kprobes(features):
-            from ..lang.bcc.standins import stand_in_for
+        if not event_off and not _have_kprobes(features):
+            from ..lang.bcc.standins import stand_in_for, syscall_stand_in
 
-            si = stand_in_for(event)
+            si = None if retprobe else stand_in_for(event)
+            if si is None and event in _kallsyms_text():
+                si = syscall_stand_in(event, _syscall_numbers(), retprobe)
             if si is not None:
                 self._stand_in(si, fn)
                 return
@@ -523,24 +535,26 @@ class BPF:
         """Without kprobes, a kprobe on one of a few scheduler functions runs from a raw
         tracepoint inside it (lang/bcc/standins.py): the function compiled again with its
         arguments read from the tracepoint's (finish_task_switch: the current task's pid, comm
-        and stacks are next's, see lang/bcc/switchstacks.py). It counts as an open kprobe."""
+        and stacks are next's, see lang/bcc/switchstacks.py); a syscall function's k(ret)probe
+        from sys_enter/sys_exit, one variant per syscall. It counts as an open k(ret)probe."""
         from ..kernel import features
         from ..lang.bcc.compiler import compile_bcc
         from ..lang.bcc.errors import render
         from ..lang.diagnostics import CompileError
 
+        kind = "kretprobe" if si.ret else "kprobe"
         try:
             alt = compile_bcc(self.text, _tp_fields, self._cflags, _vmlinux_btf, stand_ins={fn: si})
         except CompileError as e:
-            raise Unsupported(f"Failed to attach BPF program {fn} to kprobe {si.function}: "
-                              f"{features.explain_missing('kprobe')}; the {si.tracepoint} tracepoint cannot "
+            raise Unsupported(f"Failed to attach BPF program {fn} to {kind} {si.function}: "
+                              f"{features.explain_missing(kind)}; the {si.tracepoint} tracepoint cannot "
                               f"stand in for it:\n{render(e, self.text, self._filename).rstrip()}") from None
-        name = f"{fn}#{si.tracepoint}"
+        name = f"{fn}#{si.tracepoint}" + (f"#{si.syscall_nr}" if si.syscall_nr >= 0 else "")
         if name not in self._variants:
             self._variants[name] = next(f for f in alt.funcs if f.name == fn)
             self._variant_maps[name] = [_create_map(t) for t in alt.tables[len(self.obj.tables):]]
         fd = self._open_raw_tracepoint(si.tracepoint, name)
-        self._probes[f"kprobe:{si.function}:{fn}"] = _FdHandle(fd)
+        self._probes[f"{kind}:{si.function}:{fn}"] = _FdHandle(fd)
 
     @staticmethod
     def _no_kprobes(kind: str, fn: str, what: str) -> None:
@@ -744,6 +758,17 @@ class BPF:
     def get_syscall_fnname(name: str | bytes) -> bytes:
         n = name.encode() if isinstance(name, str) else name
         return b"__x64_sys_" + n
+
+    _syscall_prefixes = (b"sys_", b"__x64_sys_", b"__x32_compat_sys_", b"__ia32_compat_sys_", b"__arm64_sys_")
+
+    def fix_syscall_fnname(self, name: str | bytes) -> bytes:
+        """A syscall function spelled with any arch's prefix (kprobe__sys_kill) as this
+        kernel names it (__x64_sys_kill); other names unchanged, as BCC's auto-attach does."""
+        n = name.encode() if isinstance(name, str) else name
+        for prefix in self._syscall_prefixes:
+            if n.startswith(prefix):
+                return self.get_syscall_fnname(n[len(prefix):])
+        return n
 
     @staticmethod
     def get_kprobe_functions(event_re: bytes | str) -> set[bytes]:

@@ -23,7 +23,7 @@ from .helpers import ATOMIC_ADD, BSWAP, HELPERS, INLINE
 from .lvalues import LV
 from .methods import method_call
 from .printk import trace_printk
-from .standins import StandIn
+from .standins import SYSCALL_ARG_REGS, SYSCALL_FUNCS, StandIn
 from .switchstacks import switch_stacks, switched_in_stackid
 from .tables import TableSpec
 from .typenames import (
@@ -78,13 +78,15 @@ class FuncGen:
     def function(self, f: A.Func) -> list[I.Insn]:
         e = self.e
         e.emit(I.mov64_reg(CTX, I.R1))
+        if self.stand_in is not None and self.stand_in.syscall_nr >= 0:
+            self.syscall_filter(self.stand_in)
         for k, p in enumerate(f.params):
             pt = self.type_of(p.type, p.dims)
             if k == 0:        # the context (args, struct pt_regs *ctx, bpf_perf_event_data *)
                 self.scopes[0][p.name] = LV("ctxptr", 0, pt)
                 continue
             if self.stand_in is not None:
-                self.stand_in_param(p, k, pt)
+                self.stand_in_param(p, k, pt, f.name)
                 continue
             # BCC's kprobe convention: later parameters are the probed function's arguments
             regs = host().args
@@ -92,11 +94,13 @@ class FuncGen:
                 raise CompileError(f"parameter '{p.name}': only the first {len(regs)} integer or pointer "
                                    "arguments can be read", p.span)
             off = e.alloc(8)
-            if f.name.startswith("syscall__"):
+            if f.name.startswith(SYSCALL_FUNCS):
                 # BCC: a syscall__ function probes the syscall wrapper (__x64_sys_*), whose one
                 # argument is the user's pt_regs: the syscall's arguments are read from there
+                # (the 4th from r10, as the syscall convention passes it)
+                sreg = host().regs.get(SYSCALL_ARG_REGS[k - 1], regs[k - 1])
                 e.emit(I.st_imm(8, I.R10, off, 0), I.ldx(8, I.R3, CTX, regs[0]),
-                       I.alu64_imm(I.ADD, I.R3, regs[k - 1]), I.mov64_reg(I.R1, I.R10),
+                       I.alu64_imm(I.ADD, I.R3, sreg), I.mov64_reg(I.R1, I.R10),
                        I.alu64_imm(I.ADD, I.R1, off), I.mov64_imm(I.R2, 8))
                 e.call("probe_read_kernel")
                 e.emit(I.ldx(8, I.R0, I.R10, off))
@@ -124,11 +128,66 @@ class FuncGen:
                                    g.span)
         return e.finish()
 
-    def stand_in_param(self, p: A.Decl, k: int, pt: Type) -> None:
+    def syscall_filter(self, s: StandIn) -> None:
+        """A syscall's stand-in runs only for its syscall: sys_enter's id is args[1]; sys_exit's
+        is the user pt_regs' orig_ax (args[0]->orig_ax, as the tracepoint itself reads it)."""
+        e = self.e
+        if s.ret:
+            off = e.alloc(8)
+            e.emit(I.st_imm(8, I.R10, off, 0), I.ldx(8, I.R3, CTX, 0),
+                   I.alu64_imm(I.ADD, I.R3, host().regs["orig_ax"]), I.mov64_reg(I.R1, I.R10),
+                   I.alu64_imm(I.ADD, I.R1, off), I.mov64_imm(I.R2, 8))
+            e.call("probe_read_kernel")
+            e.emit(I.ldx(8, I.R0, I.R10, off))
+        else:
+            e.emit(I.ldx(8, I.R0, CTX, 8))
+        e.emit(I.jmp_imm(I.JEQ, I.R0, s.syscall_nr, 2), I.mov64_imm(I.R0, 0), I.exit_())
+
+    def syscall_param(self, p: A.Decl, k: int, pt: Type, fname: str) -> None:
+        """Parameter k of a syscall wrapper's kprobe function run from sys_enter: a syscall__
+        function's k-th syscall argument, read from the user pt_regs (args[0]) as BCC reads it
+        through the wrapper's; another function's only argument is that pt_regs pointer."""
+        s = self.stand_in
+        assert s is not None
+        if s.ret or not is_scalar(pt) or (k > 1 and not fname.startswith(SYSCALL_FUNCS)) \
+                or k > len(SYSCALL_ARG_REGS):
+            what = "sys_exit gives a kretprobe no arguments" if s.ret else \
+                f"sys_enter gives {fname} only the user pt_regs pointer (a syscall__ function: the " \
+                f"syscall's {len(SYSCALL_ARG_REGS)} integer or pointer arguments)"
+            raise CompileError(f"parameter '{p.name}': {what} (kprobes are missing)", p.span)
+        e = self.e
+        off = e.alloc(8)
+        if fname.startswith(SYSCALL_FUNCS):
+            e.emit(I.st_imm(8, I.R10, off, 0), I.ldx(8, I.R3, CTX, 0),
+                   I.alu64_imm(I.ADD, I.R3, host().regs[SYSCALL_ARG_REGS[k - 1]]), I.mov64_reg(I.R1, I.R10),
+                   I.alu64_imm(I.ADD, I.R1, off), I.mov64_imm(I.R2, 8))
+            e.call("probe_read_kernel")
+            e.emit(I.ldx(8, I.R0, I.R10, off))
+        else:
+            e.emit(I.ldx(8, I.R0, CTX, 0))
+        self.normalize(I.R0, pt)
+        e.emit(I.stx(8, I.R10, I.R0, off))
+        self.scopes[0][p.name] = LV("stack", off, kernel_ptr(pt) if pt.kind is Kind.POINTER else pt)
+
+    def syscall_ctx_member(self, x: A.Member) -> LV:
+        """ctx->REG in a syscall's stand-in: the wrapper's first argument (PT_REGS_PARM1, the
+        user pt_regs) is sys_enter's args[0]; the return value (PT_REGS_RC) is sys_exit's args[1]."""
+        s = self.stand_in
+        assert s is not None
+        want = "ax" if s.ret else "di"
+        if x.name != want:
+            raise CompileError(f"ctx->{x.name}: the {s.tracepoint} tracepoint standing in for {s.function} "
+                               f"gives only ctx->{want} (kprobes are missing)", x.span)
+        return LV("ctx", 8 if s.ret else 0, int_type(8, False))
+
+    def stand_in_param(self, p: A.Decl, k: int, pt: Type, fname: str) -> None:
         """Parameter k (1-based after ctx) of a kprobe function run from a raw tracepoint: the
         function's k-th argument, read from the tracepoint's args where it gives it."""
         s = self.stand_in
         assert s is not None
+        if s.syscall_nr >= 0:
+            self.syscall_param(p, k, pt, fname)
+            return
         if k - 1 >= len(s.args) or not is_scalar(pt):
             raise CompileError(f"parameter '{p.name}': the {s.tracepoint} tracepoint standing in for "
                                f"{s.function} gives only its first {len(s.args)} argument"
@@ -364,6 +423,8 @@ class FuncGen:
                 if isinstance(x.e, A.Name) and (lv := self.lookup_var(x.e.id)) is not None and lv.base == "ctxptr":
                     if self.tp:
                         return self.tp_field(x)
+                    if self.stand_in is not None and self.stand_in.syscall_nr >= 0:
+                        return self.syscall_ctx_member(x)
                     if lv.type.kind is Kind.POINTER and lv.type.pointee is not None:
                         return self.member(LV("ctx", 0, lv.type.pointee), x)   # ctx->ax (pt_regs)
                 p, pt = self.rvalue(x.e)
