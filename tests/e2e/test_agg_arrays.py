@@ -58,4 +58,5 @@ def test_cleared_and_zeroed_arrays_print_like_hashes(workload: Path) -> None:
     want, _ = _run(workload, script, arrays=False)
     assert types["@h"] == uapi.BPF_MAP_TYPE_PERCPU_ARRAY
     assert got == want
-    assert "@c:" not in got and "@h:" not in got and "@l:" not in got and "@h2:" in got
+    # cleared maps print nothing; a zero()ed keyless hist still prints its name (0.26, as 0.17)
+    assert "@c:" not in got and "\n@h:\n" in got and "@l:" not in got and "@h2:" in got
