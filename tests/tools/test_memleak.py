@@ -155,26 +155,31 @@ def test_show_allocs_and_size_filter(bins: dict[str, str], workloads: list[Workl
 
 
 def test_trace_each_call(bins: dict[str, str], workloads: list[Workload]) -> None:
+    import threading
+
     w = Workload(bins["leaker"], "2", "777")
     workloads.append(w)
     m = Leak("-t", "-p", str(w.pid))
     m.line()
+    # the 2000 churn lines overfill a pipe nobody reads: read all along, as a terminal would.
+    # (OPEN BUG, session 5: when Ctrl-C comes while memleak is blocked writing to a full pipe,
+    # the tail of its output can be lost without a word: 661 of 1000 allocs in 1 of 4 runs.)
+    assert m.p.stdout is not None and m.p.stderr is not None
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: got.append(m.p.stdout.read()), daemon=True)  # type: ignore[union-attr]
+    reader.start()
     w.go()
     assert w.p.stdout is not None and w.p.stdout.readline().strip() == "done"
-    # Ctrl-C while the target lives, as a user does. KNOWN BUG (open): when the -p target exits
-    # before Ctrl-C, part of its last events can be missing (782 of 1000 in 1 of 4 loaded runs)
-    out = m.stop()
+    m.p.send_signal(signal.SIGINT)    # Ctrl-C while the target lives, as a user does
+    reader.join(60)
+    err = m.p.stderr.read()
+    m.p.wait(timeout=60)
+    assert m.p.returncode == 0 and "Traceback" not in err, err
     w.done()
-    lines = m.lines + out.splitlines()
+    lines = m.lines + (got[0].splitlines() if got else [])
     assert sum(ln.startswith("alloc exited, size = 777, result = ") for ln in lines) == 2, lines[:20]
-    # OPEN BUG (session 5): of the churn's 1000 malloc/free pairs, the tail is sometimes missing
-    # in pairs (675 of 1000 with Ctrl-C 1 s after "done"; never with bpfscope -e on the same
-    # uprobes), and no loss is reported. Until it is fixed: every printed free was printed as an
-    # alloc first, and the pairs that show are whole.
-    allocs = [ln.split("result = ")[1] for ln in lines if ln.startswith("alloc exited, size = 100, result = ")]
-    frees = [ln.split("address = ")[1].split(",")[0] for ln in lines
-             if ln.startswith("free entered, address = ") and ln.endswith("size = 100")]
-    assert 0 < len(frees) <= len(allocs) <= 1000 and set(frees) <= set(allocs), (len(allocs), len(frees))
+    assert sum(ln.startswith("alloc exited, size = 100, result = ") for ln in lines) >= 1000
+    assert sum(ln.startswith("free entered, address = ") and ln.endswith("size = 100") for ln in lines) >= 1000
 
 
 def test_kernel_mode_reports(bins: dict[str, str]) -> None:

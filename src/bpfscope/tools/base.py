@@ -312,6 +312,7 @@ class _Run:
             tool.flush()
             self._loop(prog, sigs)
             prog.drain()
+            prog.report_lost()   # events the ring had no room for while we were blocked writing
             tool.finish(sigs.stop)
             tool.flush()
             return 0
