@@ -36,6 +36,7 @@ OPTIONS:
     --dry-run      compile and load the program, then exit without attaching
     --info         print information about kernel BPF support
     --no-warnings  disable warnings
+    --include FILE add an #include for all clang parsing
     -k             emit a warning when a bpf helper returns an error
     --test         run the test: probes and report which pass
     --bench        run the bench: probes and report their average time
@@ -80,6 +81,7 @@ class Options:
         self.named: dict[str, str | None] = {}   # -- --name=value (getopt)
         self.mode = ""                    # "test" | "bench"
         self.probe_filter = ""            # --probe-filter REGEX: attach only matching probes (+ begin/end)
+        self.includes: list[str] = []     # --include FILE: as if the program began with #include <FILE>
         self.exit_dump: Any = None  # set for -f folded/pprof: replaces the exit-time map dump
 
 
@@ -206,6 +208,8 @@ def parse_args(argv: list[str]) -> Options:
             o.helper_errors = True
         elif a in ("--test", "--bench"):
             o.mode = a[2:]
+        elif a == "--include" or a.startswith("--include="):
+            o.includes.append(a.partition("=")[2] if "=" in a else value())
         elif a == "--probe-filter" or a.startswith("--probe-filter="):
             o.probe_filter = a.partition("=")[2] if "=" in a else value()
         elif a in ("-h", "--help"):

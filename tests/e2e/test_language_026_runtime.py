@@ -590,3 +590,28 @@ def test_uprobe_target_relative_without_dot(progs: dict[str, Path]) -> None:
                        cwd=d.parent, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout == "\n\n@n: 3\n@r: 1\n"
+
+
+def test_begin_runs_before_other_probes_attach() -> None:
+    """0.26: "begin is triggered before all other probes are attached" — an interval of 1 s
+    therefore sees at least 1 s since begin (bpftrace's runtime row printf_llu)."""
+    r = bpfscope("-e", 'begin { @start = nsecs; } i:s:1 { printf("Elapsed time: %llus\\n", '
+                       "(nsecs - @start) / 1000000000); clear(@start); exit(); }")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "Elapsed time: 1s\n" + END
+
+
+def test_include_of_a_missing_header_is_clangs_fatal_error() -> None:
+    r = bpfscope("-e", "#include <lol/no.h>\nbegin { exit(); }")
+    assert (r.returncode, r.stdout, r.stderr) == (1, "", "definitions.h:2:10: fatal error: 'lol/no.h' file not found\n")
+    ok = bpfscope("-q", "-e", "#include <linux/blkdev.h>\n#include <stdint.h>\nbegin { print(1); exit(); }")
+    assert (ok.returncode, ok.stdout) == (0, "1\n" + END), ok.stderr
+
+
+def test_errno_constants_from_errno_h_and_include_option() -> None:
+    r = bpfscope("-q", "-e", "#include <errno.h>\nbegin { print((EPERM, ENOENT, EAGAIN, ENOSPC)); exit(); }")
+    assert (r.returncode, r.stdout) == (0, "(1, 2, 11, 28)\n" + END), r.stderr
+    r = bpfscope("-q", "--include", "errno.h", "-e", "begin { print(strerror(EPERM)); exit(); }")
+    assert (r.returncode, r.stdout) == (0, "Operation not permitted\n" + END), r.stderr
+    r = bpfscope("-q", "-e", "begin { print(EPERM); exit(); }")
+    assert r.returncode == 1 and "Unknown identifier: 'EPERM'" in r.stderr

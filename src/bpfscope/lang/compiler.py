@@ -48,7 +48,8 @@ def compile_program(program: A.Program, resolve: Resolver, opts: dict[str, Any])
         from .ctype.header_consts import header_defines
 
         c = opts["typedb"].c
-        opts["scope_warnings"] = desugar(program, header_defines(c.includes, c.macros))
+        includes = list(c.includes) + [f"<{h}>" for h in opts.get("includes", ())]   # --include
+        opts["scope_warnings"] = desugar(program, header_defines(includes, c.macros))
     from .bpftrace.namedparams import apply_named_params
 
     apply_named_params(program, dict(opts.get("named_params") or {}))

@@ -32,6 +32,15 @@ class CompileError(Exception):
         self.hint = hint
 
 
+class HeaderNotFound(CompileError):
+    """`#include` of a header that exists nowhere: clang's fatal error, in clang's own form
+    (bpftrace passes the preamble to clang as `definitions.h`, one line below the program's)."""
+
+    def __init__(self, header: str, span: Span | None) -> None:
+        super().__init__(f"'{header}' file not found", span)
+        self.header = header
+
+
 @dataclass
 class Warning_:
     message: str
@@ -80,6 +89,9 @@ class Source:
         return out
 
     def error(self, err: CompileError) -> str:
+        if isinstance(err, HeaderNotFound) and err.span is not None:
+            line, col = self.position(err.span.start)
+            return f"definitions.h:{line + 1}:{col}: fatal error: {err.message}\n"
         return self.render("ERROR", err.message, err.span, err.hint)
 
     def warning(self, message: str, span: Span | None) -> str:

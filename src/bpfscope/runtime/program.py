@@ -29,6 +29,7 @@ from ..lang.diagnostics import CompileError, Source
 from ..lang.spec import CompiledProgram, EventSpec, MapSpec, ProgSpec
 from . import output
 from .decode import Decoder
+from .fdwrite import write_all
 from .keymerge import has_stack, hashable, merge_entries
 from .probes import provider
 from .probes.base import Env
@@ -364,7 +365,7 @@ class Program:
         if self.on_output is not None:
             self.on_output(text)
         else:
-            self.out.write(text)
+            write_all(self.out, text)
 
     def _flush_batch(self, stop: bool = False) -> None:
         """printf lines of one drained batch go out in one write (one syscall when line-buffered)."""

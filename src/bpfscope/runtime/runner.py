@@ -94,7 +94,7 @@ def run(source: str, opts: Any) -> int:
         return 1
     popts: dict[str, Any] = {"no_warnings": True} if opts.no_warnings else {}
     for key, attr in (("named_params", "named"), ("helper_errors", "helper_errors"), ("mode", "mode"),
-                      ("probe_filter", "probe_filter")):
+                      ("probe_filter", "probe_filter"), ("includes", "includes")):
         if getattr(opts, attr, None):
             popts[key] = getattr(opts, attr)
     prog = Program(source, filename=opts.filename, args=opts.args, unsafe=opts.unsafe, pid=opts.pid,
@@ -132,6 +132,7 @@ def run(source: str, opts: Any) -> int:
 
             return (run_tests if opts.mode == "test" else run_benchmarks)(prog, out)
         sigs.watch(prog)
+        prog.run_special("begin")   # "begin is triggered before all other probes are attached"
         n = prog.attach()
         if not opts.quiet:
             banner = output.attached_banner(n, json=json)
@@ -210,7 +211,6 @@ def _loop(prog: Program, child: Child | None, opts: Any, out: IO[str], json: boo
                 ep.register(pidfd, select.EPOLLIN)
             except OSError:
                 pidfd = -1
-        prog.run_special("begin")
         if child is not None and not prog.exiting and not sigs.stop:
             child.start()
         # 0.26 exits once begin has run when nothing else is attached (begin/end-only programs)

@@ -102,9 +102,12 @@ class Tool:
             self._buf.append(text)
 
     def flush(self) -> None:
+        from ..runtime.fdwrite import write_all
+
         if self._buf:
-            sys.stdout.write("".join(self._buf))
+            text = "".join(self._buf)
             self._buf.clear()
+            write_all(sys.stdout, text)
         sys.stdout.flush()
 
     def stop(self) -> None:

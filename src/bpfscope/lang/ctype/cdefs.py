@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable
 from dataclasses import field
 
-from ..diagnostics import CompileError, Span
+from ..diagnostics import CompileError, HeaderNotFound, Span
 from ..records import record
 
 _TOKEN_PATTERN = (
@@ -187,6 +187,12 @@ def _preprocess(text: str, macros: dict[str, str], out: CDecls, mapper: _Mapper)
                 macros.pop(rest.split()[0] if rest.split() else "", None)
             elif active and word == "include":
                 out.includes.append(rest)
+                from .header_consts import header_exists
+
+                name = rest.strip()
+                if name[:1] == "<" and name.endswith(">") and not header_exists(name[1:-1]):
+                    col = line.index(name[0])
+                    raise HeaderNotFound(name[1:-1], mapper.span(start + col, start + col + len(name)))
             elif active and word in ("pragma", "error", "warning", "line", ""):
                 if word == "error":
                     raise CompileError(f"#error {rest}", err_span)

@@ -29,6 +29,8 @@ WELL_KNOWN: dict[str, str] = {
 # headers that bring the syscall numbers (`__NR_name`, glibc's `SYS_name`)
 SYSCALL_HEADERS = ("syscall.h", "sys/syscall.h", "asm/unistd.h", "asm/unistd_64.h", "linux/unistd.h",
                    "unistd.h")
+ERRNO_HEADERS = ("errno.h", "asm/errno.h", "asm-generic/errno.h", "asm-generic/errno-base.h",
+                 "linux/errno.h", "sys/errno.h")
 UNISTD_PATHS = ("/usr/include/x86_64-linux-gnu/asm/unistd_64.h", "/usr/include/asm/unistd_64.h")
 
 
@@ -52,5 +54,35 @@ def header_defines(includes: list[str], defines: dict[str, str]) -> dict[str, st
     out = dict(WELL_KNOWN)
     if any(i.strip("<>\" ") in SYSCALL_HEADERS for i in includes):
         out.update(syscall_numbers())
+    if any(i.strip("<>\" ") in ERRNO_HEADERS for i in includes):
+        import errno
+
+        out.update({name: str(num) for num, name in errno.errorcode.items()})
     out.update(defines)
     return out
+
+
+# Where clang finds `<...>` headers on a Linux system, and what bpftrace always provides.
+_INCLUDE_DIRS = ("/usr/local/include", "/usr/include/x86_64-linux-gnu", "/usr/include")
+_KERNEL_DIRS = ("include", "arch/x86/include", "arch/x86/include/generated", "include/uapi",
+                "arch/x86/include/uapi", "arch/x86/include/generated/uapi")
+# clang's resource headers (bpftrace embeds them) and BTF-served names
+_BUILTIN = frozenset({"stddef.h", "stdint.h", "stdarg.h", "stdbool.h", "limits.h", "float.h",
+                      "stdatomic.h", "__stddef_max_align_t.h", "vmlinux.h"})
+# kernel header trees: with BTF, bpftrace does not need them to resolve types, and scripts
+# written for older bpftrace include them unconditionally (tools/*.bt): always accepted
+_KERNEL_PREFIXES = ("linux/", "asm/", "asm-generic/", "net/", "uapi/", "trace/", "kunit/", "crypto/",
+                    "scsi/", "sound/", "xen/", "clocksource/", "keys/", "rdma/", "media/", "acpi/",
+                    "drm/", "misc/", "video/", "vdso/", "dt-bindings/", "soc/", "ras/", "pcmcia/")
+
+
+def header_exists(name: str) -> bool:
+    """Whether clang would find `#include <name>` (a missing one is clang's fatal error)."""
+    import os
+
+    if name in _BUILTIN or name.startswith(_KERNEL_PREFIXES):
+        return True
+    dirs = list(_INCLUDE_DIRS)
+    build = f"/lib/modules/{os.uname().release}/build"
+    dirs += [f"{build}/{d}" for d in _KERNEL_DIRS]
+    return any(os.path.exists(os.path.join(d, name)) for d in dirs)
