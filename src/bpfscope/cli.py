@@ -414,7 +414,7 @@ def _list(opts: Options) -> int:
     if "." in pattern and not any(c in pattern for c in ":*"):   # 0.26's main.cpp
         sys.stderr.write(f"WARNING: It appears that '{pattern}' is a filename but the file does not exist. "
                          f"Treating '{pattern}' as a search pattern.\n")
-    out = _list_search(pattern, opts.verbose)
+    out = _list_search(pattern, opts.verbose, opts.pid)
     if isinstance(out, int):
         return out
     sys.stdout.write("".join(f"{x}\n" for x in out))
@@ -456,7 +456,7 @@ def _list_script(opts: Options) -> int:
             if ap.provider in ("begin", "end", "self", "test", "bench"):
                 continue
             parts = ap.parts[:1] + [""] if ap.provider in _PERF_LISTED else ap.parts   # `interval:s:`
-            got = _list_search(":".join([ap.provider, *parts]), opts.verbose)
+            got = _list_search(":".join([ap.provider, *parts]), opts.verbose, opts.pid)
             if isinstance(got, int):
                 return got
             out += got
@@ -464,7 +464,7 @@ def _list_script(opts: Options) -> int:
     return 0
 
 
-def _list_search(pattern: str, verbose: bool) -> list[str] | int:
+def _list_search(pattern: str, verbose: bool, pid: int = -1) -> list[str] | int:
     """The probes one search matches (output lines), or an exit status after an error message."""
     from .kernel.tracefs import glob_match
     from .runtime.probes import provider
@@ -484,7 +484,8 @@ def _list_search(pattern: str, verbose: bool) -> list[str] | int:
         if mod is None or not hasattr(mod, "listing"):
             continue
         try:
-            items = mod.listing(search, p, verbose)
+            items = (mod.listing(search, p, verbose, pid=pid) if p in ("uprobe", "uretprobe")
+                     else mod.listing(search, p, verbose))
         except OSError as e:
             sys.stderr.write(f"ERROR: cannot list {p} probes: {e.strerror or e}\n")
             return 1

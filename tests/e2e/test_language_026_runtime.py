@@ -615,3 +615,35 @@ def test_errno_constants_from_errno_h_and_include_option() -> None:
     assert (r.returncode, r.stdout) == (0, "Operation not permitted\n" + END), r.stderr
     r = bpfscope("-q", "-e", "begin { print(EPERM); exit(); }")
     assert r.returncode == 1 and "Unknown identifier: 'EPERM'" in r.stderr
+
+
+def test_uprobe_glob_target_covers_the_pid_objects() -> None:
+    """`-p PID` with a glob as the uprobe target: every object mapped into PID that matches
+    (bpftrace's runtime row "it lists uprobes in the program"), for listing and attaching."""
+    w = subprocess.Popen([sys.executable, "-c", "import os, sys\nprint('ready', flush=True)\nsys.stdin.readline()\n"
+                          "for _ in range(5): os.getppid()\nprint('done', flush=True)\nsys.stdin.readline()\n"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert w.stdin is not None and w.stdout is not None
+        assert w.stdout.readline() == "ready\n"
+        libc = next(ln.split()[-1] for ln in Path(f"/proc/{w.pid}/maps").read_text().splitlines()
+                    if "r-xp" in ln and "/libc.so" in ln)
+        r = bpfscope("-l", "-e", "uretprobe:*:getppid { exit(); }", "-p", str(w.pid))
+        assert (r.returncode, r.stdout) == (0, f"uretprobe:{libc}:getppid\n"), r.stderr
+        r = bpfscope("-l", "uprobe:*libc*:getpp*", "-p", str(w.pid))
+        assert (r.returncode, r.stdout) == (0, f"uprobe:{libc}:getppid\n"), r.stderr
+        p = subprocess.Popen([sys.executable, "-m", "bpfscope", "-p", str(w.pid), "-e",
+                              "uprobe:*:getppid { @[probe] = count(); }"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, "__BPFTRACE_NOTIFY_PROBES_ATTACHED": "1"})
+        assert p.stdout is not None
+        assert p.stdout.readline() == "__BPFTRACE_NOTIFY_PROBES_ATTACHED\n"
+        w.stdin.write("go\n")
+        w.stdin.flush()
+        assert w.stdout.readline() == "done\n"
+        p.send_signal(2)
+        out, err = p.communicate(timeout=30)
+        assert (p.returncode, out) == (0, f"\n\n@[uprobe:{libc}:getppid]: 5\n"), err
+    finally:
+        w.kill()
+        w.wait()

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...kernel import uapi
 from ...lang.spec import ProbeInfo
-from .base import Env, ProbeError, fail, missing
+from .base import Env, MissingProbe, ProbeError, fail, is_glob, missing
 
 if TYPE_CHECKING:
     from ...lang.bpftrace.ast import AttachPoint
@@ -33,6 +33,24 @@ def target_path(ap: AttachPoint, target: str, env: Env) -> str:
     if not path.startswith("/proc/"):
         path = os.path.abspath(path)
     return path
+
+
+def pid_objects(target: str, pid: int) -> list[tuple[str, str]]:
+    """`uprobe:*:fn -p PID` (any glob as the target): the objects mapped executable into PID
+    whose path matches, as (path the process sees, path to read)."""
+    from fnmatch import fnmatchcase
+
+    from ...kernel.procmaps import ProcessMaps, is_file_backed
+
+    try:
+        pm = ProcessMaps.capture(pid)
+    except OSError:
+        return []
+    seen: dict[str, str] = {}
+    for e in pm.entries:
+        if e.executable and is_file_backed(e.path) and e.open_path and fnmatchcase(e.path, target):
+            seen.setdefault(e.path, e.open_path)
+    return list(seen.items())
 
 
 def symbol_lookup(path: str) -> tuple[Any, bool]:
@@ -115,12 +133,30 @@ def resolve(ap: AttachPoint, env: Env) -> list[ProbeInfo]:
         raise fail(ap, f"{ap.provider} probe must be {ap.provider}:binary:function")
     if not features.uprobes():
         raise fail(ap, features.explain_missing(ap.provider))
-    path = target_path(ap, parts[0], env)
+    if is_glob(parts[0]) and env.pid > 0:
+        return _resolve_in_process(ap, parts, env)
+    return _resolve_in(ap, parts, target_path(ap, parts[0], env), parts[0], env)
+
+
+def _resolve_in_process(ap: AttachPoint, parts: list[str], env: Env) -> list[ProbeInfo]:
+    """Every object of the -p process that the target glob matches and that has the function."""
+    out: list[ProbeInfo] = []
+    for shown, path in pid_objects(parts[0], env.pid):
+        try:
+            out += _resolve_in(ap, parts, path, shown, env)
+        except MissingProbe:   # not in this object: try the next one
+            continue
+    if not out:
+        raise missing(ap, f"{parts[0]}:{parts[1]}")
+    return out
+
+
+def _resolve_in(ap: AttachPoint, parts: list[str], path: str, target: str, env: Env) -> list[ProbeInfo]:
     ret = ap.provider == "uretprobe"
     locs = _locations(ap, path, parts[1])
     if ret and any("+" in n for n, _o, _v in locs):
         raise fail(ap, "uretprobe does not take an offset")
-    shown = parts[0] if "/" in parts[0] else path   # bpftrace keeps a path as typed
+    shown = target if "/" in target else path   # bpftrace keeps a path as typed
 
     lookup, pie = symbol_lookup(path)
 
@@ -152,15 +188,21 @@ def attach(info: ProbeInfo, prog_fd: int, env: Env) -> list[Any]:
     return out
 
 
-def listing(pattern: str, provider: str = "uprobe", verbose: bool = False) -> list[str]:
-    """`-l 'uprobe:/bin/bash:read*'`: functions of one binary (or library)."""
+def listing(pattern: str, provider: str = "uprobe", verbose: bool = False, pid: int = -1) -> list[str]:
+    """`-l 'uprobe:/bin/bash:read*'`: functions of one binary (or library); with -p PID, a
+    glob as the target lists every object of that process it matches."""
     from ...kernel import elf
     from ...kernel.ldcache import resolve_target
 
     target, _, spec = pattern.rpartition(":")
     if not target:
         target, spec = spec, "*"
-    path = resolve_target(target)
+    if is_glob(target) and pid > 0:
+        from ...kernel.demangle import demangle
+
+        return [f"{provider}:{shown}:{demangle(n) if n.startswith('_Z') else n}"
+                for shown, path in pid_objects(target, pid) for n in elf.match_functions(path, spec or "*")]
+    path = resolve_target(target, pid if pid > 0 else None)
     if path is None:
         raise OSError(2, f"{provider} target '{target}': no such binary or library")
     shown = target if "/" in target else os.path.abspath(path)
