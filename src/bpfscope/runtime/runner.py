@@ -132,7 +132,14 @@ def run(source: str, opts: Any) -> int:
 
             return (run_tests if opts.mode == "test" else run_benchmarks)(prog, out)
         sigs.watch(prog)
-        prog.run_special("begin")   # "begin is triggered before all other probes are attached"
+        # "begin is triggered before all other probes are attached"; what it prints still
+        # comes after the banner and the attach notification, as bpftrace's does
+        held: list[str] = []
+        prog.on_output = held.append
+        try:
+            prog.run_special("begin")
+        finally:
+            prog.on_output = None
         n = prog.attach()
         if not opts.quiet:
             banner = output.attached_banner(n, json=json)
@@ -140,6 +147,8 @@ def run(source: str, opts: Any) -> int:
         if os.environ.get(NOTIFY) is not None:
             sys.stdout.write(NOTIFY + "\n")
             sys.stdout.flush()
+        if held:
+            prog.write("".join(held))
         return _loop(prog, child, opts, out, json, sigs)
     except BpfscopeError as e:
         sys.stderr.write(f"{e}\n")
@@ -213,9 +222,12 @@ def _loop(prog: Program, child: Child | None, opts: Any, out: IO[str], json: boo
                 pidfd = -1
         if child is not None and not prog.exiting and not sigs.stop:
             child.start()
-        # 0.26 exits once begin has run when nothing else is attached (begin/end-only programs)
+        # 0.26 exits once begin has run when nothing else is attached (begin/end-only programs),
+        # and once its iterators are done (iter probes mix with begin/end only)
         only_special = child is None and all(ps.probe.provider in ("begin", "end")
                                              for ps in prog.compile().progs)
+        if not prog.exiting and not sigs.stop and prog.run_iterators():
+            only_special = True
         while not prog.exiting and not sigs.stop and not only_special:
             ev = ep.poll(1.0)
             prog.drain()
