@@ -647,3 +647,12 @@ def test_uprobe_glob_target_covers_the_pid_objects() -> None:
     finally:
         w.kill()
         w.wait()
+
+
+def test_the_tracer_is_called_bpftrace() -> None:
+    """`comm` in begin is the tracer's own name, as bpftrace's runtime rows expect (scripts
+    leave the tracer out with /comm != "bpftrace"/)."""
+    r = bpfscope("-q", "-e", 'begin { printf("SUCCESS %s\\n", comm); print(comm); exit(); }')
+    assert (r.returncode, r.stdout) == (0, "SUCCESS bpftrace\nbpftrace\n" + END), r.stderr
+    r = bpfscope("-q", "-f", "json", "-e", "begin { print(comm); exit(); }")
+    assert r.stdout.splitlines()[0] == '{"type": "value", "data": "bpftrace"}', r.stdout

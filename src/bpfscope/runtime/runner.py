@@ -134,6 +134,7 @@ def run(source: str, opts: Any) -> int:
         sigs.watch(prog)
         # "begin is triggered before all other probes are attached"; what it prints still
         # comes after the banner and the attach notification, as bpftrace's does
+        _name_tracer()
         held: list[str] = []
         prog.on_output = held.append
         try:
@@ -163,6 +164,16 @@ def run(source: str, opts: Any) -> int:
         if out is not sys.stdout:
             out.close()
         sigs.restore()
+
+
+def _name_tracer() -> None:
+    """The tracer's own comm is `bpftrace`, as with bpftrace itself: scripts leave the tracer
+    out with `/comm != "bpftrace"/`, and `comm` in begin prints it."""
+    try:
+        with open("/proc/self/comm", "w") as f:
+            f.write("bpftrace")
+    except OSError:
+        pass
 
 
 class Signals:
