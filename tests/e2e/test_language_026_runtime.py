@@ -656,3 +656,23 @@ def test_the_tracer_is_called_bpftrace() -> None:
     assert (r.returncode, r.stdout) == (0, "SUCCESS bpftrace\nbpftrace\n" + END), r.stderr
     r = bpfscope("-q", "-f", "json", "-e", "begin { print(comm); exit(); }")
     assert r.stdout.splitlines()[0] == '{"type": "value", "data": "bpftrace"}', r.stdout
+
+
+def test_func_of_a_process_gone_before_its_event_is_read(progs: dict[str, Path], tmp_path: Path) -> None:
+    """The tracer is stopped while a short-lived process calls the probed function and exits:
+    its maps are gone when the event is decoded, and `func` still names the function."""
+    exe = tmp_path / "gone"
+    shutil.copy(progs["fn"], exe)
+    p = subprocess.Popen([sys.executable, "-m", "bpfscope", "-q", "-e",
+                          f'uprobe:{exe}:target {{ printf("func: %s\\n", func); }} '
+                          f'uretprobe:{exe}:target {{ printf("ret: %s\\n", func); }}'],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "__BPFTRACE_NOTIFY_PROBES_ATTACHED": "1"})
+    assert p.stdout is not None
+    assert p.stdout.readline() == "__BPFTRACE_NOTIFY_PROBES_ATTACHED\n"
+    p.send_signal(19)   # SIGSTOP
+    subprocess.run([str(exe), "2"], check=False)
+    p.send_signal(18)   # SIGCONT
+    p.send_signal(2)
+    out, err = p.communicate(timeout=30)
+    assert (p.returncode, out) == (0, "func: target\nret: target\nfunc: target\nret: target\n" + END), err

@@ -83,6 +83,7 @@ class Program:
         self._records = 0
         self._lost_map: Map | None = None
         self.on_output: Callable[[str], None] | None = None
+        self._sites: dict[int, set[str]] | None = None     # uprobe sites by page offset (_probe_site)
         # typed events for front ends (tools/): given a printf's EventSpec once, returns the
         # callable that receives each record's values (ints, strs) instead of formatted text
         self.event_sink: Callable[[EventSpec], Callable[[tuple[Any, ...]], None]] | None = None
@@ -118,9 +119,11 @@ class Program:
         env.opts = opts
 
         probe_users = _probe_builtin_users(prog)
+        args_users = _probe_builtin_users(prog, "args")
 
         def resolve(ap: A.AttachPoint) -> list[Any]:
             env.opts["wants_probe_name"] = id(ap) in probe_users
+            env.opts["wants_args"] = id(ap) in args_users   # uprobes then read DWARF
             if ap.provider in ("test", "bench") and self.opts.get("mode") != ap.provider:
                 return []   # as bpftrace: test:/bench: probes only run under --test/--bench
             ap = _expand_positional(ap, self.positional)
@@ -132,8 +135,10 @@ class Program:
         from ..lang.bpftrace.aggmaps import array_aggregates
 
         opts.setdefault("agg_arrays", array_aggregates(prog))   # maps cheaper as per-CPU arrays
+        from ..lang.compiler import check_iter_mix
         from .probes.missing import resolve_probes
 
+        check_iter_mix(prog)   # before resolving: the mix is the mistake, not a missing probe
         found, probe_warnings = resolve_probes(prog, resolve, str(opts.get("missing_probes", "warn")))
         try:
             self.compiled = compile_program(prog, lambda ap: found[id(ap)], opts)
@@ -322,6 +327,26 @@ class Program:
                 self.drain()
                 if self.exiting and kind == "begin":
                     return
+
+    def run_iterators(self) -> int:
+        """Walk each attached iter probe's objects once (script order), handling the events its
+        program sends as they come; returns how many iterators ran."""
+        from .probes.iter import IterLink
+
+        def drained() -> bool:   # after each read(): handle events; exit() ends the walk
+            self.drain()
+            return self.exiting
+
+        links = [h for h in self.handles if isinstance(h, IterLink)]
+        for link in links:
+            try:
+                link.run(drained)
+            except OSError as e:
+                raise BpfscopeError(f"ERROR: iter:{link.name}: reading the iterator failed: "
+                                    f"{e.strerror or e}") from None
+            if self.exiting:
+                break
+        return len(links)
 
     def special_fds(self, name: str) -> list[tuple[ProgSpec, int]]:
         """The loaded programs of special probes called `name` ('self:signal:SIGUSR1', 'test:x')."""
@@ -730,6 +755,11 @@ class Program:
         if now - self._mmaps_drained > 0.05:   # not once per frame of a long map print
             self._drain_mmaps()
         ver = t.version(pid)
+        if ver < 0 and self._mmaps_drained < now and self.symbolizer().maps(pid) is None:
+            # a pid we know nothing of: its exec may have been recorded since the last read
+            # (a process started just after attach, gone before its event is decoded)
+            self._drain_mmaps()
+            ver = t.version(pid)
         if ver < 0 or self._maps_synced.get(pid) == ver:
             return
         if len(self._maps_synced) > 65536:   # bounded over long runs with process churn
@@ -797,7 +827,24 @@ class Program:
         if kind is Kind.KSYM:
             return str(sym.ksym(addr))
         self._user_maps(pid)
-        return str(sym.usym(pid, addr))
+        name = str(sym.usym(pid, addr))
+        if name.startswith("0x"):   # the process is gone before its maps were read
+            name = self._probe_site(addr) or name
+        return name
+
+    def _probe_site(self, addr: int) -> str | None:
+        """The uprobe function whose entry `addr` is, known without the process's maps: load
+        biases are page-aligned, so the page offset picks it when only one probed site has it
+        (`func` of a process that exited before its event was read)."""
+        if self._sites is None:
+            sites: dict[int, set[str]] = {}
+            for ps in self.compile().progs:
+                if ps.probe.provider in ("uprobe", "uretprobe") and isinstance(ps.probe.attach, dict):
+                    for name, _off, vaddr in ps.probe.attach.get("locs", ()):
+                        sites.setdefault(vaddr & 0xFFF, set()).add(name.partition("+")[0])
+            self._sites = sites
+        names = self._sites.get(addr & 0xFFF, set())
+        return next(iter(names)) if len(names) == 1 else None
 
     # ------------------------------------------------------------------ teardown
     def on_event(self, callback: Callable[[Any], None]) -> None:
@@ -939,13 +986,24 @@ def _uses_kinds(cp: CompiledProgram, kinds: tuple[Kind, ...]) -> bool:
             or any(has(ev.layout) or any(has(a) for a in ev.arg_types) for ev in cp.events))
 
 
-def _probe_builtin_users(prog: A.Program) -> set[int]:
-    """Attach points whose probe reads the `probe` builtin: wildcards expand per match there."""
-    from ..lang.bpftrace.ast import Builtin, walk
+def _probe_builtin_users(prog: A.Program, builtin: str = "probe") -> set[int]:
+    """Attach points whose probe reads the `probe` builtin: wildcards expand per match there
+    (and those reading `args`: a uprobe's are typed per function from DWARF)."""
+    from ..lang.bpftrace.ast import Builtin, Call, walk
 
+    users: set[str] = set()   # macros that read it, directly or through other macros
+    grew = True
+    while grew:
+        grew = False
+        for m in prog.macros:
+            if m.name not in users and any((isinstance(n, Builtin) and n.name == builtin)
+                                           or (isinstance(n, Call) and n.name in users) for n in walk(m.body)):
+                users.add(m.name)
+                grew = True
     out: set[int] = set()
     for p in prog.probes:
-        if any(isinstance(n, Builtin) and n.name == "probe" for n in walk([p.predicate, p.body])):
+        if any((isinstance(n, Builtin) and n.name == builtin) or (isinstance(n, Call) and n.name in users)
+               for n in walk([p.predicate, p.body])):
             out.update(id(ap) for ap in p.attach_points)
     return out
 
