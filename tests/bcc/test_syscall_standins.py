@@ -219,3 +219,24 @@ def test_opensnoop_shows_opens_of_one_process(runs: list[Run], tmp_path: Path) -
     lines = _line(text, str(tmp_path))
     assert lines == [f"{child.pid:<6} {comm:<16} {fd:>4} {0:>3} {present}",
                      f"{child.pid:<6} {comm:<16} {-1:>4} {2:>3} {missing}"], text
+
+
+def test_mountsnoop_shows_mount_and_umount(runs: list[Run], tmp_path: Path) -> None:
+    """mountsnoop: a tmpfs mount and its umount (umount2, whose kernel function is sys_umount),
+    each with the caller's pid, exact arguments and result."""
+    target = tmp_path / f"mnt-{uuid.uuid4().hex[:8]}"
+    target.mkdir()
+    r = Run("mountsnoop")
+    runs.append(r)
+    r.wait_for(b"CALL")
+    r.in_sleep()
+    m = subprocess.Popen(["mount", "-t", "tmpfs", "none", str(target)])
+    assert m.wait() == 0
+    u = subprocess.Popen(["umount", str(target)])
+    assert u.wait() == 0
+    r.wait_for(f'umount("{target}"'.encode())
+    text = r.finish()
+    rows = [ln.split(None, 4) for ln in text.splitlines() if str(target) in ln]
+    assert [(x[0], x[1], x[4]) for x in rows] == [
+        ("mount", str(m.pid), f'mount("none", "{target}", "tmpfs", 0x0, "") = 0'),
+        ("umount", str(u.pid), f'umount("{target}", 0x0) = 0')], text

@@ -239,6 +239,8 @@ def _syscall_numbers() -> dict[str, int]:
     names = {name: nr for nr, name in SYSCALLS.items() if name and nr < 512}
     for old in ("stat", "lstat", "fstat", "uname"):
         names["new" + old] = names[old]
+    names["umount"] = names["umount2"]       # SYSCALL_DEFINE2(umount, ...) serves umount2
+    names["sendfile64"] = names["sendfile"]  # and SYSCALL_DEFINE4(sendfile64, ...) sendfile
     return names
 
 
