@@ -789,10 +789,10 @@ def test_offcputime_child_sleeps_folded() -> None:
     assert k * 40000 <= sum(naps) <= window_us, (naps, window_us, text)
 
 
-# execsnoop, killsnoop and opensnoop run here: their syscall kprobes have stand-ins
-# (tests/bcc/test_syscall_standins.py); statsnoop's statx_entry cannot have one (below)
+# execsnoop, killsnoop, opensnoop, mountsnoop and statsnoop run here: their syscall kprobes
+# have stand-ins (tests/bcc/test_syscall_standins.py)
 SCRIPTS = ["vfsstat", "biolatency", "tcpconnect", "tcpaccept",
-           "bindsnoop", "mountsnoop", "zfsslower", "virtiostat"]
+           "bindsnoop", "zfsslower", "virtiostat"]
 
 
 @needs_root
@@ -816,25 +816,24 @@ def test_kprobe_script_compiles_then_needs_kprobes(name: str) -> None:
 
 
 @needs_root
-def test_statsnoop_names_the_argument_no_stand_in_gives() -> None:
-    """statsnoop's statx_entry(ctx, dfd, filename) is not a syscall__ function: on a kprobe its
-    2nd parameter is the wrapper's 2nd register, which sys_enter does not give. Without kprobes:
-    exit 1, the kprobe message and the located parameter, no traceback."""
+def test_syscall_stand_in_names_the_argument_it_cannot_give() -> None:
+    """Run from sys_exit, a kretprobe function on a syscall has no arguments (a kprobe function
+    from sys_enter gets the syscall's, see test_syscall_standins): a parameter is a located
+    error naming it, with the kprobe message, no traceback."""
+    from bpfscope.bcc import BPF
     from bpfscope.kernel import features
 
-    path = "/usr/sbin/statsnoop-bpfcc"
-    if not os.path.exists(path):
-        pytest.skip(f"{path} is not installed (Debian's bpfcc-tools)")
     if features.kprobes():
-        pytest.skip("this kernel has kprobes (the VM lane runs these scripts)")
-    p = subprocess.run([sys.executable, "-m", "bpfscope", "bcc", path], capture_output=True, text=True,
-                       timeout=120, stdin=subprocess.DEVNULL)
-    assert p.returncode == 1 and "Traceback" not in p.stderr, p
-    first, located = p.stderr.splitlines()[:2]
-    assert "statx_entry to kprobe __x64_sys_statx" in first and "no kprobe support" in first, p.stderr
-    assert located.endswith("error: parameter 'filename': sys_enter gives statx_entry only the user pt_regs "
-                            "pointer (a syscall__ function: the syscall's 6 integer or pointer arguments) "
-                            "(kprobes are missing)"), p.stderr
+        pytest.skip("this kernel has kprobes (the VM lane runs these)")
+    text = "int ret(struct pt_regs *ctx, long a)\n{ return 0; }\n"
+    with BPF(text=text) as b:
+        with pytest.raises(Exception) as ei:
+            b.attach_kretprobe(event=b.get_syscall_fnname("getppid"), fn_name="ret")
+    msg = str(ei.value)
+    assert "no kretprobe support" in msg and "Traceback" not in msg, msg
+    assert msg.splitlines()[1:3] == [
+        "<text>:1:30: error: parameter 'a': sys_exit gives a kretprobe no arguments (kprobes are missing)",
+        "int ret(struct pt_regs *ctx, long a)"], msg
 
 
 # ---------------------------------------------------------------------- cpudist-bpfcc

@@ -240,3 +240,28 @@ def test_mountsnoop_shows_mount_and_umount(runs: list[Run], tmp_path: Path) -> N
     assert [(x[0], x[1], x[4]) for x in rows] == [
         ("mount", str(m.pid), f'mount("none", "{target}", "tmpfs", 0x0, "") = 0'),
         ("umount", str(u.pid), f'umount("{target}", 0x0) = 0')], text
+
+
+def test_statsnoop_shows_stats_of_one_process(runs: list[Run], tmp_path: Path) -> None:
+    """statsnoop: its stat_entry/statx_entry are not syscall__ functions; standing in from
+    sys_enter they get the syscall's arguments (the path), as the script means them."""
+    present = tmp_path / f"st-{uuid.uuid4().hex[:10]}"
+    present.write_text("x")
+    missing = tmp_path / f"missing-{uuid.uuid4().hex[:10]}"
+    child = subprocess.Popen(["/bin/sh", "-c", f"read x; stat {present} >/dev/null; stat {missing} 2>/dev/null; "
+                              "echo done"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        r = Run("statsnoop")
+        runs.append(r)
+        r.wait_for(b"PATH")
+        r.in_sleep()
+        out, _ = child.communicate("go\n", timeout=30)
+        assert out == "done\n"
+        r.wait_for(str(missing).encode())
+        text = r.finish()
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    rows = [ln.split()[1:] for ln in _line(text, str(tmp_path))]
+    assert rows == [["stat", "0", "0", str(present)], ["stat", "-1", "2", str(missing)]], text

@@ -149,15 +149,17 @@ class FuncGen:
         through the wrapper's; another function's only argument is that pt_regs pointer."""
         s = self.stand_in
         assert s is not None
-        if s.ret or not is_scalar(pt) or (k > 1 and not fname.startswith(SYSCALL_FUNCS)) \
-                or k > len(SYSCALL_ARG_REGS):
+        # another function's parameters are the wrapper's (its first: the user pt_regs); one
+        # that is not a `struct pt_regs *` means the syscall's argument (statsnoop's
+        # stat_entry(ctx, filename)), which is what sys_enter gives
+        syscall_args = fname.startswith(SYSCALL_FUNCS) or not _is_pt_regs_ptr(pt)
+        if s.ret or not is_scalar(pt) or k > len(SYSCALL_ARG_REGS):
             what = "sys_exit gives a kretprobe no arguments" if s.ret else \
-                f"sys_enter gives {fname} only the user pt_regs pointer (a syscall__ function: the " \
-                f"syscall's {len(SYSCALL_ARG_REGS)} integer or pointer arguments)"
+                f"sys_enter gives {fname} the syscall's {len(SYSCALL_ARG_REGS)} integer or pointer arguments"
             raise CompileError(f"parameter '{p.name}': {what} (kprobes are missing)", p.span)
         e = self.e
         off = e.alloc(8)
-        if fname.startswith(SYSCALL_FUNCS):
+        if syscall_args:
             e.emit(I.st_imm(8, I.R10, off, 0), I.ldx(8, I.R3, CTX, 0),
                    I.alu64_imm(I.ADD, I.R3, host().regs[SYSCALL_ARG_REGS[k - 1]]), I.mov64_reg(I.R1, I.R10),
                    I.alu64_imm(I.ADD, I.R1, off), I.mov64_imm(I.R2, 8))
@@ -1236,3 +1238,8 @@ def sub_lv(lv: LV, off: int, t: Type) -> LV:
 def kernel_ptr(t: Type) -> Type:
     return Type(Kind.POINTER, size=8, pointee=t.pointee, name=t.name, mode="kernel")
 
+
+
+def _is_pt_regs_ptr(t: Type) -> bool:
+    p = t.pointee if t.kind is Kind.POINTER else None
+    return p is not None and p.kind is Kind.STRUCT and (p.name or "").split()[-1] == "pt_regs"
