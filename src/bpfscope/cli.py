@@ -54,7 +54,7 @@ FLAME = {"flamegraph": "main_flamegraph", "stackcollapse": "main_stackcollapse",
 SHORT_PROVIDERS = {"t": "tracepoint", "k": "kprobe", "kr": "kretprobe", "u": "uprobe", "ur": "uretprobe",
                    "U": "usdt", "p": "profile", "i": "interval", "s": "software", "h": "hardware",
                    "f": "fentry", "fr": "fexit", "rt": "rawtracepoint", "kfunc": "fentry",
-                   "kretfunc": "fexit"}
+                   "kretfunc": "fexit", "it": "iter"}
 
 
 class Options:

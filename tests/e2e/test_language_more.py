@@ -314,7 +314,7 @@ def test_values_bigger_than_the_bpf_stack() -> None:
     assert "@[/etc/hostname]: 1\n" in r.stdout and "@comm: cat\n" in r.stdout
     p = bpfscope("-q", "-e", "begin { print(*curtask); exit(); }")
     assert p.returncode == 0, p.stderr
-    assert p.stdout.startswith("{ .thread_info = ") and ".pid = " in p.stdout and ".comm = python" in p.stdout
+    assert p.stdout.startswith("{ .thread_info = ") and ".pid = " in p.stdout and ".comm = bpftrace" in p.stdout
 
 
 def test_globmatch_filters_traced_strings() -> None:

@@ -32,6 +32,7 @@ FETCH = 0x01
 
 PSEUDO_MAP_FD = 1
 PSEUDO_MAP_VALUE = 2
+PSEUDO_BTF_ID = 3       # ld_imm64: imm = a kernel variable's BTF id, next imm = BTF object fd (0: vmlinux)
 PSEUDO_CALL = 1
 
 R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10 = range(11)

@@ -32,6 +32,27 @@ def assigned_maps(program: A.Program) -> dict[str, A.Span]:
     return out
 
 
+def check_iter_mix(program: A.Program) -> None:
+    """iter probes walk their objects once and the program ends: one iter probe per program, with
+    one attach point, sharing the program only with begin/end probes (nothing else would fire).
+    Wording from bpftrace 0.26's docs ("Iterator probe can't be mixed with any other probe, not
+    even another iterator") and its parser ("iter probe only supports one attach point.")."""
+    aps = [ap for p in program.probes for ap in p.attach_points]
+    if not any(ap.provider == "iter" for ap in aps):
+        return
+    for probe in program.probes:
+        if len(probe.attach_points) > 1 and any(ap.provider == "iter" for ap in probe.attach_points):
+            raise CompileError("iter probe only supports one attach point.", probe.attach_points[1].span)
+    iters = [ap for ap in aps if ap.provider == "iter"]
+    if len(iters) > 1:
+        raise CompileError("Iterator probe can't be mixed with any other probe, not even another iterator",
+                           iters[1].span)
+    for ap in aps:
+        if ap.provider not in ("iter", "begin", "end"):
+            raise CompileError(f"Iterator probe can't be mixed with any other probe, except begin and end "
+                               f"({ap.provider} used here)", ap.span)
+
+
 def compile_program(program: A.Program, resolve: Resolver, opts: dict[str, Any]) -> CompiledProgram:
     units: list[tuple[int, A.Probe, ProbeInfo]] = []
     for i, probe in enumerate(program.probes):
@@ -40,6 +61,7 @@ def compile_program(program: A.Program, resolve: Resolver, opts: dict[str, Any])
                 units.append((i, probe, info))
     if not units:
         raise CompileError("No probes to attach", program.span)
+    check_iter_mix(program)
     if "typedb" not in opts:
         from .ctype.typedb import typedb_for
 

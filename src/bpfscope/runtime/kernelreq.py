@@ -24,6 +24,7 @@ HELPER_NEEDS: dict[str, tuple[str, str]] = {
     "ktime_get_boot_ns": ("5.8", "nsecs(boot)"),
     "ringbuf_output": ("5.8", "printf() and the other outputs to user space"),
     "jiffies64": ("5.5", "the jiffies builtin"),
+    "skb_output": ("5.5", "skboutput()"),
     "send_signal_thread": ("5.5", "signal_thread()"),
     "send_signal": ("5.3", "signal()"),
     "probe_read_kernel": ("5.5", "reading kernel memory"),

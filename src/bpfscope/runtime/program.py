@@ -65,6 +65,7 @@ class Program:
         self.prog_fds: list[int] = []
         self.handles: list[Any] = []
         self.ring: Any = None
+        self.pcap: Any = None      # pcap.PcapOutput of skboutput() calls
         self.exiting = False
         self.exit_code = 0
         self.lost_reported = 0
@@ -183,7 +184,9 @@ class Program:
         sc.raise_memlock()
         for spec in cp.maps:
             try:
-                self.maps_.append(Map.create(spec.map_type, spec.key_size, spec.value_size, spec.max_entries,
+                n = spec.max_entries or (possible_cpus() if spec.map_type == uapi.BPF_MAP_TYPE_PERF_EVENT_ARRAY
+                                         else 0)   # a perf event array: one slot per CPU
+                self.maps_.append(Map.create(spec.map_type, spec.key_size, spec.value_size, n,
                                              name=_map_name(spec.name)))
             except OSError as e:
                 self.close()
@@ -230,6 +233,14 @@ class Program:
                 if extra.get("prog_btf_fd"):
                     os.close(extra["prog_btf_fd"])
             self.prog_fds.append(fd)
+        if any(ev.kind == "skboutput" for ev in cp.events):
+            from .pcap import PcapError, PcapOutput
+
+            try:
+                self.pcap = PcapOutput(cp, self.maps_)
+            except PcapError as e:
+                self.close()
+                raise BpfscopeError(str(e)) from None
 
     def _relocate(self, ps: ProgSpec, consts: dict[str, int]) -> list[I.Insn]:
         insns = [I.Insn(i.code, i.dst, i.src, i.off, i.imm) for i in ps.insns]
@@ -362,6 +373,8 @@ class Program:
         return len(progs)
 
     def drain(self) -> int:
+        if self.pcap is not None:
+            self._drain_pcap()
         if self.ring is None:
             return 0
         self._batch = []
@@ -375,14 +388,25 @@ class Program:
         """Wait for events up to `timeout` seconds and handle them."""
         if self.ring is None:
             time.sleep(timeout or 0)
-            return 0
+            return self._drain_pcap()
         self._batch = []
         try:
             n = int(self.ring.poll(timeout, self._on_record))
         finally:
             self._flush_batch(stop=True)
+        self._drain_pcap()
         self.report_lost()
         self._housekeep()
+        return n
+
+    def _drain_pcap(self) -> int:
+        """skboutput()'s packets into their pcap files; the perf buffers' losses reported."""
+        if self.pcap is None:
+            return 0
+        n = int(self.pcap.drain())
+        if self.pcap.lost:
+            sys.stderr.write(output.lost_events(self.pcap.lost, json=False))
+            self.pcap.lost = 0
         return n
 
     # ------------------------------------------------------------------ events
@@ -885,6 +909,9 @@ class Program:
         if self.ring is not None:
             self.ring.close()
             self.ring = None
+        if self.pcap is not None:
+            self.pcap.close()
+            self.pcap = None
         for fd in self.prog_fds:
             try:
                 os.close(fd)

@@ -190,6 +190,8 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
         on 0); a bench: probe also times its body with ktime_get_ns (returns that slot)."""
         e = self.main_e = self.e
         self.result_slot = 0
+        if self.info.ctx == "iter":
+            self.iter_null_skip()
         if self.info.provider not in ("test", "bench"):
             return 0
         self.result_slot = e.alloc(8)
@@ -200,6 +202,14 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
         e.call("ktime_get_ns")
         e.emit(I.stx(8, I.R10, I.R0, slot))
         return slot
+
+    def iter_null_skip(self) -> None:
+        """An iterator's last call passes a NULL object (the last pointer of its context, e.g.
+        ctx->task, ctx->file, ctx->vma): the body does not run for it."""
+        objs = [f for f in self.info.args if f.type.kind is Kind.POINTER and f.name != "meta"]
+        if objs:
+            self.e.emit(I.ldx(8, I.R1, CTX, objs[-1].offset))
+            self.e.jump(I.jmp_imm(I.JEQ, I.R1, 0), self.exit_label)
 
     def special_epilogue(self, bench_slot: int) -> None:
         """r0 = the probe's return value; a bench: probe adds its elapsed ns to the per-CPU
@@ -651,6 +661,12 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
         if t.kind in (Kind.STRUCT, Kind.ARRAY):
             if isinstance(x, A.Builtin) and x.name == "args":
                 e.zero(off, t.size)
+                if self.info.ctx == "pt_regs":   # each field from its argument register
+                    st = self.t(x)
+                    for name, et, o in zip(st.names, st.elems, st.offsets, strict=True):
+                        f = self.types.arg_field(name, x.span)
+                        e.emit(I.ldx(et.size, I.R0, CTX, f.offset), I.stx(et.size, I.R10, I.R0, off + o))
+                    return off
                 self.read_into(Loc("ctx", None, 0), min(t.size, self.t(x).size), off)
                 return off
             if isinstance(x, A.Var):
@@ -1127,6 +1143,8 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
         if n == "rand":
             e.call("get_prandom_u32")
             return result()
+        if n == "ctx":
+            return result(CTX)
         if n == "curtask":
             e.call("get_current_task")
             return result()

@@ -14,14 +14,15 @@ from __future__ import annotations
 from typing import Any
 
 from ...kernel import insn as I
-from ..ctype.types import INT64, Kind, Type, string_type
+from ...kernel import uapi
+from ..ctype.types import INT64, UINT32, Kind, Type, string_type
 from ..diagnostics import CompileError
 from ..ebpf.callbacks import PSEUDO_FUNC
 from ..ebpf.emitter import CTX, Emitter, IntVal, Label
 from ..ebpf.maps import PERCPU_KINDS
 from ..ebpf.records import key_storage_type
 from ..ebpf.stacks import MAX_DEPTH, stack_depth
-from ..spec import EventSpec
+from ..spec import EventSpec, MapSpec
 from . import ast as A
 from .stdlib_types import (
     CALLABLE_BUILTINS,
@@ -36,6 +37,7 @@ from .stdlib_types import (
 MY_MEM_KINDS = (Kind.BUFFER, Kind.INET, Kind.MAC, Kind.TIMESTAMP, Kind.CGROUP_PATH)
 AF_INET, AF_INET6 = 2, 10
 MAX_DEBUGF_ARGS = 3  # bpf_trace_printk's limit, which bpftrace enforces
+SKB_PERF_MAP = "$skboutput"   # the perf event array skboutput() writes to (runtime/pcap.py reads it)
 NSECS_HELPERS = {"monotonic": "ktime_get_ns", "boot": "ktime_get_boot_ns", "tai": "ktime_get_tai_ns",
                  "sw_tai": "ktime_get_tai_ns"}
 
@@ -92,6 +94,66 @@ class StdlibGen:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ hooks
+    def _percpu_kaddr(self, c: A.Call) -> IntVal:
+        """The variable's per-CPU address, as bpftrace: ld_imm64 BPF_PSEUDO_BTF_ID, then
+        bpf_this_cpu_ptr, or bpf_per_cpu_ptr (NULL for a CPU out of range)."""
+        e = self.e
+        cpu = self.gen_int(c.args[1]) if len(c.args) == 2 else None
+        if cpu is not None:
+            r = e.load(cpu, I.R2)
+            e.emit(I.Insn(I.ALU | I.MOV | I.X, I.R2, r))    # the helper takes a u32 cpu
+            e.release(cpu)
+        e.emit(*I.ld_imm64(I.R1, self.types.btf_vars[id(c)], I.PSEUDO_BTF_ID))
+        if cpu is None:
+            e.call("this_cpu_ptr")
+        else:
+            e.call("per_cpu_ptr")
+            ok = Label()     # NULL becomes a plain 0, so later arithmetic is on a scalar or a checked pointer
+            e.jump(I.jmp_imm(I.JNE, I.R0, 0), ok)
+            e.emit(I.mov64_imm(I.R0, 0))
+            e.place(ok)
+        v = e.new_int()
+        e.set_from(v, I.R0)
+        return v
+
+    def _skboutput(self, c: A.Call) -> IntVal:
+        """bpf_skb_output(skb, perf array, (length << 32) | BPF_F_CURRENT_CPU, meta, 24): the
+        kernel appends the skb's first `length` bytes to the meta record (u64 event id, u64
+        boot-clock ns, u64 length) in this CPU's perf buffer; user space writes the pcap
+        record (bpftrace returns the helper's result as a uint32)."""
+        e = self.e
+        path = c.args[0]
+        assert isinstance(path, A.Str)
+        ev = self.shared.event(EventSpec("skboutput", fmt=path.value,
+                                         extra={"offset": const_eval(self.types, c.args[3]) or 0}))
+        perf = self.shared.internal_map(MapSpec(SKB_PERF_MAP, uapi.BPF_MAP_TYPE_PERF_EVENT_ARRAY, 4, 4, 0,
+                                                None, UINT32, internal=True))   # 0: one slot per CPU
+        skb = self.gen_int(c.args[1])
+        length = self.gen_int(c.args[2])
+        meta = e.alloc(24)
+        e.emit(I.st_imm(8, I.R10, meta, ev))
+        e.emit(I.stx(8, I.R10, e.load(length, I.R0), meta + 16))
+        e.call("ktime_get_boot_ns")
+        e.emit(I.stx(8, I.R10, I.R0, meta + 8))
+        r = e.load(skb, I.R1)
+        if r != I.R1:
+            e.emit(I.mov64_reg(I.R1, r))
+        e.release(skb)
+        self.ld_map(I.R2, perf)
+        r = e.load(length, I.R3)
+        if r != I.R3:
+            e.emit(I.mov64_reg(I.R3, r))
+        e.release(length)
+        e.emit(I.alu64_imm(I.LSH, I.R3, 32),
+               I.Insn(I.ALU | I.MOV | I.K, I.R4, 0, 0, -1),     # BPF_F_CURRENT_CPU, upper half zero
+               I.alu64_reg(I.OR, I.R3, I.R4),
+               I.mov64_reg(I.R4, I.R10), I.alu64_imm(I.ADD, I.R4, meta), I.mov64_imm(I.R5, 24))
+        e.call("skb_output")
+        e.emit(I.Insn(I.ALU | I.MOV | I.X, I.R0, I.R0))
+        v = e.new_int()
+        e.set_from(v, I.R0)
+        return v
+
     def std_call_int(self, c: A.Call) -> IntVal | None:
         """Integer-valued stdlib calls; None when `c` is not one of ours."""
         n = c.name
@@ -114,6 +176,20 @@ class StdlibGen:
             return self._len(c)
         if n == "find":
             return self._find(c)
+        if n == "percpu_kaddr":
+            return self._percpu_kaddr(c)
+        if n == "skboutput":
+            return self._skboutput(c)
+        if n == "socket_cookie":
+            sk = self.gen_int(c.args[0])
+            r = e.load(sk, I.R1)
+            if r != I.R1:
+                e.emit(I.mov64_reg(I.R1, r))
+            e.release(sk)
+            e.call("get_socket_cookie")
+            v = e.new_int()
+            e.set_from(v, I.R0)
+            return v
         if n == "cgroupid":
             a = c.args[0]
             assert isinstance(a, A.Str)

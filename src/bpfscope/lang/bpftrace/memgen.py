@@ -22,7 +22,8 @@ MAX_STACK_INDEX_UNROLL = 64
 
 
 class Loc:
-    """Where a value's bytes are: space is kernel | user (address in `base`) | stack | ctx."""
+    """Where a value's bytes are: space is kernel | user (address in `base`) | stack | ctx (at
+    CTX + off, or through a `ctx` pointer in `base`)."""
 
     __slots__ = ("space", "base", "off")
 
@@ -123,7 +124,7 @@ class MemGen:
         r = v.reg if v.reg >= 0 else I.R0
         if loc.space == "stack":
             e.emit(I.mov64_reg(r, I.R10))
-        elif loc.space == "ctx":
+        elif loc.space == "ctx" and loc.base is None:
             e.emit(I.mov64_reg(r, CTX))
         else:
             assert loc.base is not None
@@ -188,6 +189,9 @@ class MemGen:
         if loc.space == "stack":
             e.copy(dst, loc.off, size)
             return
+        if loc.space == "ctx" and loc.base is not None:
+            self.ctx_copy(loc, size, dst)
+            return
         e.emit(I.mov64_reg(I.R1, I.R10), I.alu64_imm(I.ADD, I.R1, dst), I.mov64_imm(I.R2, size))
         if loc.space == "ctx":
             e.emit(I.mov64_reg(I.R3, CTX))
@@ -205,6 +209,26 @@ class MemGen:
             where = span if span is not None else e.spans[-1][1] if e.spans else None
             self.helper_check(helper, where)  # type: ignore[attr-defined]
 
+    def ctx_copy(self, loc: Loc, size: int, dst: int) -> None:
+        """Copy from the context through a `ctx` pointer with direct loads, the widest each
+        offset allows: the verifier rewrites them (struct bpf_perf_event_data is not the
+        kernel's layout, so bpf_probe_read_kernel would read other bytes)."""
+        e = self.e
+        assert loc.base is not None
+        rb = e.load(loc.base, I.R1)
+        o = 0
+        while o < size:
+            src = loc.off + o
+            n = next(k for k in (8, 4, 2, 1) if k <= size - o and src % k == 0 and (dst + o) % k == 0)
+            if self.info.ctx == "perf_event" and n < 8:
+                e.emit(I.ldx(8, I.R0, rb, src & ~7))    # the verifier takes only whole u64 loads here
+                if src & 7:
+                    e.emit(I.alu64_imm(I.RSH, I.R0, 8 * (src & 7)))
+            else:
+                e.emit(I.ldx(n, I.R0, rb, src))
+            e.emit(I.stx(n, I.R10, I.R0, dst + o))
+            o += n
+
     def mem_int(self, x: A.Expr) -> IntVal:
         """An integer-like value (int, enum, bool, pointer, bitfield) read from memory."""
         e = self.e
@@ -219,7 +243,15 @@ class MemGen:
         if loc.space == "stack" and size in (1, 2, 4, 8):
             e.emit(I.ldx(size, r, I.R10, loc.off))
         elif loc.space == "ctx" and size in (1, 2, 4, 8):
-            e.emit(I.ldx(size, r, CTX, loc.off))
+            rb = CTX if loc.base is None else e.load(loc.base, I.R2)
+            if self.info.ctx == "perf_event" and size < 8:   # whole u64 loads only: widen and shift
+                e.emit(I.ldx(8, r, rb, loc.off & ~7))
+                if loc.off & 7:
+                    e.emit(I.alu64_imm(I.RSH, r, 8 * (loc.off & 7)))
+                if not bits:
+                    e.emit(I.alu64_imm(I.LSH, r, 64 - 8 * size), I.alu64_imm(I.RSH, r, 64 - 8 * size))
+            else:
+                e.emit(I.ldx(size, r, rb, loc.off))
         else:
             slot = e.alloc(8)
             e.emit(I.st_imm(8, I.R10, slot, 0))

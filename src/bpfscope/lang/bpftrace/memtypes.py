@@ -2,8 +2,9 @@
 
 A mixin of `typecheck.ProbeTypes`. It records, per expression, what code generation needs
 beyond the Type: the struct member reached by a field access (`members`) and the address
-space — "kernel" or "user" — of every value that lives in traced memory (`spaces`), so a
-user pointer is read with bpf_probe_read_user and a kernel one with bpf_probe_read_kernel.
+space — "kernel", "user" or "ctx" — of every value that lives in traced memory (`spaces`), so a
+user pointer is read with bpf_probe_read_user, a kernel one with bpf_probe_read_kernel and the
+program's context with direct loads.
 `.` and `->` are the same operator: a pointer to a struct is dereferenced automatically.
 """
 
@@ -12,11 +13,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from ...kernel import uapi
 from ..ctype.btftypes import Member
 from ..ctype.typedb import TypeDB
-from ..ctype.types import BOOL, INT64, UINT64, Kind, Type, pointer_type, string_type
+from ..ctype.types import BOOL, INT64, UINT32, UINT64, Kind, Type, pointer_type, string_type, tuple_type
 from ..diagnostics import CompileError
 from . import ast as A
+
+CTX_STRUCTS = {"pt_regs": "struct pt_regs", "perf_event": "struct bpf_perf_event_data"}
 
 
 class MemTypes:
@@ -29,6 +33,9 @@ class MemTypes:
         raise NotImplementedError
 
     def const_int(self, e: A.Expr) -> int | None:  # pragma: no cover - ProbeTypes
+        raise NotImplementedError
+
+    def check_nargs(self, c: A.Call, lo: int, hi: int) -> None:  # pragma: no cover - ProbeTypes
         raise NotImplementedError
 
     # ------------------------------------------------------------------ state
@@ -57,7 +64,7 @@ class MemTypes:
         return "user" if self.probe.user_space else "kernel"
 
     def space_of_ptr(self, t: Type) -> str:
-        return t.mode if t.mode in ("user", "kernel") else self.default_space()
+        return t.mode if t.mode in ("user", "kernel", "ctx") else self.default_space()
 
     def pointee(self, t: Type) -> Type | None:
         """What a pointer points to; tracefs/BTF pointers known only by spelling are resolved here."""
@@ -104,8 +111,8 @@ class MemTypes:
         return self.value_type(m.type, space)
 
     def value_type(self, t: Type, space: str) -> Type:
-        if t.kind is Kind.POINTER:
-            return self.with_pointee(t, space)
+        if t.kind is Kind.POINTER:   # a pointer stored in the context points to kernel memory
+            return self.with_pointee(t, "kernel" if space == "ctx" else space)
         if t.kind is Kind.STRUCT:
             return self.db.complete(t)
         if t.kind is Kind.ARRAY:
@@ -123,6 +130,10 @@ class MemTypes:
             names.append(f.name)
             elems.append(f.type)
             offs.append(f.offset)
+        if self.probe.ctx == "pt_regs":   # registers (uprobe DWARF args): laid out as a C struct, copied per field
+            lay = tuple_type(elems)
+            return Type(Kind.STRUCT, size=lay.size, name="args", names=tuple(names), elems=tuple(elems),
+                        offsets=lay.offsets)
         size = max((o + t.size for o, t in zip(offs, elems, strict=True)), default=0)
         return Type(Kind.STRUCT, size=size, name="args", names=tuple(names), elems=tuple(elems),
                     offsets=tuple(offs))
@@ -135,7 +146,7 @@ class MemTypes:
                 raise CompileError(f"Can not dereference type '{t}'", e.span)
             space = self.space_of_ptr(t)
             self.spaces[id(e)] = space
-            if pt.kind is Kind.STRUCT and not self.db.members(pt):
+            if pt.kind is Kind.STRUCT and not pt.elems and not self.db.members(pt):   # elems: DWARF
                 raise CompileError(f"Can not dereference a pointer to incomplete type '{pt}'", e.span)
             return self.value_type(pt, space)
         if t.is_int:
@@ -314,6 +325,92 @@ class MemTypes:
             self.sizes[id(e)] = value
             return t
         raise CompileError(f"Unknown identifier: '{e.name}'", e.span)
+
+    def ctx_type(self) -> Type:
+        """`ctx`, as bpftrace: `struct pt_regs *` (kprobe, uprobe, usdt) and `struct
+        bpf_perf_event_data *` (profile, interval, software, hardware) are read with direct
+        loads the verifier checks and rewrites (space "ctx", kept through casts); elsewhere (the
+        tracepoint record, the raw tracepoint/fentry argument array) an untyped kernel pointer."""
+        name = CTX_STRUCTS.get(self.probe.ctx)
+        st = self.db.named(name) if name else None
+        if name is None or st is None or st.kind is not Kind.STRUCT:
+            return pointer_type(None, space="kernel")
+        return pointer_type(st, f"{name} *", "ctx")
+
+    @property
+    def btf_vars(self) -> dict[int, int]:
+        """percpu_kaddr() calls → the BTF id of their variable."""
+        v = self.__dict__.get("_btf_vars")
+        if v is None:
+            v = self.__dict__["_btf_vars"] = {}
+        return v  # type: ignore[no-any-return]
+
+    def percpu_kaddr(self, c: A.Call) -> Type:
+        """`percpu_kaddr(name[, cpu])`: the address of a per-CPU kernel variable on this (or
+        that) CPU, typed from BTF as a kernel pointer to the variable (`.field` and `*` work)."""
+        self.check_nargs(c, 1, 2)
+        a = c.args[0]
+        if not isinstance(a, A.Str):
+            raise CompileError("percpu_kaddr() expects a string literal", a.span)
+        if len(c.args) == 2:
+            ct = self.expr(c.args[1])
+            if not ct.is_int:
+                from .stdlib_types import bt_typename
+
+                raise CompileError(f"percpu_kaddr() expects an integer cpu ({bt_typename(ct)} provided)",
+                                   c.args[1].span)
+        hit = self.db.btf.percpu_var(a.value) if self.db.btf is not None else None
+        if hit is None:
+            raise CompileError(f'Could not resolve variable "{a.value}" from BTF', c.span)
+        self.btf_vars[id(c)] = hit[0]
+        return pointer_type(hit[1], space="kernel")
+
+    def socket_cookie(self, c: A.Call) -> Type:
+        """`socket_cookie(struct sock *)`: the kernel's cookie of a socket (what SO_COOKIE
+        reads), through the helper tracing programs get: the pointer must come from BTF (a
+        rawtracepoint's or fentry's argument), as the verifier checks it."""
+        self.check_nargs(c, 1, 1)
+        t = self.expr(c.args[0])
+        st = t.pointee if t.kind is Kind.POINTER else None
+        if st is None or st.kind is not Kind.STRUCT or (st.name or "").split()[-1] != "sock":
+            from .stdlib_types import bt_typename
+
+            raise CompileError(f"socket_cookie() only supports 'struct sock *' as the argument "
+                               f"({bt_typename(t)} provided)", c.args[0].span)
+        if self.probe.prog_type != uapi.BPF_PROG_TYPE_TRACING:
+            raise CompileError("socket_cookie() can only be used in fentry/fexit/rawtracepoint probes "
+                               f"({self.probe.provider} used here)", c.span)
+        return UINT64
+
+    def skboutput(self, c: A.Call) -> Type:
+        """`skboutput(path, skb, length, offset)`: the skb's data written to a pcap file by
+        user space. bpf_skb_output exists for tracing programs only (0.26 relays the verifier's
+        refusal as below) and takes the skb as a BTF pointer (fentry/fexit/rawtracepoint args)."""
+        from .stdlib_types import bt_typename
+
+        self.check_nargs(c, 4, 4)
+        if not isinstance(c.args[0], A.Str):
+            raise CompileError(f"skboutput() expects a string literal ({bt_typename(self.expr(c.args[0]))} "
+                               "provided)", c.span)
+        t = self.expr(c.args[1])
+        if t.kind is not Kind.POINTER:
+            raise CompileError(f"skboutput() only supports pointer arguments ({bt_typename(t)} provided)", c.span)
+        for a in c.args[2:]:
+            at = self.expr(a)
+            if not at.is_int:
+                raise CompileError(f"skboutput() only supports integer arguments ({bt_typename(at)} provided)",
+                                   c.span)
+        if self.probe.prog_type != uapi.BPF_PROG_TYPE_TRACING:
+            raise CompileError("helper bpf_skb_output not allowed in probe", c.span)
+        st = t.pointee
+        if st is None or st.kind is not Kind.STRUCT or (st.name or "").split()[-1] != "sk_buff":
+            raise CompileError(f"skboutput() needs a 'struct sk_buff *' ('{t.name or t}' provided)",
+                               c.args[1].span)
+        off = self.const_int(c.args[3])
+        if off is None or off < 0:
+            raise CompileError("skboutput() expects a non-negative integer literal as its offset",
+                               c.args[3].span)
+        return UINT32
 
     def curtask_type(self) -> Type:
         st = self.db.named("struct task_struct")

@@ -20,6 +20,7 @@ from ..ctype.types import (
     Kind,
     Type,
     int_type,
+    pointer_type,
     stack_type,
     string_type,
     tuple_type,
@@ -297,6 +298,8 @@ class ProbeTypes(MemTypes, VarTypes):
                 kt = self.expr(k)
                 if kt.kind is Kind.NONE or kt.is_aggregate:
                     raise CompileError(f"Invalid map key type: {kt}", k.span)
+                if kt.kind is Kind.POINTER and kt.mode == "ctx":   # only direct loads through r6 read it
+                    raise CompileError("context cannot be used as a map key", k.span)
                 kts.append(key_storage_type(kt))
             kt = kts[0] if len(kts) == 1 else tuple_type(kts)
             try:
@@ -306,6 +309,8 @@ class ProbeTypes(MemTypes, VarTypes):
                                    f"when map expects arguments: '{info.key}'",
                                    A.Span(m.keys[0].span.start, m.keys[-1].span.end)) from None
         if assign is not None:
+            if assign.kind is Kind.POINTER and assign.mode == "ctx":
+                raise CompileError("context cannot be used as a map value", m.span)
             info.value = unify(info.value, key_storage_type(assign) if not assign.is_aggregate else assign,
                                m.name, m.span)
         t = info.value if info.value is not None else INT64
@@ -488,12 +493,20 @@ class ProbeTypes(MemTypes, VarTypes):
             return self.curtask_type() if n == "curtask" else INT_BUILTINS[n]
         if n in STRING_BUILTINS:
             return string_type(STRING_BUILTINS[n])
+        if n == "ctx" and self.probe.ctx == "iter":
+            return self.iter_ctx_type(e.span)
+        if n == "ctx":
+            return self.ctx_type()
         if n == "probetype":
             return string_type(len(probetype_name(self.probe.provider)) + 1)
         if n == "probe":
             return string_type(len(self.probe.name.encode()) + 1)
         if n == "args":
-            if not self.probe.args:
+            if not self.probe.args and self.probe.provider == "uprobe":   # typed from DWARF at function entry
+                raise CompileError(f"The args builtin needs the function's parameters from DWARF: "
+                                   f"{self.probe.name} has none (an offset, no parameters, "
+                                   "or no entry in the debug info)", e.span)
+            if not self.probe.args or self.probe.ctx == "iter":   # iter probes: ctx->field
                 raise CompileError(f"The args builtin can only be used with tracepoint/fentry/uprobe probes "
                                    f"({self.probe.provider} used here)", e.span)
             return self.args_struct()
@@ -516,6 +529,14 @@ class ProbeTypes(MemTypes, VarTypes):
             return Type(Kind.KSYM if self.probe.ctx != "pt_regs" or not self.probe.user_space else Kind.USYM,
                         size=8 if not self.probe.user_space else 16)
         raise CompileError(f"Unknown identifier: '{n}'", e.span)
+
+    def iter_ctx_type(self, span: A.Span) -> Type:
+        """iter:NAME's `ctx`: a kernel pointer to `struct bpf_iter__NAME` (from BTF)."""
+        sname = f"struct bpf_iter__{self.probe.name.partition(':')[2]}"
+        st = self.db.named(sname)
+        if st is None:
+            raise CompileError(f"Unknown struct/union: '{sname}' (no kernel BTF?)", span)
+        return pointer_type(st, f"{sname} *", "kernel")
 
     def arg_field(self, name: str, span: A.Span) -> ArgField:
         for f in self.probe.args:
@@ -716,6 +737,12 @@ class ProbeTypes(MemTypes, VarTypes):
             if lookup is None or lookup(a.value) is None:
                 raise CompileError(f"Failed to resolve kernel symbol: {a.value}", a.span)
             return UINT64
+        if n == "percpu_kaddr":
+            return self.percpu_kaddr(c)
+        if n == "socket_cookie":
+            return self.socket_cookie(c)
+        if n == "skboutput":
+            return self.skboutput(c)
         if n == "uaddr":
             self.check_nargs(c, 1, 1)
             a = c.args[0]

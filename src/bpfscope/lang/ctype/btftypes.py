@@ -153,6 +153,22 @@ class BtfSource:
         except Exception:  # malformed or forward: fall back to natural
             return 8
 
+    # -- variables -----------------------------------------------------------
+    def percpu_var(self, name: str) -> tuple[int, Type] | None:
+        """A per-CPU kernel variable (a VAR of DATASEC `.data..percpu`): its BTF id, which
+        ld_imm64 BPF_PSEUDO_BTF_ID carries, and its type; None if BTF has no such variable."""
+        b = self.btf
+        ids = set(b.find_all(name, "var"))
+        if not ids:
+            return None
+        sec = b.find(".data..percpu", "datasec")
+        if sec is None:
+            return None
+        for vid, _off, _size in b.get(sec).secinfo:
+            if vid in ids:
+                return vid, self.convert(b.get(vid).type)
+        return None
+
     # -- enumerators ---------------------------------------------------------
     def enum_constant(self, name: str) -> tuple[int, Type] | None:
         if self._enum_consts is None:

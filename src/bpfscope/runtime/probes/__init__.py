@@ -11,7 +11,7 @@ _MODULES = {
     "profile": "perf", "interval": "perf", "software": "perf", "hardware": "perf",
     "kprobe": "kernelfunc", "kretprobe": "kernelfunc", "fentry": "kernelfunc", "fexit": "kernelfunc",
     "uprobe": "uprobe", "uretprobe": "uprobe", "usdt": "usdt",
-    "watchpoint": "watchpoint", "asyncwatchpoint": "watchpoint",
+    "watchpoint": "watchpoint", "asyncwatchpoint": "watchpoint", "iter": "iter",
 }
 
 

@@ -160,14 +160,21 @@ def _resolve_in(ap: AttachPoint, parts: list[str], path: str, target: str, env: 
 
     lookup, pie = symbol_lookup(path)
 
+    wants_args = ap.provider == "uprobe" and bool(env.opts.get("wants_args"))
+
     def info(name: str, group: list[tuple[str, int, int]]) -> ProbeInfo:
+        args = []
+        if wants_args and len(group) == 1 and _at_entry(group[0][0]):   # typed from DWARF
+            from .dwarfargs import uprobe_args
+
+            args = uprobe_args(ap, name, path, shown, group[0][0], group[0][2])
         return ProbeInfo(name=name, provider=ap.provider, prog_type=uapi.BPF_PROG_TYPE_KPROBE, ctx="pt_regs",
-                         user_space=True, has_retval=ret, func_helper=ret, user_symbol=lookup, pie=pie,
+                         args=args, user_space=True, has_retval=ret, func_helper=ret, user_symbol=lookup, pie=pie,
                          loc_vaddr=group[0][2] if len(group) == 1 else -1,
                          user_entry=not ret and all(_at_entry(n) for n, _o, _v in group),
                          attach={"path": path, "locs": group, "ret": ret}, span=ap.span)
 
-    if len(locs) == 1 or env.opts.get("wants_probe_name"):
+    if len(locs) == 1 or env.opts.get("wants_probe_name") or wants_args:   # args differ per function
         return [info(f"{ap.provider}:{shown}:{n}", [loc]) for loc in locs for n in [loc[0]]]
     return [info(f"{ap.provider}:{shown}:{parts[1]}", locs)]
 
@@ -209,4 +216,10 @@ def listing(pattern: str, provider: str = "uprobe", verbose: bool = False, pid: 
     from ...kernel.demangle import demangle
 
     names = elf.match_functions(path, spec or "*")
-    return [f"{provider}:{shown}:{demangle(n) if n.startswith('_Z') else n}" for n in names]
+    out = [f"{provider}:{shown}:{demangle(n) if n.startswith('_Z') else n}" for n in names]
+    if verbose and provider == "uprobe":   # -lv: each function's parameters from DWARF
+        from .dwarfargs import describe
+
+        addrs = {s.name: s.value for s in elf.function_symbols(path)}
+        out = [line for n, head in zip(names, out, strict=True) for line in [head, *describe(path, n, addrs.get(n))]]
+    return out
