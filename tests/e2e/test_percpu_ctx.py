@@ -123,3 +123,16 @@ def test_percpu_kaddr_code() -> None:
     assert call.imm == HELPER_ID["per_cpu_ptr"]
     assert (jne.code, jne.dst, jne.imm, jne.off) == (I.JMP | I.JNE | I.K, I.R0, 0, 1)
     assert (zero.code, zero.dst, zero.imm) == (I.ALU64 | I.MOV | I.K, I.R0, 0)
+
+
+def test_percpu_kaddr_without_data_symbols_says_why() -> None:
+    """A kernel without CONFIG_KALLSYMS_ALL (this one) cannot give a variable's address: the
+    load error says so instead of only quoting the verifier."""
+    with open("/proc/kallsyms") as f:
+        if any(ln.split()[2:3] == ["process_counts"] for ln in f):
+            pytest.skip("this kernel's kallsyms has data symbols (the VM lane tests the real reads)")
+    r = bpfscope("-e", 'begin { print(percpu_kaddr("process_counts")); exit(); }')
+    assert r.returncode == 1
+    assert r.stderr.splitlines()[0].endswith(
+        "ldimm64 failed to find the address for kernel symbol 'process_counts'. (the kernel resolves "
+        "variables through kallsyms, which lists data symbols only with CONFIG_KALLSYMS_ALL)"), r.stderr

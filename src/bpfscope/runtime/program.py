@@ -297,6 +297,9 @@ class Program:
         msg = f"Error loading BPF program for {ps.probe.name}: {e.strerror}"
         if reason:
             msg += f": the kernel verifier rejected it: {reason}"
+        if "ldimm64 failed to find the address for kernel symbol" in reason:   # percpu_kaddr()
+            msg += (" (the kernel resolves variables through kallsyms, which lists data symbols "
+                    "only with CONFIG_KALLSYMS_ALL)")
         return VerifierError(msg, span, hint=f"verifier log (last lines):\n{detail}" if detail else None)
 
     # ------------------------------------------------------------------ attach / run
