@@ -145,6 +145,20 @@ CASES = [
          'print($t == (1, "abc", (2, "x"))); print($t == (1, "ab", (2, "x"))); '
          'print($t != (1, "abcd", (2, "x"))); print((1, 2) != (1, 3)); exit(); }',
          "true\ntrue\ntrue\nfalse\ntrue\ntrue\n\n\n", _v(True, True, True, False, True, True)),
+    Case("buffer-equality",   # tests/runtime/variable buf_equality, plus maps and lengths
+         'begin { $a = buf("hi", 2); @m = buf("hi", 2); @n[1] = buf("ho", 2); '
+         'printf("equal=%d, unequal=%d\\n", $a == $a, $a != buf("bye", 3)); '
+         'print((@m == $a, @n[1] == $a, @n[1] != @m, buf("hi", 2) == buf("hi", 3))); delete(@m); delete(@n, 1); '
+         'exit(); }',
+         "equal=1, unequal=1\n(true, false, true, false)\n\n\n",
+         [{"type": "printf", "data": "equal=1, unequal=1\n"}] + _v([True, False, True, False])),
+    Case("tuple-sizes",   # tests/runtime/tuples: members at their own alignment, padded to the largest
+         "struct Foo { int m; int n; } begin { $t = ((int32)1, *((struct Foo *)0)); "
+         "print((sizeof($t), sizeof(((int8)1, (int8)2)), sizeof(((int8) 1, (int16) 1, (int32) 1)), "
+         "sizeof(((int8) 1, (int64) 1, (int8) 1, (int64) 1)), sizeof(((int8)-100, (int8) 100, \"abcdef\", 3, "
+         "(int32) 1, (int64)-10, (int8)10, (int16)-555, \"abc\")), sizeof(((int16)1, \"abc\")))); "
+         "@m[((int8)1, (int16)2)] = ((int32)3, (int8)4); exit(); }",
+         "(12, 2, 8, 32, 48, 6)\n\n\n@m[1, 2]: (3, 4)\n"),
     Case("tuple-narrow-members",
          "begin { $t = ((int32)1, (int32)-2); print($t); @m = $t; print(((int8)1, (int16)2, (int32)-3, 4)); "
          "exit(); }",
@@ -196,7 +210,7 @@ CASES = [
     Case("strerror", "begin { print(strerror(2)); exit(); }", "No such file or directory\n\n\n",
          _v("No such file or directory")),
     Case("cat-missing-file", 'begin { cat("/nonexistent/x"); exit(); }', "\n\n",
-         stderr="ERROR: failed to open file '/nonexistent/x': No such file or directory\n"),
+         stderr="ERROR: failed to open file '/nonexistent/x' (No such file or directory)\n"),
     # ---------------------------------------------------------------- missing probes (missing_probes config)
     Case("missing-probes-warn-multi-attach",   # warn is 0.26's default: the probe keeps what exists
          f"{MP_MULTI} /pid == cpid/ {{ @n = count(); }}", "\n\n@n: 10\n", [{"type": "map", "data": {"@n": 10}}],

@@ -361,6 +361,26 @@ def test_stack_modes_with_sizes(progs: dict[str, Path]) -> None:
                     "\n\n" + END)
 
 
+def test_ustack_build_id_mode(progs: dict[str, Path]) -> None:
+    """ustack(build_id[, N]): frames from a BPF_F_STACK_BUILD_ID stack map, printed as 0.26's
+    format_build_id_stack does (`<build id> 0x<file offset>`, unindented), also as a map key;
+    kstack(build_id) warns and falls back to raw (tests/runtime/regression "stack modes and size")."""
+    fn = progs["fn"]
+    notes = subprocess.run(["readelf", "-n", str(fn)], capture_output=True, text=True, check=True).stdout
+    build_id = re.search(r"Build ID: ([0-9a-f]{40})", notes)
+    if build_id is None:
+        pytest.skip("the compiler wrote no build id")
+    first = f"{build_id.group(1)} 0x{_symbol(fn, 'target'):02x}"
+    r = bpfscope("-q", "-e", f"uprobe:{fn}:target {{ print(ustack(build_id, 1)); @[ustack(build_id, 1)] = count(); "
+                             "$k = kstack(build_id); }", "-c", f"{fn} 2")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"\n{first}\n\n" * 2 + END + f"@[\n{first}\n]: 2\n"
+    assert "WARNING: 'build_id' stack mode can only be used for ustack. Falling back to 'raw' mode." in r.stderr
+    r = bpfscope("-e", "begin { $a = (1, ustack); $b = (1, ustack(build_id)); $c = (1, ustack(build_id, 30)); "
+                       "$d = (1, kstack); $e = (1, kstack(raw)); $f = (1, kstack(raw, 30)); exit(); }")
+    assert r.returncode == 0 and "Attached 1 probe" in r.stderr, r.stderr
+
+
 def test_stacks_of_an_exited_program(progs: dict[str, Path]) -> None:
     """Map keys printed at exit, after the traced program is gone: still symbolized, per mode."""
     fn = progs["fn"]
@@ -676,3 +696,38 @@ def test_func_of_a_process_gone_before_its_event_is_read(progs: dict[str, Path],
     p.send_signal(2)
     out, err = p.communicate(timeout=30)
     assert (p.returncode, out) == (0, "func: target\nret: target\nfunc: target\nret: target\n" + END), err
+
+
+def test_str_holds_max_strlen_characters_and_marks_truncation(tmp_path: Path) -> None:
+    """0.26 (tests/runtime/regression "config max_strlen ..."): str() keeps up to max_strlen
+    characters; a string that fills them is printed with the trailer (`..`, or
+    str_trunc_trailer) in printf, print, tuples, map keys and JSON. str(p, n) is n characters."""
+    child = tmp_path / "opens.py"
+    child.write_text("import os\nfor p in ('/q/z1', '/q/z12', '/q/z123'):\n"
+                     "    try:\n        os.open(p, os.O_RDONLY)\n    except OSError:\n        pass\n")
+    pred = '/pid == cpid && strncmp(str(args.filename), "/q/z", 4) == 0/'
+    r = bpfscope("-q", "-c", f"{sys.executable} {child}", "-e",
+                 f"config = {{ max_strlen = 6 }} tracepoint:syscalls:sys_enter_openat {pred} {{ "
+                 'printf("%s|%s|\\n", str(args.filename), str(args.filename, 4)); '
+                 "print((str(args.filename), 1)); @[str(args.filename)] = count(); }")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == ("/q/z1|/q/z|\n(/q/z1, 1)\n/q/z12..|/q/z|\n(/q/z12.., 1)\n/q/z12..|/q/z|\n(/q/z12.., 1)\n"
+                        "\n\n@[/q/z1]: 1\n@[/q/z12..]: 2\n")
+    r = bpfscope("-q", "-f", "json", "-c", f"{sys.executable} {child}", "-e",
+                 f'config = {{ str_trunc_trailer = "_xxx" }} tracepoint:syscalls:sys_enter_openat {pred} '
+                 "{ print(str(args.filename)); }", env={"BPFTRACE_MAX_STRLEN": "6"})
+    assert r.returncode == 0, r.stderr
+    assert [json.loads(ln)["data"] for ln in r.stdout.splitlines()] == ["/q/z1", "/q/z12_xxx", "/q/z12_xxx"]
+
+
+def test_kprobe_on_a_function_the_kernel_lacks_is_a_missing_probe() -> None:
+    """tests/runtime/regression async_id_invalid_probe_expansion: a kprobe on a name that
+    kallsyms does not have is a missing probe, which missing_probes=warn prunes (on a kernel
+    with or without kprobes), so the rest of the program runs; `error` stops at it."""
+    prog = 'kprobe:zzzzz { probe; printf("asdf\\n") } begin { printf("_%s_\\n", "success"); exit() }'
+    r = bpfscope("-e", "config = { missing_probes=warn } " + prog)
+    assert (r.returncode, r.stdout) == (0, "_success_\n" + END), r.stderr
+    assert "WARNING: No matches for kprobe zzzzz. Skipping." in r.stderr
+    r = bpfscope("-e", "config = { missing_probes=error } " + prog)
+    assert r.returncode == 1
+    assert r.stderr.startswith("stdin:1:35-47: ERROR: No matches for kprobe zzzzz.\n"), r.stderr

@@ -169,7 +169,7 @@ CASES = [
         'cat("/nonexistent/bpfscope"); exit(); }',
         text="Linux\nLinux\n" + END,
         json=js('{"type": "cat", "data": "Linux\\n"}', '{"type": "cat", "data": "Linux\\n"}'),
-        stderr="ERROR: failed to open file '/nonexistent/bpfscope': No such file or directory\n",
+        stderr="ERROR: failed to open file '/nonexistent/bpfscope' (No such file or directory)\n",
     ),
     Case(
         "system",

@@ -457,6 +457,13 @@ class Btf:
 
     def alignof(self, type_id: int) -> int:
         """Natural alignment in bytes (1 for packed structs), as a C compiler lays it out."""
+        memo: dict[int, int] = self.__dict__.setdefault("_align_memo", {})
+        hit = memo.get(type_id)
+        if hit is None:
+            hit = memo[type_id] = self._alignof(type_id)
+        return hit
+
+    def _alignof(self, type_id: int) -> int:
         t = self.get(self.resolve(type_id))
         if t.kind in ("int", "float", "enum", "enum64"):
             return max(1, min(t.size, _POINTER_SIZE))

@@ -223,7 +223,7 @@ def format_stack(frames: list[str], mode: str = "bpftrace") -> str:
     """
     if mode == "perf":
         lines = ["\t" + f for f in frames]
-    elif mode == "raw":
+    elif mode in ("raw", "build_id"):
         lines = list(frames)
     else:
         lines = [" " * _STACK_INDENT + f for f in frames]

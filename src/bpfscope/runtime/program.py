@@ -187,7 +187,7 @@ class Program:
                 n = spec.max_entries or (possible_cpus() if spec.map_type == uapi.BPF_MAP_TYPE_PERF_EVENT_ARRAY
                                          else 0)   # a perf event array: one slot per CPU
                 self.maps_.append(Map.create(spec.map_type, spec.key_size, spec.value_size, n,
-                                             name=_map_name(spec.name)))
+                                             name=_map_name(spec.name), flags=spec.flags))
             except OSError as e:
                 self.close()
                 raise BpfscopeError(f"ERROR: failed to create map {spec.name}: {e.strerror}"
@@ -759,7 +759,7 @@ class Program:
         cp = self.compiled
         if cp is None or len(self.maps_) != len(cp.maps):
             return
-        stacks = ("$ustack", "$kstack", "$seen")
+        stacks = ("$ustack", "$ustack_build_id", "$kstack", "$seen")
         maps = [(s, m) for s, m in zip(cp.maps, self.maps_, strict=True) if s.name not in stacks]
         seen = next((m for s, m in zip(cp.maps, self.maps_, strict=True) if s.name == "$seen"), None)
         dead = self._pid_gc.step(t, maps, seen, self._mmaps_safe)
@@ -824,7 +824,8 @@ class Program:
         return list(frames)
 
     def _stack_frames(self, kind: Kind, sid: int, pid: int, t: Type, ret: int = 0) -> list[str]:
-        name = "$kstack" if kind is Kind.KSTACK else "$ustack"
+        build_id = kind is Kind.USTACK and t.mode == "build_id"
+        name = "$kstack" if kind is Kind.KSTACK else "$ustack_build_id" if build_id else "$ustack"
         try:
             _spec, m = self._spec(name)
         except KeyError:
@@ -832,6 +833,8 @@ class Program:
         raw = m.lookup(struct.pack("<I", sid))
         if raw is None:
             return []
+        if build_id:
+            return _build_id_frames(raw, t.params[0] if t.params else 127)
         addrs = [a for a in struct.unpack(f"<{len(raw) // 8}Q", raw) if a]
         if ret and addrs and (len(addrs) < 2 or addrs[1] != ret):
             addrs.insert(1, ret)   # the caller the unwind skipped (kernels < 6.12 or frameless entry)
@@ -1112,3 +1115,23 @@ def _privilege_hint(e: OSError) -> str:
 
 # keep percpu helper importable for API users
 __all__ = ["Program", "BpfscopeError", "VerifierError", "possible_cpus", "uapi"]
+
+
+BPF_STACK_BUILD_ID_VALID, BPF_STACK_BUILD_ID_IP = 1, 2
+
+
+def _build_id_frames(raw: bytes, limit: int) -> list[str]:
+    """Frames of a BPF_F_STACK_BUILD_ID stack (struct bpf_stack_build_id: s32 status, 20-byte
+    build id, u64 offset or ip), as 0.26 prints them: `<build id hex> 0x<offset>`, or the bare
+    hex ip where the kernel could not read the object's build id."""
+    frames: list[str] = []
+    for i in range(0, len(raw) - 31, 32):
+        status = int.from_bytes(raw[i:i + 4], "little", signed=True)
+        value = int.from_bytes(raw[i + 24:i + 32], "little")
+        if status == BPF_STACK_BUILD_ID_VALID:
+            frames.append(f"{raw[i + 4:i + 24].hex()} 0x{value:02x}")
+        elif status == BPF_STACK_BUILD_ID_IP:
+            frames.append(f"{value:x}")
+        else:
+            break
+    return frames[:limit]

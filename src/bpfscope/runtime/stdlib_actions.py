@@ -99,7 +99,7 @@ def cat_file(path: str, limit: int) -> str | None:
         with open(path, "rb") as f:
             data = f.read(limit)
     except OSError as e:
-        sys.stderr.write(f"ERROR: failed to open file '{path}': {e.strerror}\n")
+        sys.stderr.write(f"ERROR: failed to open file '{path}' ({e.strerror})\n")
         return None
     return data.decode("utf-8", "surrogateescape")
 

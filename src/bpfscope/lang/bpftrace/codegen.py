@@ -633,7 +633,8 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
                 self.tuple_elem_mem(x, t, off)
             return off
         if t.kind is Kind.USTACK:
-            user_stack(e, self.shared, off, PT_REGS_SP if self.info.user_entry else None)
+            user_stack(e, self.shared, off, PT_REGS_SP if self.info.user_entry else None,
+                       build_id=t.mode == "build_id")
             return off
         if t.kind is Kind.USYM:
             v = self.gen_int(x.args[0] if isinstance(x, A.Call) else x)
@@ -851,11 +852,11 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
                 e.emit(I.mov64_reg(I.R3, r))
             e.release(v)
             n = min(size, xt.size)
+            # a raw kprobe argument may point to user memory (syscall arguments)
             either = (not self.user_ptr(src) and self.info.ctx == "pt_regs" and isinstance(src, A.Builtin)
                       and src.name.startswith("arg"))
-            if either:  # a raw kprobe argument may point to user memory (syscall arguments)
-                saved = e.alloc(8)
-                e.emit(I.stx(8, I.R10, I.R3, saved))
+            saved = e.alloc(8)
+            e.emit(I.stx(8, I.R10, I.R3, saved))
             e.emit(I.mov64_reg(I.R1, I.R10), I.alu64_imm(I.ADD, I.R1, off), I.mov64_imm(I.R2, n))
             e.call("probe_read_user_str" if self.user_ptr(src) else "probe_read_kernel_str")
             if either:
@@ -865,6 +866,8 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
                        I.mov64_imm(I.R2, n))
                 e.call("probe_read_user_str")
                 e.place(done)
+            if n > 1 and len(x.args) == 1:   # str(p, n) asks for n characters, not a truncation
+                self.str_last_char(off, n, saved, self.user_ptr(src), either)
             return
         if isinstance(x, A.Ternary):
             other, end = Label(), Label()
@@ -1392,6 +1395,8 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
             return self.strcmp(x)
         if lt.kind is Kind.TUPLE and rt.kind is Kind.TUPLE:
             return self.tuple_eq(x)
+        if lt.kind is Kind.BUFFER and rt.kind is Kind.BUFFER:
+            return self.buf_eq(x)
         pa = self.ptr_arith(x)
         if pa is not None:
             return pa
@@ -1472,6 +1477,46 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
         e.place(end)
         return v
 
+
+    def str_last_char(self, off: int, n: int, saved: int, user: bool, either: bool) -> None:
+        """str() holds up to n characters, as 0.26's: when probe_read_str filled the n bytes
+        (R0 == n), the n-th character replaces the NUL. A string of n or more characters then
+        has no NUL in its buffer, which is how the printers know to add the `..` trailer."""
+        e = self.e
+        done = Label()
+        e.jump(I.jmp_imm(I.JNE, I.R0, n), done)
+        e.emit(I.ldx(8, I.R3, I.R10, saved), I.alu64_imm(I.ADD, I.R3, n - 1),
+               I.mov64_reg(I.R1, I.R10), I.alu64_imm(I.ADD, I.R1, off + n - 1), I.mov64_imm(I.R2, 1))
+        e.call("probe_read_user" if user else "probe_read_kernel")
+        if either:
+            e.jump(I.jmp_imm(I.JSGE, I.R0, 0), done)
+            e.emit(I.ldx(8, I.R3, I.R10, saved), I.alu64_imm(I.ADD, I.R3, n - 1),
+                   I.mov64_reg(I.R1, I.R10), I.alu64_imm(I.ADD, I.R1, off + n - 1), I.mov64_imm(I.R2, 1))
+            e.call("probe_read_user")
+        e.place(done)
+
+    def buf_eq(self, x: A.Binop) -> IntVal:
+        """Buffer ==/!=: the same length, then the same bytes up to it (bytes past a buffer's
+        length are not part of its value)."""
+        e = self.e
+        lt, rt = self.t(x.left), self.t(x.right)
+        a = self.gen_mem(x.left, lt)
+        b = self.gen_mem(x.right, rt)
+        v = e.new_int()
+        ne, eq, end = Label(), Label(), Label()
+        e.emit(I.ldx(4, I.R3, I.R10, a), I.ldx(4, I.R2, I.R10, b))
+        e.jump(I.jmp_reg(I.JNE, I.R3, I.R2), ne)
+        for i in range(min(lt.size, rt.size) - 4):
+            e.jump(I.jmp_imm(I.JLE, I.R3, i), eq)
+            e.emit(I.ldx(1, I.R1, I.R10, a + 4 + i), I.ldx(1, I.R2, I.R10, b + 4 + i))
+            e.jump(I.jmp_reg(I.JNE, I.R1, I.R2), ne)
+        e.place(eq)
+        e.set_imm(v, 1 if x.op == "==" else 0)
+        e.ja(end)
+        e.place(ne)
+        e.set_imm(v, 0 if x.op == "==" else 1)
+        e.place(end)
+        return v
 
     def tuple_eq(self, x: A.Binop) -> IntVal:
         """Tuple ==/!=: both laid out on the stack, then compared element by element (strings up

@@ -32,7 +32,7 @@ CONFIG_VARS: dict[str, Any] = {
     "perf_rb_pages": "int",
     "print_maps_on_exit": "bool",
     "show_debug_info": "bool",
-    "stack_mode": ("bpftrace", "perf", "raw"),
+    "stack_mode": ("bpftrace", "perf", "raw", "build_id"),
     "str_trunc_trailer": "str",
     "symbol_source": ("dwarf", "symbol_table"),
     "unstable_map_decl": _UNSTABLE,

@@ -370,6 +370,8 @@ class ProbeTypes(MemTypes, VarTypes):
                 if e.op not in ("==", "!="):
                     raise CompileError(f"Invalid operator '{e.op}' for string comparison", e.span)
                 return BOOL
+            if e.op in ("==", "!=") and lt.kind is Kind.BUFFER and rt.kind is Kind.BUFFER:
+                return BOOL   # equal lengths and equal bytes, whatever the two capacities
             if e.op in ("==", "!=") and lt.kind is Kind.USERNAME and rt.kind is Kind.USERNAME:
                 return BOOL   # same user name exactly when same uid (compared as uids)
             if e.op in ("==", "!=") and lt.kind is Kind.TUPLE and rt.kind is Kind.TUPLE:
@@ -521,8 +523,12 @@ class ProbeTypes(MemTypes, VarTypes):
                                    "and 'fexit' probes", e.span)
             return INT64
         if n in ("kstack", "ustack"):
-            return stack_type(Kind.KSTACK if n == "kstack" else Kind.USTACK,
-                              self.opts.get("stack_mode", "bpftrace"))
+            mode = self.opts.get("stack_mode", "bpftrace")
+            if n == "kstack" and mode == "build_id":
+                self.opts.setdefault("codegen_warnings", []).append(
+                    ("'build_id' stack mode can only be used for ustack. Falling back to 'raw' mode.", e.span))
+                mode = "raw"
+            return stack_type(Kind.KSTACK if n == "kstack" else Kind.USTACK, mode)
         if n == "username":
             return Type(Kind.USERNAME, size=8)
         if n == "func":
@@ -692,8 +698,13 @@ class ProbeTypes(MemTypes, VarTypes):
             mode = self.opts.get("stack_mode", "bpftrace")
             limit = 127
             for a in c.args:
-                if isinstance(a, A.Identifier) and a.name in ("bpftrace", "perf", "raw"):
+                if isinstance(a, A.Identifier) and a.name in ("bpftrace", "perf", "raw", "build_id"):
                     mode = a.name
+                    if mode == "build_id" and n == "kstack":   # as 0.26: a warning, then raw
+                        self.opts.setdefault("codegen_warnings", []).append(
+                            ("'build_id' stack mode can only be used for ustack. Falling back to 'raw' mode.",
+                             a.span))
+                        mode = "raw"
                 else:
                     v = self.const_int(a)
                     if v is None:

@@ -102,7 +102,11 @@ class BtfSource:
         if k in ("struct", "union"):
             name = f"{k} {bt.name}" if bt.name else f"{k} <btf#{r}>"
             self._ids[name] = r
-            return struct_ref(name, bt.size)
+            try:
+                align = int(b.alignof(r))
+            except Exception:  # malformed: the natural 8
+                align = 0
+            return struct_ref(name, bt.size, align)
         if k == "fwd":
             return struct_ref(("union " if bt.kflag else "struct ") + bt.name, 0)
         if k == "ptr":

@@ -99,7 +99,7 @@ class TypeDB:
         if kind in ("struct", "union"):
             rec = self.c.records.get(base)
             if rec is not None and rec.fields is not None:
-                t = self._c_types[base] = struct_ref(base, self._c_layout(rec)[1])
+                t = self._c_types[base] = struct_ref(base, *self._c_layout(rec)[1:])
                 return t
             if self.btf is not None:
                 bt = self.btf.named(base)
@@ -247,7 +247,7 @@ class TypeDB:
                     elems.append(mt)
                     offs.append(m.offset)
                 full = Type(Kind.STRUCT, size=t.size, name=t.name, names=tuple(names), elems=tuple(elems),
-                            offsets=tuple(offs))
+                            offsets=tuple(offs), align=t.align)
             finally:
                 self._busy.discard(t.name)
             self._complete[t.name] = full

@@ -64,6 +64,7 @@ class Type:
     params: tuple[int, ...] = ()       # LHIST (min, max, step); HIST (bits,); stack (limit,)
     mode: str = ""                     # stack mode: bpftrace | perf | raw
     enum_values: tuple[tuple[int, str], ...] = field(default=(), compare=False)
+    align: int = field(default=0, compare=False)   # STRUCT/TUPLE/RECORD alignment (0: unknown, 8)
 
     # --- predicates -------------------------------------------------------
     @property
@@ -120,26 +121,32 @@ def align8(n: int) -> int:
 
 
 def tuple_type(elems: list[Type] | tuple[Type, ...], names: tuple[str, ...] = ()) -> Type:
-    """Lay elements out with natural alignment, as bpftrace's packed tuples do (8-byte slots)."""
+    """Lay elements out as bpftrace's tuples: each at its in-tuple alignment, the whole padded to
+    the largest one, so `((int32)1, struct {int m; int n;})` takes 12 bytes and `(int8, int8)` 2."""
     offs: list[int] = []
     off = 0
+    biggest = 1
     for e in elems:
-        a = min(8, _align_of(e))
+        a = _align_of(e)
+        biggest = max(biggest, a)
         off = (off + a - 1) & ~(a - 1)
         offs.append(off)
         off += e.size
-    size = align8(off) if elems else 0
+    size = (off + biggest - 1) & ~(biggest - 1) if elems else 0
     kind = Kind.RECORD if names else Kind.TUPLE
-    return Type(kind, size=size, elems=tuple(elems), names=names, offsets=tuple(offs))
+    return Type(kind, size=size, elems=tuple(elems), names=names, offsets=tuple(offs), align=biggest)
 
 
 def _align_of(t: Type) -> int:
+    """bpftrace's in-tuple alignment: byte arrays 1, integers 1/2/4/8 by size, aggregates their own."""
     if t.kind in (Kind.INT, Kind.BOOL, Kind.ENUM, Kind.POINTER):
-        return max(1, t.size)
+        return t.size if t.size <= 2 else 4 if t.size <= 4 else 8
     if t.kind in (Kind.STRING, Kind.BUFFER, Kind.MAC):
         return 1
     if t.kind is Kind.ARRAY and t.pointee is not None:
         return _align_of(t.pointee)
+    if t.kind in (Kind.STRUCT, Kind.TUPLE, Kind.RECORD) and t.align:
+        return min(8, t.align)
     return 8
 
 
@@ -156,6 +163,6 @@ def pointer_type(pointee: Type | None, name: str = "", space: str = "") -> Type:
     return Type(Kind.POINTER, size=8, pointee=pointee, name=name, mode=space)
 
 
-def struct_ref(name: str, size: int) -> Type:
+def struct_ref(name: str, size: int, align: int = 0) -> Type:
     """A struct/union by name only (members are looked up on demand through the TypeDB)."""
-    return Type(Kind.STRUCT, size=size, name=name)
+    return Type(Kind.STRUCT, size=size, name=name, align=align)

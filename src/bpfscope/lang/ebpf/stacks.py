@@ -21,6 +21,8 @@ from .pidns import emit_pid_tgid
 from .shared import SharedTables
 
 BPF_F_USER_STACK = 1 << 8
+BPF_F_STACK_BUILD_ID = 1 << 5   # map flag: frames are struct bpf_stack_build_id (32 bytes)
+BUILD_ID_FRAME = 32
 MAX_DEPTH = 127          # the kernel's default perf_event_max_stack: frames kept per stack
 SEEN_PIDS = 16384        # pids remembered as reported (LRU: old pids fall out, reported again)
 
@@ -30,13 +32,18 @@ def stack_trace_map(name: str, depth: int = MAX_DEPTH, entries: int = 4096, inte
     return MapSpec(name, uapi.BPF_MAP_TYPE_STACK_TRACE, 4, 8 * depth, entries, None, UINT64, internal=internal)
 
 
-def stack_map(tables: SharedTables, user: bool) -> int:
+def stack_map(tables: SharedTables, user: bool, build_id: bool = False) -> int:
     """The script's stack-trace map of kernel (or user) stacks, created on first use and sized
-    by the `max_stack_depth` and `stack_entries` options."""
+    by the `max_stack_depth` and `stack_entries` options. build_id: user frames kept as (build
+    id, file offset) by the kernel, for `ustack(build_id)`."""
     opts = tables.opts
-    return tables.internal_map(stack_trace_map("$ustack" if user else "$kstack",
-                                               int(opts.get("max_stack_depth", MAX_DEPTH)),
-                                               int(opts.get("stack_entries", 4096)), internal=True))
+    depth = int(opts.get("max_stack_depth", MAX_DEPTH))
+    entries = int(opts.get("stack_entries", 4096))
+    if build_id:
+        return tables.internal_map(MapSpec("$ustack_build_id", uapi.BPF_MAP_TYPE_STACK_TRACE, 4,
+                                           BUILD_ID_FRAME * depth, entries, None, UINT64,
+                                           flags=BPF_F_STACK_BUILD_ID, internal=True))
+    return tables.internal_map(stack_trace_map("$ustack" if user else "$kstack", depth, entries, internal=True))
 
 
 def seen_map(tables: SharedTables) -> int:
@@ -55,14 +62,15 @@ def get_stackid(e: Emitter, smap: int, flags: int | None = 0, ctx: int = CTX) ->
     e.call("get_stackid")
 
 
-def user_stack(e: Emitter, tables: SharedTables, off: int, entry_sp: int | None = None, ctx: int = CTX) -> None:
+def user_stack(e: Emitter, tables: SharedTables, off: int, entry_sp: int | None = None, ctx: int = CTX,
+               build_id: bool = False) -> None:
     """The 16-byte user stack value at r10+off: the stack id, then the pid (see `record_pid`).
     entry_sp: a probe at a function's first instruction gives the offset of the stack pointer
     in ctx, to keep the return address the unwind misses (`entry_return_address`)."""
-    get_stackid(e, stack_map(tables, user=True), BPF_F_USER_STACK, ctx)
+    get_stackid(e, stack_map(tables, user=True, build_id=build_id), BPF_F_USER_STACK, ctx)
     e.emit(I.stx(8, I.R10, I.R0, off))
     record_pid(e, tables, off + 8)
-    if entry_sp is not None:
+    if entry_sp is not None and not build_id:
         entry_return_address(e, off, entry_sp, ctx)
 
 

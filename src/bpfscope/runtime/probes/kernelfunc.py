@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ...kernel import uapi
 from ...lang.ctype.types import int_type
 from ...lang.spec import ArgField, ProbeInfo
-from .base import Env, fail, is_glob
+from .base import Env, fail, is_glob, missing
 
 if TYPE_CHECKING:
     from ...lang.bpftrace.ast import AttachPoint
@@ -68,6 +68,8 @@ def resolve(ap: AttachPoint, env: Env) -> list[ProbeInfo]:
     p = ap.provider
     module, pattern, off = _split(ap)
     ret = p in ("kretprobe", "fexit")
+    if not _exists(pattern):   # missing_probes decides (0.26: warn, skip, or error)
+        raise missing(ap)
     if p in ("fentry", "fexit"):
         if (features.fexit() if ret else features.fentry()):
             return _fentry(ap, module, pattern, ret, env)
@@ -77,6 +79,17 @@ def resolve(ap: AttachPoint, env: Env) -> list[ProbeInfo]:
     if not (features.kretprobes() if ret else features.kprobes()):
         raise fail(ap, features.explain_missing(p, pattern))
     return _kprobe(ap, module, pattern, off, ret, env)
+
+
+def _exists(pattern: str) -> bool:
+    """False only for a plain function name that the kernel's symbol table does not have
+    (patterns, addresses and an unreadable table give the benefit of the doubt)."""
+    from ...kernel.ksyms import kernel_symbols
+
+    if is_glob(pattern) or not pattern or pattern[0].isdigit():
+        return True
+    syms = kernel_symbols()
+    return bool(syms.kaddr(pattern)) or not syms.kaddr("_stext")
 
 
 # ------------------------------------------------------------------ kprobes
