@@ -159,6 +159,12 @@ CASES = [
          "(int32) 1, (int64)-10, (int8)10, (int16)-555, \"abc\")), sizeof(((int16)1, \"abc\")))); "
          "@m[((int8)1, (int16)2)] = ((int32)3, (int8)4); exit(); }",
          "(12, 2, 8, 32, 48, 6)\n\n\n@m[1, 2]: (3, 4)\n"),
+    Case("config-builtin",   # tests/runtime/builtin "config builtin reads integer, string, and boolean"
+         'config = { max_strlen = 100; missing_probes = ignore } begin { printf("%d %s %d %s\\n", '
+         "config().max_strlen, config().stack_mode, config().cpp_demangle, config().missing_probes); "
+         "$c = config(); print(($c.license, $c.print_maps_on_exit)); exit(); }",
+         "100 bpftrace 1 ignore\n(GPL, true)\n\n\n",
+         [{"type": "printf", "data": "100 bpftrace 1 ignore\n"}] + _v(["GPL", True])),
     Case("tuple-narrow-members",
          "begin { $t = ((int32)1, (int32)-2); print($t); @m = $t; print(((int8)1, (int16)2, (int32)-3, 4)); "
          "exit(); }",

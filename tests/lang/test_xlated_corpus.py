@@ -39,8 +39,8 @@ def _compile(entry: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str
     """The compiler's output for one corpus entry, as plain JSON data."""
     from bpfscope.kernel import features
     from bpfscope.kernel.insn import encode
-    from bpfscope.runtime.program import Program
     from bpfscope.runtime.probes import kernelfunc
+    from bpfscope.runtime.program import Program
 
     monkeypatch.setattr(features, "kprobes", lambda: True)
     monkeypatch.setattr(features, "kretprobes", lambda: True)

@@ -112,6 +112,9 @@ class Program:
             self._resolve_imports(prog)
         self._add_stdlib(prog)
         self.opts = {**_script_config(prog), **self.opts}
+        from ..lang.bpftrace.config import inline_config_calls
+
+        inline_config_calls(prog, self.opts)
         env = Env(pid=self.pid, opts=self.opts)
         opts = {"positional": self.positional, "unsafe": self.unsafe, "ncpus": os.cpu_count() or 1,
                 "kaddr": _kaddr,

@@ -162,3 +162,48 @@ def unstable_features(program: A.Program, opts: dict[str, Any]) -> list[tuple[st
             out.append((f"Script is using an unstable feature: {feature}. To prevent this warning you must "
                         f"explicitly enable it in the config e.g. {key}=enable", None))
     return out
+
+
+# config()'s record (0.26's __builtin_config): the settings this run uses, in 0.26's order;
+# values not set by the script or environment are the ones bpfscope runs with
+_RECORD_DEFAULTS: tuple[tuple[str, Any], ...] = (
+    ("cpp_demangle", True), ("lazy_symbolication", False), ("print_maps_on_exit", True),
+    ("use_blazesym", False), ("show_debug_info", False),
+    ("log_size", 1 << 22), ("max_bpf_progs", 1024), ("max_cat_bytes", 10240), ("max_map_keys", 4096),
+    ("max_probes", 1024), ("max_strlen", 64), ("on_stack_limit", 32), ("perf_rb_pages", 64),
+    ("str_trunc_trailer", ".."),
+    ("unstable_import_statement", "warn"), ("unstable_tseries", "warn"), ("unstable_typeinfo", "warn"),
+    ("unstable_dw_ustack", "warn"),
+    ("missing_probes", "warn"), ("stack_mode", "bpftrace"), ("license", "GPL"),
+)
+
+
+def inline_config_calls(program: A.Program, cfg: Mapping[str, Any]) -> None:
+    """Replace every `config()` with a record literal of the effective settings, so that
+    `config().max_strlen` is a compile-time constant (a user macro named config wins)."""
+    if any(m.name == "config" for m in program.macros):
+        return
+    from .desugar import map_children
+
+    def record(span: A.Span) -> A.Record:
+        names: list[str] = []
+        elems: list[A.Expr] = []
+        for name, default in _RECORD_DEFAULTS:
+            value = cfg.get("unstable_import" if name == "unstable_import_statement" else name, default)
+            names.append(name)
+            elems.append(A.Bool(span=span, value=value) if isinstance(value, bool)
+                         else A.Int(span=span, value=value) if isinstance(value, int)
+                         else A.Str(span=span, value=str(value)))
+        return A.Record(span=span, names=names, elems=elems)
+
+    def fix(node: Any) -> Any:
+        if isinstance(node, A.Call) and node.name == "config" and not node.args:
+            return record(node.span)
+        if isinstance(node, A.Node):
+            map_children(node, fix)
+        return node
+
+    for p in program.probes:
+        fix(p)
+    for f in program.functions:
+        fix(f)
