@@ -309,9 +309,12 @@ def test_signal_by_number_delivered(workload: Path, tmp_path: Path) -> None:
         p.communicate(timeout=20)
 
 
-def test_buf_from_traced_user_memory() -> None:
+@pytest.mark.parametrize("config", ["", "config = { max_strlen = 1024 } "])
+def test_buf_from_traced_user_memory(config: str) -> None:
+    """With max_strlen 1024 the frame lives in a scratch map, where a spilled length loses the
+    bounds the verifier knew: the run-time length is clamped again after reloading it."""
     r = bpfscope("-q", "-c", "/bin/echo hello", "-e",
-                 'tracepoint:syscalls:sys_enter_write /pid == cpid/ { printf("[%r] [%rh] [%r]\\n", '
+                 config + 'tracepoint:syscalls:sys_enter_write /pid == cpid/ { printf("[%r] [%rh] [%r]\\n", '
                  'buf(args.buf, args.count), buf(args.buf, 3), buf(uptr(args.buf), 5)); }')
     assert r.returncode == 0, r.stderr
     assert "[hello\\x0a] [68 65 6c] [hello]\n" in r.stdout

@@ -712,7 +712,14 @@ class StdlibGen:
         e.place(ok)
         e.emit(I.stx(8, I.R10, I.R2, slot))
         e.copy(off, slot, 4)  # the u32 length (a buffer may sit at any offset of a record)
-        e.emit(I.ldx(8, I.R2, I.R10, slot), I.mov64_reg(I.R1, I.R10), I.alu64_imm(I.ADD, I.R1, off + 4))
+        # clamped again once reloaded: a frame kept in a scratch map value (large values) loses
+        # the bounds the verifier knew before the spill
+        ok2 = Label()
+        e.emit(I.ldx(8, I.R2, I.R10, slot))
+        e.jump(I.jmp_imm(I.JLE, I.R2, cap), ok2)
+        e.emit(I.mov64_imm(I.R2, cap))
+        e.place(ok2)
+        e.emit(I.mov64_reg(I.R1, I.R10), I.alu64_imm(I.ADD, I.R1, off + 4))
         e.call("probe_read_user" if self.user_ptr(src) else "probe_read_kernel")
 
     def _ntop(self, c: A.Call, off: int) -> None:
