@@ -1469,14 +1469,21 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
                 e.jump(I.jmp_reg(I.JNE, I.R1, I.R2), ne)
                 e.jump(I.jmp_imm(I.JEQ, I.R1, 0), eq)
             e.ja(eq)
-        e.place(eq)
-        e.set_imm(v, 1 if x.op == "==" else 0)
+        return self.eq_result(v, x.op, ne, end, eq)
+
+
+    def eq_result(self, v: IntVal, op: str, ne: Label, end: Label, eq: Label | None = None) -> IntVal:
+        """v = (op is ==) at `eq` (or here), the opposite at `ne`: the tail of every ==/!= of
+        values compared piece by piece."""
+        e = self.e
+        if eq is not None:
+            e.place(eq)
+        e.set_imm(v, 1 if op == "==" else 0)
         e.ja(end)
         e.place(ne)
-        e.set_imm(v, 0 if x.op == "==" else 1)
+        e.set_imm(v, 0 if op == "==" else 1)
         e.place(end)
         return v
-
 
     def str_last_char(self, off: int, n: int, saved: int, user: bool, either: bool) -> None:
         """str() holds up to n characters, as 0.26's: when probe_read_str filled the n bytes
@@ -1484,15 +1491,17 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
         has no NUL in its buffer, which is how the printers know to add the `..` trailer."""
         e = self.e
         done = Label()
-        e.jump(I.jmp_imm(I.JNE, I.R0, n), done)
-        e.emit(I.ldx(8, I.R3, I.R10, saved), I.alu64_imm(I.ADD, I.R3, n - 1),
-               I.mov64_reg(I.R1, I.R10), I.alu64_imm(I.ADD, I.R1, off + n - 1), I.mov64_imm(I.R2, 1))
-        e.call("probe_read_user" if user else "probe_read_kernel")
-        if either:
-            e.jump(I.jmp_imm(I.JSGE, I.R0, 0), done)
+
+        def read_last(helper: str) -> None:
             e.emit(I.ldx(8, I.R3, I.R10, saved), I.alu64_imm(I.ADD, I.R3, n - 1),
                    I.mov64_reg(I.R1, I.R10), I.alu64_imm(I.ADD, I.R1, off + n - 1), I.mov64_imm(I.R2, 1))
-            e.call("probe_read_user")
+            e.call(helper)
+
+        e.jump(I.jmp_imm(I.JNE, I.R0, n), done)
+        read_last("probe_read_user" if user else "probe_read_kernel")
+        if either:
+            e.jump(I.jmp_imm(I.JSGE, I.R0, 0), done)
+            read_last("probe_read_user")
         e.place(done)
 
     def buf_eq(self, x: A.Binop) -> IntVal:
@@ -1510,13 +1519,7 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
             e.jump(I.jmp_imm(I.JLE, I.R3, i), eq)
             e.emit(I.ldx(1, I.R1, I.R10, a + 4 + i), I.ldx(1, I.R2, I.R10, b + 4 + i))
             e.jump(I.jmp_reg(I.JNE, I.R1, I.R2), ne)
-        e.place(eq)
-        e.set_imm(v, 1 if x.op == "==" else 0)
-        e.ja(end)
-        e.place(ne)
-        e.set_imm(v, 0 if x.op == "==" else 1)
-        e.place(end)
-        return v
+        return self.eq_result(v, x.op, ne, end, eq)
 
     def tuple_eq(self, x: A.Binop) -> IntVal:
         """Tuple ==/!=: both laid out on the stack, then compared element by element (strings up
@@ -1528,12 +1531,7 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
         v = e.new_int()
         ne, end = Label(), Label()
         self._elems_eq(lt, a, rt, b, ne)
-        e.set_imm(v, 1 if x.op == "==" else 0)
-        e.ja(end)
-        e.place(ne)
-        e.set_imm(v, 0 if x.op == "==" else 1)
-        e.place(end)
-        return v
+        return self.eq_result(v, x.op, ne, end)
 
     def _elems_eq(self, lt: Type, a: int, rt: Type, b: int, ne: Label) -> None:
         e = self.e

@@ -183,7 +183,7 @@ def inline_config_calls(program: A.Program, cfg: Mapping[str, Any]) -> None:
     `config().max_strlen` is a compile-time constant (a user macro named config wins)."""
     if any(m.name == "config" for m in program.macros):
         return
-    from .desugar import map_children
+    from .desugar import rewrite
 
     def record(span: A.Span) -> A.Record:
         names: list[str] = []
@@ -196,14 +196,7 @@ def inline_config_calls(program: A.Program, cfg: Mapping[str, Any]) -> None:
                          else A.Str(span=span, value=str(value)))
         return A.Record(span=span, names=names, elems=elems)
 
-    def fix(node: Any) -> Any:
-        if isinstance(node, A.Call) and node.name == "config" and not node.args:
-            return record(node.span)
-        if isinstance(node, A.Node):
-            map_children(node, fix)
-        return node
+    def fix(node: Any, _visit: Any) -> Any:
+        return record(node.span) if isinstance(node, A.Call) and node.name == "config" and not node.args else None
 
-    for p in program.probes:
-        fix(p)
-    for f in program.functions:
-        fix(f)
+    rewrite([*program.probes, *program.functions], fix)

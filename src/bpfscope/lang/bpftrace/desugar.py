@@ -43,6 +43,21 @@ def map_children(node: A.Node, fn: Callable[[Any], Any]) -> None:
             setattr(node, f.name, tuple(fn(x) for x in v))
 
 
+def rewrite(roots: Any, replace: Callable[[Any, Callable[[Any], Any]], Any]) -> None:
+    """Walk every node under `roots`; where replace(node, visit) returns a node, that node takes
+    the old one's place (`visit` lets it rewrite inside what it returns)."""
+    def visit(n: Any) -> Any:
+        new = replace(n, visit)
+        if new is not None:
+            return new
+        if isinstance(n, A.Node):
+            map_children(n, visit)
+        return n
+
+    for root in roots:
+        visit(root)
+
+
 # ------------------------------------------------------------------ #define
 def substitute_defines(program: A.Program, macros: dict[str, str]) -> None:
     """Identifiers naming an object-like #define are replaced by the define's expression."""
@@ -60,19 +75,14 @@ def substitute_defines(program: A.Program, macros: dict[str, str]) -> None:
         _respan(out, span)
         return out
 
-    def visit(n: Any) -> Any:
+    def define(n: Any, visit: Callable[[Any], Any]) -> Any:
         if isinstance(n, A.Identifier) and n.name in macros:
             e = expr_of(n.name, n.span)
             if e is not None:
                 return visit(e) if not _mentions(e, n.name) else e
-        if isinstance(n, A.Node):
-            map_children(n, visit)
-        return n
+        return None
 
-    for p in program.probes:
-        visit(p)
-    for m in program.macros:
-        visit(m)
+    rewrite([*program.probes, *program.macros], define)
 
 
 def _parse_define(body: str) -> A.Expr | None:
