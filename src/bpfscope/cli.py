@@ -40,6 +40,7 @@ OPTIONS:
     -k             emit a warning when a bpf helper returns an error
     --test         run the test: probes and report which pass
     --bench        run the bench: probes and report their average time
+    --test-mode MODE  the same as --test (MODE test) or --bench (MODE bench)
     --probe-filter REGEX  run only the probes whose names match (begin/end always run)
     -- --name=VAL  named program parameters, read with getopt("name", default)
     -d             debug: print the AST and the generated instructions
@@ -208,6 +209,11 @@ def parse_args(argv: list[str]) -> Options:
             o.helper_errors = True
         elif a in ("--test", "--bench"):
             o.mode = a[2:]
+        elif a == "--test-mode" or a.startswith("--test-mode="):   # bpftrace's spelling of the same
+            mode = a.partition("=")[2] if "=" in a else value()
+            if mode not in ("test", "bench"):
+                raise UsageError(f"invalid test mode: {mode} (expected test or bench)")
+            o.mode = mode
         elif a == "--include" or a.startswith("--include="):
             o.includes.append(a.partition("=")[2] if "=" in a else value())
         elif a == "--probe-filter" or a.startswith("--probe-filter="):

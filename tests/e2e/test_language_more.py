@@ -215,9 +215,9 @@ def test_bench_mode() -> None:
     assert all(iters >= 64 for _avg, iters in rows.values())
     assert all(avg > 0 for avg, _iters in rows.values())
     res = [json.loads(ln) for ln in js_run.stdout.splitlines()]
-    assert [list(r["data"]) for r in res] == [["count"], ["lhist"], ["loop100"]]
-    assert all(r["type"] == "benchmark_result" and set(next(iter(r["data"].values()))) == {"average", "iters"}
-               for r in res)
+    assert [r["type"] for r in res] == ["benchmark_results"]
+    assert list(res[0]["data"]) == ["count", "lhist", "loop100"]
+    assert all(isinstance(v, int) and v > 0 for v in res[0]["data"].values())
 
 
 def test_self_signal_probe() -> None:
