@@ -837,7 +837,12 @@ class Program:
         if raw is None:
             return []
         if build_id:
-            return _build_id_frames(raw, t.params[0] if t.params else 127)
+            frames = _build_id_frames(raw, t.params[0] if t.params else 127)
+            if ret:   # the caller the unwind skipped at a function's entry, as in the other modes
+                caller = self._build_id_frame(pid, ret)
+                if len(frames) < 2 or frames[1] != caller:
+                    frames.insert(1, caller)
+            return frames[:t.params[0] if t.params else 127]
         addrs = [a for a in struct.unpack(f"<{len(raw) // 8}Q", raw) if a]
         if ret and addrs and (len(addrs) < 2 or addrs[1] != ret):
             addrs.insert(1, ret)   # the caller the unwind skipped (kernels < 6.12 or frameless entry)
@@ -854,6 +859,24 @@ class Program:
         if perf:   # perf mode lines are "<hex address> <frame>", as perf script prints them
             frames = [f"{a:x} {f}" for a, f in zip(addrs, frames, strict=True)]
         return list(frames)
+
+    def _build_id_frame(self, pid: int, addr: int) -> str:
+        """`addr` in pid as a build-id frame (`<build id> 0x<file offset>`), from the mappings
+        recorded for symbolization; the bare hex address when its object has no build id."""
+        from ..kernel.elf import build_id
+        from ..kernel.procmaps import is_file_backed
+
+        self._user_maps(pid)
+        snap = self.symbolizer().maps(pid)
+        entry = snap.find(addr) if snap is not None else None
+        if entry is not None and is_file_backed(entry.path):
+            try:
+                bid = build_id(entry.open_path)
+            except (OSError, ValueError):
+                bid = None
+            if bid:
+                return f"{bid} 0x{entry.file_offset(addr):02x}"
+        return f"{addr:x}"
 
     def _sym(self, kind: Kind, addr: int, pid: int) -> str:
         sym = self.symbolizer()

@@ -70,7 +70,7 @@ def user_stack(e: Emitter, tables: SharedTables, off: int, entry_sp: int | None 
     get_stackid(e, stack_map(tables, user=True, build_id=build_id), BPF_F_USER_STACK, ctx)
     e.emit(I.stx(8, I.R10, I.R0, off))
     record_pid(e, tables, off + 8)
-    if entry_sp is not None and not build_id:
+    if entry_sp is not None:
         entry_return_address(e, off, entry_sp, ctx)
 
 
