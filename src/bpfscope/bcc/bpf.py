@@ -929,6 +929,10 @@ class BPF:
         """Hand every record already in the buffers to the callbacks, without waiting."""
         return self._poller.drain()
 
+    def kprobe_poll(self, timeout: int = -1) -> int:
+        """Old BCC's name for perf_buffer_poll, still used by older scripts."""
+        return self.perf_buffer_poll(timeout)
+
     def ring_buffer_poll(self, timeout: int = -1) -> int:
         return self._poller.poll(timeout)
 

@@ -82,6 +82,8 @@ def main(argv: list[str]) -> int:
     for mod in [m for m in sys.modules if m == "bcc" or m.startswith("bcc.")]:
         del sys.modules[mod]
     sys.path.insert(0, shim)
+    # as `python3 SCRIPT`: the script's own directory comes first (its helper modules import)
+    sys.path.insert(1, os.path.dirname(os.path.abspath(path)))
     sys.argv = [path] + args
     try:
         return _serve(path)

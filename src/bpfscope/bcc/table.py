@@ -124,8 +124,15 @@ class Table:
     def _batch_items(self, delete: bool) -> Iterator[tuple[Any, Any]]:
         ks, vs = self.map.key_size, self.map.stride
         kb, vb, n = sc.map_lookup_batch(self.map.fd, ks, vs, self.map.max_entries, delete=delete)
-        for i in range(n):
-            yield self.Key.from_buffer_copy(kb[i * ks:(i + 1) * ks]), self._leaf(vb[i * vs:(i + 1) * vs])
+        if self.map.percpu:
+            for i in range(n):
+                yield self.Key.from_buffer_copy(kb[i * ks:(i + 1) * ks]), self._leaf(vb[i * vs:(i + 1) * vs])
+            return
+        # as BCC: elements of ctypes arrays, so simple types come out as plain Python ints
+        keys = (self.Key * n).from_buffer_copy(kb[:n * ks]) if n else ()
+        leaf = ct.sizeof(self.Leaf)
+        values = (self.Leaf * n).from_buffer_copy(b"".join(vb[i * vs:i * vs + leaf] for i in range(n))) if n else ()
+        yield from zip(keys, values, strict=True)
 
     def items_delete_batch(self, ct_keys: Any = None) -> None:
         """Delete the given keys (a ctypes array of Key) in one syscall, or every key when None."""
@@ -133,16 +140,23 @@ class Table:
             kb, _, n = sc.map_lookup_batch(self.map.fd, self.map.key_size, self.map.stride,
                                            self.map.max_entries)
         else:
-            kb, n = bytes(ct_keys), len(ct_keys)
+            kb, n = self._key_array(ct_keys), len(ct_keys)
         if n:
             sc.map_delete_batch(self.map.fd, kb, n)
+
+    def _key_array(self, keys: Any) -> bytes:
+        """A ctypes array of Key as bytes; a list of keys (what the batch iterators yield) too."""
+        if isinstance(keys, ct.Array):
+            return bytes(keys)
+        return bytes((self.Key * len(keys))(*keys))
 
     def items_update_batch(self, ct_keys: Any, ct_values: Any) -> None:
         """Write keys[i] = values[i] (ctypes arrays of Key and Leaf, the same length) in one syscall."""
         if len(ct_keys) != len(ct_values):
             raise ValueError("items_update_batch: keys and values must have the same length")
         if len(ct_keys):
-            sc.map_update_batch(self.map.fd, bytes(ct_keys), bytes(ct_values), len(ct_keys))
+            vals = ct_values if isinstance(ct_values, ct.Array) else (self.Leaf * len(ct_values))(*ct_values)
+            sc.map_update_batch(self.map.fd, self._key_array(ct_keys), bytes(vals), len(ct_keys))
 
     # ------------------------------------------------------------------ per-CPU tables
     def _percpu_ints(self, key: Any) -> list[int]:
