@@ -123,6 +123,20 @@ def test_batch_lookup_update_delete() -> None:
         assert (k.a, k.b, v) == (1, 2, 7)   # struct keys stay structs
 
 
+# ---------------------------------------------------------------- BPF_F_TABLE (BCC's test_flags)
+@pytest.mark.parametrize("kind,flag,value", [("lru_hash", "BPF_F_NO_COMMON_LRU", 2), ("hash", "BPF_F_NO_PREALLOC", 1)])
+def test_f_table_creates_the_map_with_its_flags(kind: str, flag: str, value: int) -> None:
+    from bpfscope.bcc import BPF
+    from bpfscope.kernel import objinfo
+
+    with BPF(text=f'BPF_F_TABLE("{kind}", int, u64, t, 64, {flag});') as b:
+        t = b[b"t"]
+        assert t.flags == value
+        assert objinfo.map_info(t.map.fd).map_flags == value   # as the kernel created it
+        t[ct.c_int(3)] = ct.c_uint64(9)
+        assert t[ct.c_int(3)].value == 9
+
+
 # ---------------------------------------------------------------- queue / stack
 @pytest.mark.parametrize("macro,order", [("BPF_QUEUE", [0, 1, 2, 3]), ("BPF_STACK", [3, 2, 1, 0])])
 def test_queue_and_stack(macro: str, order: list[int]) -> None:

@@ -134,7 +134,7 @@ def _create_map(spec: Any) -> Map:
         ks = 0
     elif spec.map_type == uapi.BPF_MAP_TYPE_PERF_EVENT_ARRAY:
         n = n or possible_cpus()
-    m = Map.create(spec.map_type, ks, vs, n, name=spec.name[:15])
+    m = Map.create(spec.map_type, ks, vs, n, name=spec.name[:15], flags=spec.flags)
     if spec.share == "public":
         _PUBLIC_TABLES[spec.name] = m
     return m

@@ -29,6 +29,7 @@ class Table:
         self.Leaf = ctype_of(spec.leaf)
         self.sLeaf = self.Leaf          # one CPU's value; Leaf is all CPUs' values in a per-CPU table
         self.name = spec.name
+        self.flags = spec.flags         # map_flags it was created with (BCC's TableBase.flags)
         self.reducer: Callable[[Any, Any], Any] | None = None
         if m.percpu:
             self.Leaf = _percpu_leaf(self.sLeaf, possible_cpus())

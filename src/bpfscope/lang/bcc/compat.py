@@ -29,6 +29,10 @@ def predefined() -> dict[str, str]:
         "NULL": "((void *)0)", "true": "1", "false": "0",
         "__BCC__": "1", "__BPF_TRACING__": "1", "__KERNEL__": "1", "__x86_64__": "1",
         "BPF_F_CURRENT_CPU": "0xffffffffULL", "BPF_ANY": "0", "BPF_NOEXIST": "1", "BPF_EXIST": "2",
+        # map_flags (uapi/linux/bpf.h), for BPF_F_TABLE
+        "BPF_F_NO_PREALLOC": "1", "BPF_F_NO_COMMON_LRU": "2", "BPF_F_NUMA_NODE": "4", "BPF_F_RDONLY": "8",
+        "BPF_F_WRONLY": "16", "BPF_F_ZERO_SEED": "64", "BPF_F_RDONLY_PROG": "128", "BPF_F_WRONLY_PROG": "256",
+        "BPF_F_MMAPABLE": "1024",
         "PT_REGS_PARM1(x)": "((x)->di)", "PT_REGS_PARM2(x)": "((x)->si)", "PT_REGS_PARM3(x)": "((x)->dx)",
         "PT_REGS_PARM4(x)": "((x)->cx)", "PT_REGS_PARM5(x)": "((x)->r8)", "PT_REGS_PARM6(x)": "((x)->r9)",
         "PT_REGS_RC(x)": "((x)->ax)", "PT_REGS_IP(x)": "((x)->ip)", "PT_REGS_SP(x)": "((x)->sp)",

@@ -14,7 +14,7 @@ from .typenames import is_type_word
 
 MAP_MACROS = ("BPF_HASH", "BPF_ARRAY", "BPF_HISTOGRAM", "BPF_PERF_OUTPUT", "BPF_RINGBUF_OUTPUT",
               "BPF_PERCPU_ARRAY", "BPF_PERCPU_HASH", "BPF_TABLE", "BPF_STACK_TRACE", "BPF_PROG_ARRAY",
-              "BPF_QUEUE", "BPF_STACK", "BPF_TABLE_PUBLIC", "BPF_TABLE_SHARED")
+              "BPF_QUEUE", "BPF_STACK", "BPF_TABLE_PUBLIC", "BPF_TABLE_SHARED", "BPF_F_TABLE")
 _BINPREC = [("||",), ("&&",), ("|",), ("^",), ("&",), ("==", "!="), ("<", ">", "<=", ">="),
             ("<<", ">>"), ("+", "-"), ("*", "/", "%")]
 _ASSIGN = ("=", "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "<<=", ">>=")
@@ -233,7 +233,8 @@ class Parser:
                 self.expect(",")
         self.expect(")")
         span = Span(m.start, self.prev_end())
-        if m.text in ("BPF_TABLE", "BPF_TABLE_PUBLIC", "BPF_TABLE_SHARED"):   # ("hash", key, leaf, name, size)
+        # ("hash", key, leaf, name, size[, flags])
+        if m.text in ("BPF_TABLE", "BPF_TABLE_PUBLIC", "BPF_TABLE_SHARED", "BPF_F_TABLE"):
             if len(args) < 4 or not isinstance(args[0], A.Str) or not isinstance(args[3], A.Name):
                 raise CompileError(f'{m.text} expects ("type", key_type, leaf_type, name[, size])', span)
             return A.MapDecl(span, m.text, args[3].id, [args[0], args[1], args[2]] + args[4:])

@@ -29,6 +29,7 @@ class TableSpec:
     output: str = ""               # "perf" / "ringbuf": an event channel, not a key/value table
     event: Type | None = None      # layout of the records submitted (table.event())
     share: str = ""                # "public": BPF_TABLE_PUBLIC/SHARED; "extern": BPF_TABLE("extern") names one
+    flags: int = 0                 # map_flags at creation (BPF_F_TABLE's last argument)
 
 
 def _stacktrace() -> Type:
@@ -74,6 +75,10 @@ def table_spec(d: A.MapDecl, resolve: Callable[[A.TypeName], Type], const: Calla
     if m in ("BPF_QUEUE", "BPF_STACK"):      # (name, leaf type, size): keyless, pushed/popped
         mt = uapi.BPF_MAP_TYPE_QUEUE if m == "BPF_QUEUE" else uapi.BPF_MAP_TYPE_STACK
         return TableSpec(d.name, m, mt, INT, typ(0, U64), num(1, 10240))
+    if m == "BPF_F_TABLE":   # BPF_F_TABLE("type", key, leaf, name, size, flags): BPF_TABLE with map flags
+        spec = table_spec(A.MapDecl(d.span, "BPF_TABLE", d.name, args[:4]), resolve, const)
+        spec.macro, spec.flags = m, num(4, 0)
+        return spec
     if m in ("BPF_TABLE", "BPF_TABLE_PUBLIC", "BPF_TABLE_SHARED"):
         kind = args[0].value
         if kind == "extern":           # another BPF object's public table of this process, by name
