@@ -137,6 +137,41 @@ def test_f_table_creates_the_map_with_its_flags(kind: str, flag: str, value: int
         assert t[ct.c_int(3)].value == 9
 
 
+# ---------------------------------------------------------------- BPF_LPM_TRIE (BCC's test_lpm_trie)
+LPM_PROG = r"""
+struct key_v4 { u32 prefixlen; u8 data[4]; };
+BPF_LPM_TRIE(trie, struct key_v4, int, 16);
+BPF_ARRAY(res, int, 1);
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {
+    if ((u32)bpf_get_current_pid_tgid() != TID) return 0;
+    struct key_v4 k = {};
+    k.prefixlen = 32; k.data[0] = 192; k.data[1] = 168; k.data[2] = 0; k.data[3] = 15;
+    int zero = 0;
+    int *v = trie.lookup(&k);
+    if (v) res.update(&zero, v);
+    return 0;
+}
+"""
+
+
+def test_lpm_trie_longest_prefix_from_python_and_bpf() -> None:
+    from bpfscope.bcc import BPF
+
+    class KeyV4(ct.Structure):
+        _fields_ = [("prefixlen", ct.c_uint), ("data", ct.c_ubyte * 4)]
+
+    with BPF(text=LPM_PROG.replace("TID", str(threading.get_native_id()))) as b:
+        t = b["trie"]
+        t[KeyV4(24, (192, 168, 0, 0))] = ct.c_int(24)
+        t[KeyV4(28, (192, 168, 0, 0))] = ct.c_int(28)
+        assert t[KeyV4(32, (192, 168, 0, 15))].value == 28
+        assert t[KeyV4(32, (192, 168, 0, 127))].value == 24
+        with pytest.raises(KeyError):
+            t[KeyV4(32, (172, 16, 1, 127))]
+        os.getppid()
+        assert b["res"][ct.c_int(0)].value == 28   # the program's lookup took the longest match too
+
+
 # ---------------------------------------------------------------- queue / stack
 @pytest.mark.parametrize("macro,order", [("BPF_QUEUE", [0, 1, 2, 3]), ("BPF_STACK", [3, 2, 1, 0])])
 def test_queue_and_stack(macro: str, order: list[int]) -> None:

@@ -14,7 +14,8 @@ from .typenames import is_type_word
 
 MAP_MACROS = ("BPF_HASH", "BPF_ARRAY", "BPF_HISTOGRAM", "BPF_PERF_OUTPUT", "BPF_RINGBUF_OUTPUT",
               "BPF_PERCPU_ARRAY", "BPF_PERCPU_HASH", "BPF_TABLE", "BPF_STACK_TRACE", "BPF_PROG_ARRAY",
-              "BPF_QUEUE", "BPF_STACK", "BPF_TABLE_PUBLIC", "BPF_TABLE_SHARED", "BPF_F_TABLE")
+              "BPF_QUEUE", "BPF_STACK", "BPF_TABLE_PUBLIC", "BPF_TABLE_SHARED", "BPF_F_TABLE",
+              "BPF_LPM_TRIE")
 _BINPREC = [("||",), ("&&",), ("|",), ("^",), ("&",), ("==", "!="), ("<", ">", "<=", ">="),
             ("<<", ">>"), ("+", "-"), ("*", "/", "%")]
 _ASSIGN = ("=", "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "<<=", ">>=")

@@ -15,6 +15,7 @@ from .typenames import INT, array_of, int_type, struct_type
 
 U64 = int_type(8, False)
 U32 = int_type(4, False)
+BPF_F_NO_PREALLOC = 1
 MAX_STACK_DEPTH = 127      # BCC's BPF_MAX_STACK_DEPTH: the ip[] of each stack map entry
 
 
@@ -75,6 +76,9 @@ def table_spec(d: A.MapDecl, resolve: Callable[[A.TypeName], Type], const: Calla
     if m in ("BPF_QUEUE", "BPF_STACK"):      # (name, leaf type, size): keyless, pushed/popped
         mt = uapi.BPF_MAP_TYPE_QUEUE if m == "BPF_QUEUE" else uapi.BPF_MAP_TYPE_STACK
         return TableSpec(d.name, m, mt, INT, typ(0, U64), num(1, 10240))
+    if m == "BPF_LPM_TRIE":   # (name, key, leaf, size): longest-prefix match; the kernel wants no prealloc
+        return TableSpec(d.name, m, uapi.BPF_MAP_TYPE_LPM_TRIE, typ(0, U64), typ(1, U64), num(2, 10240),
+                         flags=BPF_F_NO_PREALLOC)
     if m == "BPF_F_TABLE":   # BPF_F_TABLE("type", key, leaf, name, size, flags): BPF_TABLE with map flags
         spec = table_spec(A.MapDecl(d.span, "BPF_TABLE", d.name, args[:4]), resolve, const)
         spec.macro, spec.flags = m, num(4, 0)
@@ -89,7 +93,8 @@ def table_spec(d: A.MapDecl, resolve: Callable[[A.TypeName], Type], const: Calla
         types = {"hash": uapi.BPF_MAP_TYPE_HASH, "array": uapi.BPF_MAP_TYPE_ARRAY,
                  "percpu_hash": uapi.BPF_MAP_TYPE_PERCPU_HASH, "percpu_array": uapi.BPF_MAP_TYPE_PERCPU_ARRAY,
                  "lru_hash": uapi.BPF_MAP_TYPE_LRU_HASH,
-                 "lru_percpu_hash": uapi.BPF_MAP_TYPE_LRU_PERCPU_HASH, "prog": uapi.BPF_MAP_TYPE_PROG_ARRAY}
+                 "lru_percpu_hash": uapi.BPF_MAP_TYPE_LRU_PERCPU_HASH, "prog": uapi.BPF_MAP_TYPE_PROG_ARRAY,
+                 "lpm_trie": uapi.BPF_MAP_TYPE_LPM_TRIE}
         if kind == "perf_output":       # what BPF_PERF_OUTPUT stands for in BCC's helpers
             return TableSpec(d.name, m, uapi.BPF_MAP_TYPE_PERF_EVENT_ARRAY, INT, U32, num(3, 0), "perf")
         if kind == "stack_trace":
