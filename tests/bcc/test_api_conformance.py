@@ -172,6 +172,53 @@ def test_lpm_trie_longest_prefix_from_python_and_bpf() -> None:
         assert b["res"][ct.c_int(0)].value == 28   # the program's lookup took the longest match too
 
 
+# ---------------------------------------------------------------- BPF_LICENSE (BCC's test_license)
+GPL_ONLY = r"""
+BPF_PERF_OUTPUT(events);
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {
+    u64 ts = bpf_ktime_get_ns();
+    events.perf_submit(args, &ts, sizeof(ts));
+    return 0;
+}
+"""
+ANY_LICENSE = r"""
+BPF_ARRAY(hits, u64, 1);
+TRACEPOINT_PROBE(syscalls, sys_enter_getpgrp) {
+    hits.increment(0);
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("lic,gpl", [(None, True), ("GPL", True), ("Dual BSD/GPL", True),
+                                     ("Proprietary license", False), ("", False)])
+def test_bpf_license_reaches_the_kernel(lic: str | None, gpl: bool) -> None:
+    """`#define BPF_LICENSE X` (after the code too, as BCC's footer.h reads it) is the license
+    the programs are loaded with: GPL-only helpers (perf_submit) load only under a GPL-compatible
+    one; others load under any, and the kernel reports which it got."""
+    from bpfscope.bcc import BPF
+    from bpfscope.kernel import objinfo
+
+    define = f"#define BPF_LICENSE {lic}\n" if lic is not None else ""
+    with BPF(text=ANY_LICENSE + define) as b:   # TRACEPOINT_PROBEs load and attach at once
+        fd = b.load_func("tracepoint__syscalls__sys_enter_getpgrp", 5).fd
+        assert objinfo.prog_info(fd).gpl_compatible == gpl
+        os.getpgrp()
+        assert b["hits"][ct.c_int(0)].value >= 1
+    if gpl:
+        BPF(text=GPL_ONLY + define).cleanup()
+    else:
+        with pytest.raises(Exception, match="GPL-restricted function"):
+            BPF(text=GPL_ONLY + define)
+
+
+def test_bpf_license_from_cflags_is_refused() -> None:
+    from bpfscope.bcc import BPF
+
+    with pytest.raises(Exception, match="BPF_LICENSE cannot be specified through cflags"):
+        BPF(text=ANY_LICENSE, cflags=["-DBPF_LICENSE=GPL"])
+
+
 # ---------------------------------------------------------------- queue / stack
 @pytest.mark.parametrize("macro,order", [("BPF_QUEUE", [0, 1, 2, 3]), ("BPF_STACK", [3, 2, 1, 0])])
 def test_queue_and_stack(macro: str, order: list[int]) -> None:

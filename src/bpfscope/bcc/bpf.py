@@ -369,12 +369,12 @@ class BPF:
             if I.is_ld_imm64(i) and i.src == I.PSEUDO_MAP_FD:
                 i.imm = maps[i.imm].fd
         try:
-            fd, _ = sc.prog_load(prog_type, I.encode(insns), "GPL", fp.name[:15],
+            fd, _ = sc.prog_load(prog_type, I.encode(insns), self.obj.license, fp.name[:15],
                                  log_level=1 if self.debug else 0, log_size=1 << 20 if self.debug else 0)
         except sc.BpfError as e:
             if not e.log:
                 try:
-                    sc.prog_load(prog_type, I.encode(insns), "GPL", func_name[:15], log_level=1,
+                    sc.prog_load(prog_type, I.encode(insns), self.obj.license, func_name[:15], log_level=1,
                                  log_size=1 << 22)
                 except sc.BpfError as e2:
                     e.log = e2.log

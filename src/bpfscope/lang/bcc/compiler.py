@@ -43,6 +43,7 @@ class BccObject:
     funcs: list[FuncProg]
     structs: dict[str, Type] = field(default_factory=dict)
     warnings: list[tuple[Span, str]] = field(default_factory=list)   # each once, in source order
+    license: str = "GPL"          # BPF_LICENSE as the program #defines it (BCC's footer.h): the kernel's
 
 
 _LAYABLE = (Kind.INT, Kind.BOOL, Kind.ENUM, Kind.POINTER, Kind.ARRAY, Kind.STRUCT)
@@ -94,8 +95,13 @@ def compile_bcc(text: str, tp_fields: TpFields, cflags: list[str] | tuple[str, .
     (switchstacks.py) after the program's own."""
     from ..ctype.typedb import TypeDB
 
-    toks = Preprocessor(cflag_defines(cflags)).run(lex(text))
+    defines = cflag_defines(cflags)
+    if "BPF_LICENSE" in defines:   # BCC's helpers.h refuses it the same way
+        raise CompileError("BPF_LICENSE cannot be specified through cflags", Span(0, 0))
+    pre = Preprocessor(defines)
+    toks = pre.run(lex(text))
     prog = parse(toks, text)
+    lic = pre.macros.get("BPF_LICENSE")
     kdb = TypeDB(None, btf_loader) if btf_loader is not None else None
     structs: dict[str, Type] = {}
     tables: dict[str, tuple[int, TableSpec]] = {}
@@ -163,4 +169,17 @@ def compile_bcc(text: str, tp_fields: TpFields, cflags: list[str] | tuple[str, .
         for sp, w in g.warnings:
             warnings.setdefault((sp.start, w), (sp, w))
     return BccObject([t for _, t in sorted(tables.values(), key=lambda p: p[0])], out, structs,
-                     [warnings[k] for k in sorted(warnings)])
+                     [warnings[k] for k in sorted(warnings)],
+                     _stringified(lic.body) if lic is not None else "GPL")
+
+
+def _stringified(body: list[Any]) -> str:
+    """A macro body as C's # operator spells it: the tokens, one space where the source had any."""
+    out = ""
+    for k, t in enumerate(body):
+        if t.kind == "eol":
+            continue
+        if k and t.start > body[k - 1].end:
+            out += " "
+        out += t.text
+    return out
