@@ -219,6 +219,28 @@ def test_bpf_license_from_cflags_is_refused() -> None:
         BPF(text=ANY_LICENSE, cflags=["-DBPF_LICENSE=GPL"])
 
 
+# ---------------------------------------------------------------- ring buffer: discarded records
+def test_ring_buffer_poll_returns_after_discarded_records() -> None:
+    """BCC's test_ringbuf_discard: ring_buffer_poll() returns once the records there are consumed,
+    even when all were discarded (no callback runs); it used to wait for a further wakeup."""
+    import time
+
+    from bpfscope.bcc import BPF
+
+    text = ("BPF_RINGBUF_OUTPUT(events, 8);\n"
+            "TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {\n"
+            f"    if ((u32)bpf_get_current_pid_tgid() != {threading.get_native_id()}) return 0;\n"
+            "    u64 *d = events.ringbuf_reserve(sizeof(u64));\n"
+            "    if (!d) return 0;\n    *d = 1;\n    events.ringbuf_discard(d, 0);\n    return 0;\n}\n")
+    got: list[int] = []
+    with BPF(text=text) as b:
+        b["events"].open_ring_buffer(lambda ctx, data, size: got.append(size))
+        os.getppid()
+        t0 = time.monotonic()
+        assert b.ring_buffer_poll(5000) == 0
+        assert time.monotonic() - t0 < 2.5 and got == []
+
+
 # ---------------------------------------------------------------- queue / stack
 @pytest.mark.parametrize("macro,order", [("BPF_QUEUE", [0, 1, 2, 3]), ("BPF_STACK", [3, 2, 1, 0])])
 def test_queue_and_stack(macro: str, order: list[int]) -> None:

@@ -57,8 +57,11 @@ class _Poller:
         self._register(pb.fileno())
 
     def poll(self, timeout_ms: int) -> int:
+        # as libbpf's ring_buffer__poll: records already there (discarded ones too) end the
+        # poll without waiting, even when none of them reaches a callback
+        pending = any(ring.positions()[0] < ring.positions()[1] for ring, _cb in self.rings)
         n = self.drain()
-        if n or self.epoll is None:
+        if n or pending or self.epoll is None:
             return n
         # BCC hands the timeout to epoll_wait as a C int: offcputime's "forever" (99999999000 ms) wraps
         timeout_ms = (int(timeout_ms) + (1 << 31)) % (1 << 32) - (1 << 31)
