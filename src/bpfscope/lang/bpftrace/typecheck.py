@@ -317,6 +317,14 @@ class ProbeTypes(MemTypes, VarTypes):
         self.types[id(m)] = t
         return t
 
+    def _stack_mode(self, name: str, mode: str, span: A.Span) -> str:
+        """A stack's mode; kstack in build_id mode warns and falls back to raw, as 0.26 does."""
+        if name == "kstack" and mode == "build_id":
+            self.opts.setdefault("codegen_warnings", []).append(
+                ("'build_id' stack mode can only be used for ustack. Falling back to 'raw' mode.", span))
+            return "raw"
+        return mode
+
     def check_nargs(self, c: A.Call, lo: int, hi: int) -> None:
         n = len(c.args)
         if lo <= n <= hi:
@@ -523,11 +531,7 @@ class ProbeTypes(MemTypes, VarTypes):
                                    "and 'fexit' probes", e.span)
             return INT64
         if n in ("kstack", "ustack"):
-            mode = self.opts.get("stack_mode", "bpftrace")
-            if n == "kstack" and mode == "build_id":
-                self.opts.setdefault("codegen_warnings", []).append(
-                    ("'build_id' stack mode can only be used for ustack. Falling back to 'raw' mode.", e.span))
-                mode = "raw"
+            mode = self._stack_mode(n, self.opts.get("stack_mode", "bpftrace"), e.span)
             return stack_type(Kind.KSTACK if n == "kstack" else Kind.USTACK, mode)
         if n == "username":
             return Type(Kind.USERNAME, size=8)
@@ -699,12 +703,7 @@ class ProbeTypes(MemTypes, VarTypes):
             limit = 127
             for a in c.args:
                 if isinstance(a, A.Identifier) and a.name in ("bpftrace", "perf", "raw", "build_id"):
-                    mode = a.name
-                    if mode == "build_id" and n == "kstack":   # as 0.26: a warning, then raw
-                        self.opts.setdefault("codegen_warnings", []).append(
-                            ("'build_id' stack mode can only be used for ustack. Falling back to 'raw' mode.",
-                             a.span))
-                        mode = "raw"
+                    mode = self._stack_mode(n, a.name, a.span)
                 else:
                     v = self.const_int(a)
                     if v is None:
