@@ -172,6 +172,120 @@ def test_lpm_trie_longest_prefix_from_python_and_bpf() -> None:
         assert b["res"][ct.c_int(0)].value == 28   # the program's lookup took the longest match too
 
 
+# ---------------------------------------------------------------- maps of maps (BCC's test_map_in_map)
+MAP_OF_MAPS = r"""
+struct pick { u32 tag; u32 which; };
+BPF_ARRAY(sel, u32, 1);
+BPF_HASH(first, u32, u64, 4);
+BPF_HASH(second, u32, u64, 4);
+BPF_HASH_OF_MAPS(by_key, struct pick, "first", 4);
+BPF_ARRAY(a0, u64, 2);
+BPF_ARRAY(a1, u64, 2);
+BPF_ARRAY_OF_MAPS(by_index, "a0", 4);
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {
+    if ((u32)bpf_get_current_pid_tgid() != TID)
+        return 0;
+    u32 zero = 0, one = 1;
+    u32 *w = sel.lookup(&zero);
+    if (!w)
+        return 0;
+    struct pick k = {7, *w};
+    void *inner = by_key.lookup(&k);
+    if (inner) {
+        u64 init = 1;
+        u64 *n = bpf_map_lookup_elem(inner, &one);
+        if (n)
+            *n += 1;
+        else
+            bpf_map_update_elem(inner, &one, &init, BPF_NOEXIST);
+    }
+    void *arr = by_index.lookup(w);
+    if (arr) {
+        u64 *n = bpf_map_lookup_elem(arr, &one);
+        if (n)
+            *n += 10;
+    }
+    return 0;
+}
+"""
+
+
+def test_hash_and_array_of_maps_route_to_the_inner_map_user_space_stores() -> None:
+    """BPF_HASH_OF_MAPS (struct key) and BPF_ARRAY_OF_MAPS: user space stores inner maps' fds
+    (get_fd()), the program looks the inner map up and updates it with bpf_map_*_elem; each
+    getppid() lands in the inner map the selector names, and nowhere else."""
+    from bpfscope.bcc import BPF
+
+    with BPF(text=_tid_filter(MAP_OF_MAPS)) as b:
+        by_key, by_index = b["by_key"], b["by_index"]
+        Pick = by_key.Key
+        by_key[Pick(7, 1)] = ct.c_int(b["first"].get_fd())
+        by_key[Pick(7, 2)] = ct.c_int(b["second"].get_fd())
+        by_index[1] = ct.c_int(b["a0"].get_fd())
+        by_index[2] = ct.c_int(b["a1"].get_fd())
+        for which, times in ((1, 3), (2, 5), (3, 2)):   # 3: no inner map stored, nothing counted
+            b["sel"][0] = ct.c_uint(which)
+            for _ in range(times):
+                os.getppid()
+        assert b["first"][ct.c_uint(1)].value == 3 and b["second"][ct.c_uint(1)].value == 5
+        assert b["a0"][1].value == 30 and b["a1"][1].value == 50 and b["a0"][0].value == 0
+        del by_key[Pick(7, 1)]
+        b["sel"][0] = ct.c_uint(1)
+        os.getppid()
+        assert b["first"][ct.c_uint(1)].value == 3 and b["a0"][1].value == 40
+
+
+def test_map_of_maps_errors_are_located() -> None:
+    from bpfscope.bcc import BPF
+
+    for text, msg in (
+            ('BPF_HASH_OF_MAPS(m, int, "later", 4);\nBPF_HASH(later, int, int, 4);',
+             "<text>:1:1: error: BPF_HASH_OF_MAPS: inner table 'later' must be declared before 'm'"),
+            ("BPF_ARRAY_OF_MAPS(m, 4);", '<text>:1:1: error: BPF_ARRAY_OF_MAPS expects (name, "inner_table", size)')):
+        with pytest.raises(Exception) as ei:
+            BPF(text=text)
+        assert str(ei.value).splitlines()[0] == msg and "Traceback" not in str(ei.value), str(ei.value)
+
+
+# ---------------------------------------------------------------- BPF_STACK_TRACE_BUILDID (BCC's test_stackid)
+BUILDID_PROG = r"""
+BPF_STACK_TRACE_BUILDID(stacks, 64);
+BPF_ARRAY(ids, int, 1);
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {
+    if ((u32)bpf_get_current_pid_tgid() != TID)
+        return 0;
+    int zero = 0;
+    int id = stacks.get_stackid(args, BPF_F_USER_STACK);
+    ids.update(&zero, &id);
+    return 0;
+}
+"""
+
+
+def test_stack_trace_buildid_frames_resolve_through_add_module() -> None:
+    """The user stack of getppid() kept as (build id, file offset) frames: the innermost is in
+    libc, whose build id the frame carries (readelf's), and sym() names it getppid once libc
+    is add_module()d; walk() gives the frames up to the first empty one."""
+    from bpfscope.bcc import BPF
+    from bpfscope.kernel import elf
+
+    libc = next(ln.split()[-1] for ln in open("/proc/self/maps") if "/libc.so" in ln or "/libc-" in ln)
+    with BPF(text=_tid_filter(BUILDID_PROG)) as b:
+        os.getppid()
+        sid = b["ids"][0].value
+        assert sid >= 0, sid
+        stacks = b["stacks"]
+        top = stacks[sid].trace[0]
+        assert top.status == 1 and bytes(top.build_id).hex() == elf.build_id(libc)[:40], (top.status, libc)
+        b.add_module(libc)
+        assert BPF.sym(top, -1) == b"getppid", BPF.sym(top, -1)
+        assert BPF.sym(top, -1, show_module=True).endswith(f" [{os.path.basename(libc)}]".encode())
+        frames = list(stacks.walk(sid))
+        assert frames and all(f.status in (1, 2) for f in frames) and frames[0].offset == top.offset
+        with pytest.raises(Exception, match="not an ELF object with a build id"):
+            b.add_module("/proc/self/status")
+
+
 # ---------------------------------------------------------------- BPF_LICENSE (BCC's test_license)
 GPL_ONLY = r"""
 BPF_PERF_OUTPUT(events);

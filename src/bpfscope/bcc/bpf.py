@@ -119,8 +119,9 @@ def _tp_fields(category: str, event: str) -> list[Any] | None:
 _PUBLIC_TABLES: dict[str, Map] = {}
 
 
-def _create_map(spec: Any) -> Map:
-    """A table's map: ring buffers have no key/value; a perf output has one slot per possible CPU."""
+def _create_map(spec: Any, made: dict[str, Map]) -> Map:
+    """A table's map: ring buffers have no key/value; a perf output has one slot per possible
+    CPU; a map of maps is created with its inner table (in `made`, by name) as the template."""
     from ..kernel.maps import possible_cpus
 
     if spec.share == "extern":
@@ -137,7 +138,8 @@ def _create_map(spec: Any) -> Map:
         ks = 0
     elif spec.map_type == uapi.BPF_MAP_TYPE_PERF_EVENT_ARRAY:
         n = n or possible_cpus()
-    m = Map.create(spec.map_type, ks, vs, n, name=spec.name[:15], flags=spec.flags)
+    inner = made[spec.inner].fd if spec.inner else 0
+    m = Map.create(spec.map_type, ks, vs, n, name=spec.name[:15], flags=spec.flags, inner_map_fd=inner)
     if spec.share == "public":
         _PUBLIC_TABLES[spec.name] = m
     return m
@@ -183,6 +185,29 @@ def _resolve(addr: int, pid: int) -> tuple[str | None, int, str]:
         e = snap.find(addr) if snap is not None else None
         return None, 0, (e.path if e is not None else "")
     return us.name, us.offset, us.module
+
+
+_BUILD_IDS: dict[str, str] = {}      # build id (hex) -> ELF path, from BPF.add_module
+
+
+def _resolve_build_id(frame: Any, pid: int) -> tuple[str | None, int, str]:
+    """A struct bpf_stack_build_id frame: status 1 is (build id, file offset), resolved in the
+    object registered for that build id; status 2 is a plain address (the kernel could not
+    read the build id)."""
+    if frame.status == 2:
+        return _resolve(int(frame.offset), pid)
+    path = _BUILD_IDS.get(bytes(frame.build_id).hex()) if frame.status == 1 else None
+    if path is None:
+        return None, 0, ""
+    from ..kernel import symbols
+
+    try:
+        table = symbols.SymbolTable.load(path)
+    except Exception:
+        return None, 0, path
+    vaddr = table.offset_to_vaddr(int(frame.offset))
+    hit = table.lookup(vaddr) if vaddr is not None else None
+    return (hit[0], hit[1], path) if hit is not None else (None, 0, path)
 
 
 _PROBE_LIMIT = 1000                  # BCC's default; BCC_PROBE_LIMIT in the environment overrides it
@@ -347,8 +372,10 @@ class BPF:
         if allow_rlimit:
             sc.raise_memlock()
         try:
+            made: dict[str, Map] = {}
             for spec in self.obj.tables:
-                self._maps.append(_create_map(spec))
+                made[spec.name] = _create_map(spec, made)
+                self._maps.append(made[spec.name])
             for f in self.obj.funcs:
                 if f.tracepoint is not None:
                     self.attach_tracepoint(tp=":".join(f.tracepoint), fn_name=f.name)
@@ -557,7 +584,9 @@ class BPF:
         name = f"{fn}#{si.tracepoint}" + (f"#{si.syscall_nr}" if si.syscall_nr >= 0 else "")
         if name not in self._variants:
             self._variants[name] = next(f for f in alt.funcs if f.name == fn)
-            self._variant_maps[name] = [_create_map(t) for t in alt.tables[len(self.obj.tables):]]
+            made = {t.name: m for t, m in zip(self.obj.tables, self._maps, strict=True)}
+            self._variant_maps[name] = [made.setdefault(t.name, _create_map(t, made))
+                                        for t in alt.tables[len(self.obj.tables):]]
         fd = self._open_raw_tracepoint(si.tracepoint, name)
         self._probes[f"{kind}:{si.function}:{fn}"] = _FdHandle(fd)
 
@@ -837,13 +866,31 @@ class BPF:
         a = ksyms.kaddr(name.decode() if isinstance(name, bytes) else name)
         return -1 if a is None else a
 
+    def add_module(self, modname: str | bytes) -> None:
+        """Make an ELF object's symbols answer sym() for BPF_STACK_TRACE_BUILDID frames that
+        carry its build id (BCC's build-id symbol cache)."""
+        from ..kernel import elf
+
+        path = modname.decode() if isinstance(modname, bytes) else modname
+        try:
+            bid = elf.build_id(path)
+        except (OSError, elf.ElfError):
+            bid = None
+        if bid is None:
+            raise Exception(f"add_module: {path} is not an ELF object with a build id")
+        _BUILD_IDS[bid[:40]] = path   # the kernel keeps 20 bytes (BPF_BUILD_ID_SIZE)
+
     @staticmethod
-    def sym(addr: int, pid: int, show_module: bool = False, show_offset: bool = False,
+    def sym(addr: Any, pid: int, show_module: bool = False, show_offset: bool = False,
             demangle: bool = True) -> bytes:
         """BCC's sym: the symbol at addr in process pid (kernel for pid < 0), formatted as
         name[+0xOFF][ [module basename]]; b"[unknown]" when nothing covers it (the process
-        is gone, the address is in anonymous memory...)."""
-        name, off, module = _resolve(addr, pid)
+        is gone, the address is in anonymous memory...). addr may be a frame of a
+        BPF_STACK_TRACE_BUILDID table: resolved in the add_module()d object of its build id."""
+        if hasattr(addr, "build_id"):
+            name, off, module = _resolve_build_id(addr, pid)
+        else:
+            name, off, module = _resolve(addr, pid)
         out = name if name is not None else "[unknown]"
         if show_offset and name is not None:
             out += f"+0x{off:x}"

@@ -34,6 +34,14 @@ class Table:
         if m.percpu:
             self.Leaf = _percpu_leaf(self.sLeaf, possible_cpus())
 
+    @property
+    def map_fd(self) -> int:
+        return self.map.fd
+
+    def get_fd(self) -> int:
+        """The map's fd: what a map of maps stores (`outer[k] = c_int(inner.get_fd())`)."""
+        return self.map.fd
+
     # ------------------------------------------------------------------ BCC's text form (sprintf.py)
     def key_sprintf(self, key: Any) -> bytes:
         return format_value(key)
@@ -368,11 +376,15 @@ class EventTable:
 class StackTrace(Table):
     """BPF_STACK_TRACE: stack id → up to 127 instruction pointers, innermost first."""
 
-    def walk(self, stack_id: int, resolve: Callable[[int], Any] | None = None) -> Iterator[Any]:
+    def walk(self, stack_id: int, resolve: Callable[[Any], Any] | None = None) -> Iterator[Any]:
         """The stack's addresses up to its first zero, through resolve() if given (KeyError
-        when the id is not stored: evicted, or cleared)."""
-        addrs = (int(a) for a in itertools.takewhile(bool, self[stack_id].ip))
-        return addrs if resolve is None else (resolve(a) for a in addrs)
+        when the id is not stored: evicted, or cleared). A BPF_STACK_TRACE_BUILDID table
+        gives its frames (struct bpf_stack_build_id) up to the first empty one, as BCC's."""
+        if hasattr(self.sLeaf, "trace"):
+            frames: Iterator[Any] = itertools.takewhile(lambda f: f.status != 0, self[stack_id].trace)
+        else:
+            frames = (int(a) for a in itertools.takewhile(bool, self[stack_id].ip))
+        return frames if resolve is None else (resolve(a) for a in frames)
 
 
 def make_table(spec: TableSpec, m: Map, poller: Any) -> Table | EventTable | QueueStack:
@@ -382,6 +394,6 @@ def make_table(spec: TableSpec, m: Map, poller: Any) -> Table | EventTable | Que
         return QueueStack(spec, m)
     if spec.map_type == uapi.BPF_MAP_TYPE_STACK_TRACE:
         return StackTrace(spec, m)
-    if spec.map_type in (uapi.BPF_MAP_TYPE_ARRAY, uapi.BPF_MAP_TYPE_PERCPU_ARRAY):
+    if spec.map_type in (uapi.BPF_MAP_TYPE_ARRAY, uapi.BPF_MAP_TYPE_PERCPU_ARRAY, uapi.BPF_MAP_TYPE_ARRAY_OF_MAPS):
         return Array(spec, m)
     return Table(spec, m)

@@ -51,8 +51,9 @@ class Map:
 
     @classmethod
     def create(cls, map_type: int, key_size: int, value_size: int, max_entries: int, name: str = "",
-               flags: int = 0) -> Map:
-        fd = sc.map_create(map_type, key_size, value_size, max_entries, flags=flags, name=name)
+               flags: int = 0, inner_map_fd: int = 0) -> Map:
+        fd = sc.map_create(map_type, key_size, value_size, max_entries, flags=flags, name=name,
+                           inner_map_fd=inner_map_fd)
         return cls(fd, map_type, key_size, value_size, max_entries, name)
 
     # size of one whole lookup result

@@ -1156,7 +1156,7 @@ class FuncGen:
             e.release(v)
         e.call(h.kernel)
         out = e.new_int()
-        rt = base_type(h.ret, {}, x.span)
+        rt = pointer_type(None) if h.ret == "void *" else base_type(h.ret, {}, x.span)
         self.normalize(I.R0, rt)
         e.set_from(out, I.R0)
         return out, rt

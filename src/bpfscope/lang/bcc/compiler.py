@@ -143,6 +143,9 @@ def compile_bcc(text: str, tp_fields: TpFields, cflags: list[str] | tuple[str, .
             if item.name in tables:
                 raise CompileError(f"table '{item.name}' is declared twice", item.span)
             spec = table_spec(item, resolve, const)
+            if spec.inner and spec.inner not in tables:   # created first: its fd shapes the outer map
+                raise CompileError(f"{item.macro}: inner table '{spec.inner}' must be declared before "
+                                   f"'{item.name}'", item.span)
             if kdb is not None:
                 spec.key, spec.leaf = laid_out(spec.key, kdb), laid_out(spec.leaf, kdb)
             tables[item.name] = (len(tables), spec)

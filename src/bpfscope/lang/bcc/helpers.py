@@ -29,6 +29,10 @@ HELPERS: dict[str, Helper] = {
     "bpf_probe_read_kernel": Helper("probe_read_kernel", 3, "int"),
     "bpf_probe_read_user_str": Helper("probe_read_user_str", 3, "int"),
     "bpf_probe_read_kernel_str": Helper("probe_read_kernel_str", 3, "int"),
+    # on a map a program holds as a value: a map of maps' lookup (BPF_HASH_OF_MAPS / _ARRAY_OF_MAPS)
+    "bpf_map_lookup_elem": Helper("map_lookup_elem", 2, "void *"),
+    "bpf_map_update_elem": Helper("map_update_elem", 4, "int"),
+    "bpf_map_delete_elem": Helper("map_delete_elem", 2, "int"),
     # error injection from a kprobe (CONFIG_BPF_KPROBE_OVERRIDE; the kernel says if it may)
     "bpf_override_return": Helper("override_return", 2, "int"),
 }

@@ -15,7 +15,8 @@ from .typenames import is_type_word
 MAP_MACROS = ("BPF_HASH", "BPF_ARRAY", "BPF_HISTOGRAM", "BPF_PERF_OUTPUT", "BPF_RINGBUF_OUTPUT",
               "BPF_PERCPU_ARRAY", "BPF_PERCPU_HASH", "BPF_TABLE", "BPF_STACK_TRACE", "BPF_PROG_ARRAY",
               "BPF_QUEUE", "BPF_STACK", "BPF_TABLE_PUBLIC", "BPF_TABLE_SHARED", "BPF_F_TABLE",
-              "BPF_LPM_TRIE")
+              "BPF_LPM_TRIE", "BPF_HASH_OF_MAPS", "BPF_ARRAY_OF_MAPS",
+              "BPF_STACK_TRACE_BUILDID")
 _BINPREC = [("||",), ("&&",), ("|",), ("^",), ("&",), ("==", "!="), ("<", ">", "<=", ">="),
             ("<<", ">>"), ("+", "-"), ("*", "/", "%")]
 _ASSIGN = ("=", "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "<<=", ">>=")

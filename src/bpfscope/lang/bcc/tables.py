@@ -31,11 +31,24 @@ class TableSpec:
     event: Type | None = None      # layout of the records submitted (table.event())
     share: str = ""                # "public": BPF_TABLE_PUBLIC/SHARED; "extern": BPF_TABLE("extern") names one
     flags: int = 0                 # map_flags at creation (BPF_F_TABLE's last argument)
+    inner: str = ""                # a map of maps: the table its inner maps are shaped like
 
 
 def _stacktrace() -> Type:
     """BCC's struct bpf_stacktrace { u64 ip[BPF_MAX_STACK_DEPTH]; }: a stack map's value."""
     return struct_type("struct bpf_stacktrace", [("ip", array_of(U64, [MAX_STACK_DEPTH]))])
+
+
+BPF_F_STACK_BUILD_ID = 1 << 5     # a stack map whose frames are (status, build id, file offset)
+
+
+def _stacktrace_buildid() -> Type:
+    """BCC's struct bpf_stacktrace_buildid { struct bpf_stack_build_id trace[BPF_MAX_STACK_DEPTH]; }:
+    each frame is the kernel's struct bpf_stack_build_id (status 1: build id and file offset
+    valid, 2: only the address, in `offset`'s place)."""
+    frame = struct_type("struct bpf_stack_build_id", [("status", INT), ("build_id", array_of(int_type(1, False), [20])),
+                                                      ("offset", U64)])
+    return struct_type("struct bpf_stacktrace_buildid", [("trace", array_of(frame, [MAX_STACK_DEPTH]))])
 
 
 def table_spec(d: A.MapDecl, resolve: Callable[[A.TypeName], Type], const: Callable[[Any], int]) -> TableSpec:
@@ -68,6 +81,9 @@ def table_spec(d: A.MapDecl, resolve: Callable[[A.TypeName], Type], const: Calla
         return TableSpec(d.name, m, uapi.BPF_MAP_TYPE_PROG_ARRAY, U32, U32, num(0, 10240))
     if m == "BPF_STACK_TRACE":
         return TableSpec(d.name, m, uapi.BPF_MAP_TYPE_STACK_TRACE, U32, _stacktrace(), num(0, 10240))
+    if m == "BPF_STACK_TRACE_BUILDID":
+        return TableSpec(d.name, m, uapi.BPF_MAP_TYPE_STACK_TRACE, U32, _stacktrace_buildid(), num(0, 10240),
+                         flags=BPF_F_STACK_BUILD_ID)
     if m == "BPF_RINGBUF_OUTPUT":
         pages = num(0, 8)
         if pages <= 0 or pages & (pages - 1):
@@ -79,6 +95,8 @@ def table_spec(d: A.MapDecl, resolve: Callable[[A.TypeName], Type], const: Calla
     if m == "BPF_LPM_TRIE":   # (name, key, leaf, size): longest-prefix match; the kernel wants no prealloc
         return TableSpec(d.name, m, uapi.BPF_MAP_TYPE_LPM_TRIE, typ(0, U64), typ(1, U64), num(2, 10240),
                          flags=BPF_F_NO_PREALLOC)
+    if m in ("BPF_HASH_OF_MAPS", "BPF_ARRAY_OF_MAPS"):
+        return _map_of_maps(d, typ, num)
     if m == "BPF_F_TABLE":   # BPF_F_TABLE("type", key, leaf, name, size, flags): BPF_TABLE with map flags
         spec = table_spec(A.MapDecl(d.span, "BPF_TABLE", d.name, args[:4]), resolve, const)
         spec.macro, spec.flags = m, num(4, 0)
@@ -99,6 +117,10 @@ def table_spec(d: A.MapDecl, resolve: Callable[[A.TypeName], Type], const: Calla
             return TableSpec(d.name, m, uapi.BPF_MAP_TYPE_PERF_EVENT_ARRAY, INT, U32, num(3, 0), "perf")
         if kind == "stack_trace":
             return TableSpec(d.name, m, uapi.BPF_MAP_TYPE_STACK_TRACE, U32, _stacktrace(), num(3, 10240))
+        outer, _, inner = kind.partition("$")
+        if outer in ("hash_of_maps", "array_of_maps") and inner:   # what the *_OF_MAPS macros stand for
+            mt = uapi.BPF_MAP_TYPE_HASH_OF_MAPS if outer == "hash_of_maps" else uapi.BPF_MAP_TYPE_ARRAY_OF_MAPS
+            return TableSpec(d.name, m, mt, typ(1, INT), INT, num(3, 10240), inner=inner)
         if kind in ("queue", "stack"):     # BPF_TABLE("queue", void, leaf, name, size)
             mt = uapi.BPF_MAP_TYPE_QUEUE if kind == "queue" else uapi.BPF_MAP_TYPE_STACK
             return TableSpec(d.name, m, mt, INT, typ(2, U64), num(3, 10240))
@@ -107,3 +129,17 @@ def table_spec(d: A.MapDecl, resolve: Callable[[A.TypeName], Type], const: Calla
         return TableSpec(d.name, m, types[kind], typ(1, U64), typ(2, U64), num(3, 10240),
                          share="public" if m != "BPF_TABLE" else "")
     raise CompileError(f"{m} is not supported yet", d.span)
+
+
+def _map_of_maps(d: A.MapDecl, typ: Callable[[int, Type], Type], num: Callable[[int, int], int]) -> TableSpec:
+    """BPF_HASH_OF_MAPS(name[, key_type], "inner", size) / BPF_ARRAY_OF_MAPS(name, "inner", size):
+    values are maps shaped like the table named "inner" (user space stores their fds; a
+    program's lookup gives a map to pass to bpf_map_lookup_elem and friends)."""
+    hashed = d.macro == "BPF_HASH_OF_MAPS"
+    at = 1 if hashed and d.args and not isinstance(d.args[0], A.Str) else 0
+    if len(d.args) <= at or not isinstance(d.args[at], A.Str):
+        form = '(name, key_type, "inner_table", size)' if hashed else '(name, "inner_table", size)'
+        raise CompileError(f"{d.macro} expects {form}", d.span)
+    mt = uapi.BPF_MAP_TYPE_HASH_OF_MAPS if hashed else uapi.BPF_MAP_TYPE_ARRAY_OF_MAPS
+    key = typ(0, INT) if at else INT
+    return TableSpec(d.name, d.macro, mt, key, INT, num(at + 1, 10240), inner=d.args[at].value)
