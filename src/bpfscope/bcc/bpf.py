@@ -187,6 +187,8 @@ def _resolve(addr: int, pid: int) -> tuple[str | None, int, str]:
     return us.name, us.offset, us.module
 
 
+_ETH_P_ALL = 0x0003       # every protocol, for a packet socket
+_SO_ATTACH_BPF = 50       # setsockopt(SOL_SOCKET): a socket filter program by fd
 _BUILD_IDS: dict[str, str] = {}      # build id (hex) -> ELF path, from BPF.add_module
 
 
@@ -300,10 +302,11 @@ class Function(int):
 
     bpf: Any
     name: str
+    sock: int          # attach_raw_socket()'s packet socket
 
     def __new__(cls, fd: int, bpf: Any, name: str) -> Function:
         obj = super().__new__(cls, fd)
-        obj.bpf, obj.name = bpf, name
+        obj.bpf, obj.name, obj.sock = bpf, name, -1
         return obj
 
     @property
@@ -317,6 +320,7 @@ class BPF:
     TRACEPOINT, XDP, PERF_EVENT, CGROUP_SKB, CGROUP_SOCK = 5, 6, 7, 8, 9
     LWT_IN, LWT_OUT, LWT_XMIT, SOCK_OPS, SK_SKB, CGROUP_DEVICE, SK_MSG = 10, 11, 12, 13, 14, 15, 16
     RAW_TRACEPOINT, CGROUP_SOCK_ADDR, CGROUP_SOCKOPT, TRACING, LSM = 17, 18, 25, 26, 29
+    Function = Function
 
     def __init__(self, src_file: str = "", hdr_file: str = "", text: str | bytes | None = None,
                  debug: int = 0, cflags: list[str] | None = None, usdt_contexts: list[Any] | None = None,
@@ -852,6 +856,67 @@ class BPF:
         t = src.named(s if s.startswith(("struct ", "union ")) else f"struct {s}")
         ms = src.members(t) if t is not None else None
         return int(any(m.name == f for m in ms or []))
+
+    # ------------------------------------------------------------------ networking
+    @staticmethod
+    def attach_raw_socket(fn: Any, dev: str | bytes) -> None:
+        """A SOCKET_FILTER function on a new packet socket bound to `dev` (every protocol,
+        non-blocking): it sees each frame the device sends or receives, and what it keeps is
+        read from `fn.sock` (an fd: socket.fromfd(fn.sock, AF_PACKET, SOCK_RAW))."""
+        import socket
+        import struct
+
+        if not isinstance(fn, Function):
+            raise Exception("arg 1 must be of type BPF.Function")
+        name = dev.decode() if isinstance(dev, bytes) else dev
+        try:
+            sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW | socket.SOCK_NONBLOCK,
+                                 socket.htons(_ETH_P_ALL))
+        except OSError as e:
+            raise Exception(f"Failed to open raw device {name}: {e.strerror}") from None
+        try:
+            sock.bind((name, _ETH_P_ALL))
+        except OSError as e:
+            sock.close()
+            raise Exception(f"Failed to open raw device {name}: {e.strerror or e}") from None
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_BPF, struct.pack("i", fn.fd))
+        except OSError as e:
+            sock.close()
+            raise Exception(f"Failed to attach BPF to device {name}: {e.strerror}") from None
+        fn.sock = sock.detach()
+
+    @staticmethod
+    def attach_xdp(dev: str | bytes, fn: Any, flags: int = 0) -> None:
+        """An XDP function on a device (rtnetlink; it stays until remove_xdp(), as BCC's)."""
+        BPF._set_xdp(dev, fn.fd if isinstance(fn, Function) else -2, flags, "attach BPF to")
+
+    @staticmethod
+    def remove_xdp(dev: str | bytes, flags: int = 0) -> None:
+        BPF._set_xdp(dev, -1, flags, "detach BPF from")
+
+    @staticmethod
+    def _set_xdp(dev: str | bytes, fd: int, flags: int, what: str) -> None:
+        import errno
+        import socket
+
+        from ..kernel import netlink
+
+        name = dev.decode() if isinstance(dev, bytes) else dev
+        if fd == -2:
+            raise Exception("arg 2 must be of type BPF.Function")
+        try:
+            index = socket.if_nametoindex(name)
+        except OSError:
+            raise Exception(f"Failed to {what} device {name}: {os.strerror(errno.ENODEV)}") from None
+        try:
+            nl = netlink.Netlink()
+            try:
+                netlink.set_xdp(nl, index, fd, flags)
+            finally:
+                nl.close()
+        except OSError as e:
+            raise Exception(f"Failed to {what} device {name}: {e.strerror or e}") from None
 
     @staticmethod
     def ksym(addr: int, show_module: bool = False, show_offset: bool = False) -> bytes:
