@@ -97,3 +97,28 @@ def test_no_dead_process_left_behind_under_churn() -> None:
         assert not left, left
     finally:
         t.close()
+
+
+@pytest.mark.skipif(len(online_cpus()) < 2, reason="needs two CPUs")
+def test_exec_on_one_cpu_exit_on_another_keeps_its_mappings() -> None:
+    """A process that execs (and maps its code) on CPU 1, then moves to CPU 0 and exits: the
+    rings are read CPU 0 first, so its exit is read before its exec and mappings. They are its
+    own (older than the exit), not an earlier process's: its record is complete and holds the
+    interpreter, and it stays exited (the `-c` child whose stacks printed as [unknown])."""
+    cpus = online_cpus()
+    first, other = cpus[0], cpus[1]
+    t = MmapTracker(cpus)
+    try:
+        code = f"import os, sys\nsys.stdin.readline()\nos.sched_setaffinity(0, {{{first}}})\n"
+        p = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                             preexec_fn=lambda: os.sched_setaffinity(0, {other}))
+        t.keep(p.pid)
+        p.communicate(b"go\n", timeout=60)
+        t.drain()
+        assert t.lost == 0
+        assert t.complete(p.pid)
+        snap = t.snapshot(p.pid)
+        assert snap is not None and any(os.path.realpath(sys.executable) == e.path for e in snap.entries)
+        assert p.pid in t.exited_kept(t.gen)
+    finally:
+        t.close()

@@ -55,6 +55,7 @@ class _Proc:
     exit_gen: int = 0        # the drain that read its exit
     version: int = 0
     since: int = 0           # time of the fork/exec that started it (0: before we started)
+    last: int = 0            # time of the newest mapping record applied
 
 
 class MmapTracker:
@@ -108,9 +109,9 @@ class MmapTracker:
     # ------------------------------------------------------------------ reading
     def drain(self) -> int:
         """Consume every pending record; returns how many were read."""
-        n = 0
         self.gen += 1
         self._gone_old, self._gone = self._gone, {}
+        recs: list[tuple[int, int, int, bytes]] = []
         for _fd, m in self.rings:
             head, tail, doff, dsize = struct.unpack_from("QQQQ", m, 1024)
             if head == tail:
@@ -123,25 +124,41 @@ class MmapTracker:
                 if size < 8:
                     break
                 rec = _read(data, pos, size, dsize)
-                self._record(rtype, misc, rec)
+                recs.append((_time(rec), rtype, misc, rec))
                 tail += size
-                n += 1
             data.release()
             struct.pack_into("Q", m, 1032, tail)
-        return n
+        # in time order: one CPU's ring can hold a process's exit while another still holds
+        # its exec and mappings (it moved between CPUs), and the exit must come last
+        recs.sort(key=lambda r: r[0])
+        for _t, rtype, misc, rec in recs:
+            self._record(rtype, misc, rec)
+        return len(recs)
 
     def _stale(self, pid: int, rec: bytes) -> bool:
-        """Whether `rec` (of `pid`) predates the exit of the process that had this pid."""
+        """Whether `rec` (of `pid`) predates the exit of the process that had this pid, read
+        by an earlier drain (its CPU's ring was read after that exit's)."""
         gone = self._gone.get(pid)
         if gone is None:
             gone = self._gone_old.get(pid)
         return gone is not None and _time(rec) < gone
 
+    def _late(self, pid: int) -> None:
+        """A record of a process whose exit was read before it: applied, and the process stays
+        exited (reaped as any exited process, kept if the caller keeps it)."""
+        p = self.procs[pid]
+        if p.exited:
+            return
+        p.exited, p.exit_gen = True, self.gen
+        if pid in self.kept:
+            self.exited.setdefault(pid, self.gen)
+        else:
+            self._dying.append((self.gen, pid))
+
     def _record(self, rtype: int, misc: int, rec: bytes) -> None:
         if rtype == REC_MMAP2:
             pid, _tid, addr, length, pgoff = struct.unpack_from("IIQQQ", rec, 8)
-            if self._stale(pid, rec):
-                return
+            late = self._stale(pid, rec)
             if misc & MISC_MMAP_BUILD_ID:
                 dev, ino = "00:00", 0
             else:
@@ -163,13 +180,22 @@ class MmapTracker:
             p.entries[addr] = MapEntry(addr, end, perms, pgoff, dev, ino, path,
                                        path if is_file_backed(path) else "")
             p.version += 1
+            p.last = max(p.last, _time(rec))
+            if late:
+                self._late(pid)
         elif rtype == REC_COMM and misc & MISC_COMM_EXEC:
             pid = struct.unpack_from("I", rec, 8)[0]
-            if self._stale(pid, rec):
-                return
+            at = _time(rec)
             old = self.procs.get(pid)
+            if self._stale(pid, rec):
+                if old is not None and old.last > at:   # its new image's mappings came first
+                    old.complete = True
+                    return
+                self.procs[pid] = _Proc(complete=True, version=(old.version + 1) if old else 0, since=at)
+                self._late(pid)
+                return
             self.procs[pid] = _Proc(complete=True, version=(old.version + 1) if old else 0,   # exec
-                                    since=_time(rec))
+                                    since=at)
             self.exited.pop(pid, None)
         elif rtype == REC_FORK:
             pid, ppid, tid, _ptid = struct.unpack_from("IIII", rec, 8)
