@@ -33,7 +33,7 @@ from . import ast as A
 from .codegen_stdlib import StdlibGen
 from .globgen import GlobGen
 from .joingen import JoinGen
-from .loopgen import LoopGen, callback_loops
+from .loopgen import LoopGen
 from .memgen import Loc, MemGen, pointee_size
 from .stdlib_types import const_eval
 from .tseriesgen import TSeriesGen
@@ -122,6 +122,7 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
         self.shared = shared
         self.index = index
         self.big_frame = big_frame
+        self.frame_in_scratch = big_frame   # stays set while a loop body is generated (big_frame may not)
         self.e = Emitter(SCRATCH_LIMIT, (I.R7, I.R8)) if big_frame else Emitter()
         self.exit_label = Label("exit")
         self.var_slots: dict[str, tuple[int, Type]] = {}
@@ -156,7 +157,7 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
         self.special_epilogue(bench_slot)
         e.emit(I.exit_())
         main, spans = e.finish(), e.spans
-        if self.big_frame:
+        if self.frame_in_scratch:
             main, spans = self.move_frame(main, spans)
         insns, spans = self.link(main, spans)
         return ProgSpec(self.info, insns, spans, self.index, self.consts, self.subprogs)
@@ -166,13 +167,10 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
         """A frame bigger than the BPF stack (big structs, long strings) lives in a per-CPU
         scratch map value, as bpftrace does: r9 points at its end and every r10-relative access
         of the body goes through r9 instead (offsets unchanged)."""
-        if callback_loops(self.probe.body):
-            raise CompileError(f"BPF stack limit exceeded: this probe needs {self.e.max_sp} bytes of stack and "
-                               "its for-loops need it on the BPF stack (limit 512): try a smaller max_strlen",
-                               self.probe.span)
-        size = (self.e.max_sp + 7) & ~7
+        # loop bodies share this frame (see loopgen.shared_frame_callback): room for the deepest
+        size = (max(self.e.max_sp, self.shared_cb_size) + 7) & ~7
         idx = self.shared.scratch_map(size)
-        redirect_frame(main)
+        redirect_frame(main, self.real_stack_insns)
         assert main[0].code == I.mov64_reg(CTX, I.R1).code and main[0].dst == CTX
         pre = [I.mov64_reg(CTX, I.R1), I.st_imm(4, I.R10, -4, 0), *I.ld_map_fd(I.R1, idx),
                I.mov64_reg(I.R2, I.R10), I.alu64_imm(I.ADD, I.R2, -4), I.call(uapi.HELPER_ID["map_lookup_elem"]),

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..diagnostics import CompileError
 from . import ast as A
+from .defaults import DEFAULT_MAX_STRLEN
 
 _UNSTABLE = ("error", "warn", "enable")
 # name -> kind: "int" | "bool" | "str" | tuple of allowed words
@@ -170,7 +171,7 @@ _RECORD_DEFAULTS: tuple[tuple[str, Any], ...] = (
     ("cpp_demangle", True), ("lazy_symbolication", False), ("print_maps_on_exit", True),
     ("use_blazesym", False), ("show_debug_info", False),
     ("log_size", 1 << 22), ("max_bpf_progs", 1024), ("max_cat_bytes", 10240), ("max_map_keys", 4096),
-    ("max_probes", 1024), ("max_strlen", 64), ("on_stack_limit", 32), ("perf_rb_pages", 64),
+    ("max_probes", 1024), ("max_strlen", DEFAULT_MAX_STRLEN), ("on_stack_limit", 32), ("perf_rb_pages", 64),
     ("str_trunc_trailer", ".."),
     ("unstable_import_statement", "warn"), ("unstable_tseries", "warn"), ("unstable_typeinfo", "warn"),
     ("unstable_dw_ustack", "warn"),

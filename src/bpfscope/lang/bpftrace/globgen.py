@@ -9,12 +9,13 @@ string), so any string length is verified once instead of unrolled.
 from __future__ import annotations
 
 from ...kernel import insn as I
-from ..diagnostics import CompileError
 from ..ebpf.callbacks import PSEUDO_FUNC
 from ..ebpf.emitter import Emitter, IntVal, Label
 from . import ast as A
 
 STATE = 40            # i, j, star, mark, result (u64 each); the string follows
+STATE_PTR = -48       # a scratch-map frame's real-stack slot: the state's address (clear of
+                      # the loop callbacks' argument and key slots, -8 to -36)
 Token = tuple[str, list[tuple[int, int]], bool]   # kind ("*", "set"), byte ranges, negated
 
 
@@ -63,9 +64,9 @@ class GlobGen:
     """Mixin for ProgGen (uses its emitter, callbacks and string helpers)."""
 
     def gen_globmatch(self, c: A.Call) -> IntVal:
-        if getattr(self, "big_frame", False):
-            raise CompileError("globmatch() needs the BPF stack, which this probe's large values already "
-                               "outgrow: try a smaller max_strlen", c.span)
+        # a frame in the scratch map (large values): the matcher's state and string stay there,
+        # and bpf_loop gets a real-stack slot holding their address
+        scratch = getattr(self, "big_frame", False) or getattr(self, "frame_in_scratch", False)
         pat = c.args[1]
         assert isinstance(pat, A.Str)
         tokens = parse_glob(pat.value.encode("utf-8", "surrogateescape").split(b"\0", 1)[0])
@@ -76,13 +77,18 @@ class GlobGen:
         e.emit(I.st_imm(8, I.R10, ctx, 0), I.st_imm(8, I.R10, ctx + 8, 0), I.st_imm(8, I.R10, ctx + 16, -1),
                I.st_imm(8, I.R10, ctx + 24, 0), I.st_imm(8, I.R10, ctx + 32, 0))
         e.copy(ctx + STATE, src, n)
-        cb = _step(tokens, n)
+        cb = _step(tokens, n, scratch)
         self.callbacks.append((cb, cb.finish(), []))  # type: ignore[attr-defined]
         steps = (n + 1) * (len(tokens) + 1) + n + len(tokens) + 2
         e.emit(I.mov64_imm(I.R1, steps))
         self.func_refs.append((e, len(e.insns), len(self.callbacks) - 1))  # type: ignore[attr-defined]
         e.emit(I.ld_imm64(I.R2, 0, PSEUDO_FUNC))
-        e.emit(I.mov64_reg(I.R3, I.R10), I.alu64_imm(I.ADD, I.R3, ctx), I.mov64_imm(I.R4, 0))
+        e.emit(I.mov64_reg(I.R3, I.R10), I.alu64_imm(I.ADD, I.R3, ctx))
+        if scratch:
+            real = [I.stx(8, I.R10, I.R3, STATE_PTR), I.mov64_reg(I.R3, I.R10)]
+            e.emit(*real, I.alu64_imm(I.ADD, I.R3, STATE_PTR))
+            self.real_stack_insns.extend(real)  # type: ignore[attr-defined]
+        e.emit(I.mov64_imm(I.R4, 0))
         e.call("loop")
         v = e.new_int()
         r = v.reg if v.reg >= 0 else I.R0
@@ -92,12 +98,13 @@ class GlobGen:
         return v
 
 
-def _step(tokens: list[Token], n: int) -> Emitter:
-    """The callback (index, ctx): one step of the matcher; returns 1 (stop) once decided."""
+def _step(tokens: list[Token], n: int, indirect: bool = False) -> Emitter:
+    """The callback (index, ctx): one step of the matcher; returns 1 (stop) once decided.
+    indirect: ctx holds the state's address (a scratch-map frame) rather than the state."""
     cb = Emitter()
     ctx, i, j, ch = I.R6, I.R1, I.R2, I.R5
     cont, mismatch, end_str, ok, fail = (Label(x) for x in ("cont", "mismatch", "end", "ok", "fail"))
-    cb.emit(I.mov64_reg(ctx, I.R2), I.ldx(8, i, ctx, 0), I.ldx(8, j, ctx, 8))
+    cb.emit(I.ldx(8, ctx, I.R2, 0) if indirect else I.mov64_reg(ctx, I.R2), I.ldx(8, i, ctx, 0), I.ldx(8, j, ctx, 8))
     cb.jump(I.jmp_imm(I.JGE, i, n), end_str)
     cb.emit(I.mov64_reg(I.R3, ctx), I.alu64_imm(I.ADD, I.R3, STATE), I.alu64_reg(I.ADD, I.R3, i),
             I.ldx(1, ch, I.R3, 0))

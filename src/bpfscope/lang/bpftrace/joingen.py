@@ -12,6 +12,7 @@ from ..ctype.types import UINT64, string_type, tuple_type
 from ..ebpf.emitter import Label
 from ..spec import EventSpec, MapSpec
 from . import ast as A
+from .defaults import DEFAULT_MAX_STRLEN
 
 JOIN_ARGS = 16   # as bpftrace: at most 16 elements are printed
 
@@ -22,7 +23,7 @@ class JoinGen:
     def gen_join(self, c: A.Call) -> None:
         e = self.e  # type: ignore[attr-defined]
         shared = self.shared  # type: ignore[attr-defined]
-        slen = int(shared.opts.get("max_strlen", 64))
+        slen = int(shared.opts.get("max_strlen", DEFAULT_MAX_STRLEN))
         sep = c.args[1].value if len(c.args) > 1 and isinstance(c.args[1], A.Str) else " "
         layout = tuple_type([UINT64, UINT64] + [string_type(slen)] * JOIN_ARGS)
         ev_id = shared.event(EventSpec("join", layout=layout, extra={"sep": sep}))

@@ -11,6 +11,12 @@ that the caller checks after the loop.
 
 Per-CPU aggregation maps (count, sum, min, max, avg) yield the value combined over all
 CPUs (bpf_map_lookup_percpu_elem), as bpftrace does.
+
+A probe whose frame lives in the per-CPU scratch map (long strings) cannot pass its block:
+the loop helpers take a context on the BPF stack. It passes a two-slot context on the real
+stack instead (the block's address in the scratch value, and ctx), and the callback's frame
+is laid over the probe's own, its block at the same place: the variables are shared, not
+copied, and the callback's temporaries reuse the probe's (none is live across a loop).
 """
 
 from __future__ import annotations
@@ -33,9 +39,14 @@ def callback_loops(node: Any) -> list[A.For]:
     return [n for n in A.walk(node) if isinstance(n, A.For)]
 
 
+# the real-stack context a scratch-frame probe passes its loops: the block's address, then ctx
+REAL_BLOCK_PTR, REAL_CTX = -24, -16
+
+
 class LoopGen:
     e: Emitter
     big_frame: bool
+    frame_in_scratch: bool
     exit_label: Label
     loops: list[tuple[Label, Label]]
     consts: list[tuple[int, str]]
@@ -64,6 +75,8 @@ class LoopGen:
         self.callbacks: list[tuple[Emitter, list[I.Insn], list[tuple[int, str]]]] = []
         self.func_refs: list[tuple[Emitter, int, int]] = []
         self.var_block = 0
+        self.shared_cb_size = 0                  # the deepest loop frame laid over a scratch frame
+        self.real_stack_insns: list[I.Insn] = []  # a scratch frame's accesses that stay on r10
         self.range_lo: dict[int, int] = {}
         loops = callback_loops(self.probe.body)
         if not loops:
@@ -121,7 +134,8 @@ class LoopGen:
         self.ld_map(I.R1, self.map_index(m.name))
         self.func_refs.append((e, len(e.insns), cb))
         e.emit(I.ld_imm64(I.R2, 0, PSEUDO_FUNC))
-        e.emit(I.mov64_reg(I.R3, I.R10), I.alu64_imm(I.ADD, I.R3, -self.var_block), I.mov64_imm(I.R4, 0))
+        self.loop_context()
+        e.emit(I.mov64_imm(I.R4, 0))
         e.call("for_each_map_elem")
         e.emit(I.ldx(8, I.R1, I.R10, self.ret_slot))
         e.jump(I.jmp_imm(I.JNE, I.R1, 0), self.exit_label)
@@ -147,11 +161,23 @@ class LoopGen:
         e.jump(I.jmp_imm(I.JSLE, I.R1, 0), skip)
         self.func_refs.append((e, len(e.insns), cb))
         e.emit(I.ld_imm64(I.R2, 0, PSEUDO_FUNC))
-        e.emit(I.mov64_reg(I.R3, I.R10), I.alu64_imm(I.ADD, I.R3, -self.var_block), I.mov64_imm(I.R4, 0))
+        self.loop_context()
+        e.emit(I.mov64_imm(I.R4, 0))
         e.call("loop")
         e.emit(I.ldx(8, I.R1, I.R10, self.ret_slot))
         e.jump(I.jmp_imm(I.JNE, I.R1, 0), self.exit_label)
         e.place(skip)
+
+    def loop_context(self) -> None:
+        """r3 = the loop helper's context: the variable block on the BPF stack, or (a scratch
+        frame) a real-stack pair of the block's address and ctx. Touches r3 only."""
+        e = self.e
+        e.emit(I.mov64_reg(I.R3, I.R10), I.alu64_imm(I.ADD, I.R3, -self.var_block))
+        if not self.frame_in_scratch:
+            return
+        real = [I.stx(8, I.R10, I.R3, REAL_BLOCK_PTR), I.stx(8, I.R10, CTX, REAL_CTX), I.mov64_reg(I.R3, I.R10)]
+        e.emit(*real, I.alu64_imm(I.ADD, I.R3, REAL_BLOCK_PTR))
+        self.real_stack_insns.extend(real)
 
     def gen_callback(self, s: A.For, spec: Any) -> int:
         """The loop body as a callback: for_each_map_elem (map, key, value, ctx) when `spec` is a
@@ -161,16 +187,20 @@ class LoopGen:
         the stack."""
         caller_sp = self.e.max_sp
         n_cbs, n_refs = len(self.callbacks), len(self.func_refs)
+        if self.frame_in_scratch:
+            shared = self.shared_frame_callback(s, spec)
+            if shared is None:
+                raise CompileError(f"BPF stack limit exceeded: this probe needs {caller_sp} bytes of stack, and a "
+                                   "for-loop inside a for-loop needs it on the BPF stack (limit "
+                                   f"{STACK_LIMIT}): try a smaller max_strlen", s.span)
+            self.callbacks.append(shared)
+            return len(self.callbacks) - 1
         try:
             cb, insns, consts = self.callback_body(s, spec, Emitter())
         except StackLimitError:
             cb = None
         if cb is None or caller_sp + cb.max_sp > STACK_LIMIT:
             del self.callbacks[n_cbs:], self.func_refs[n_refs:]
-            if getattr(self, "big_frame", False):   # the loop's context must be on the BPF stack
-                raise CompileError(f"BPF stack limit exceeded: this probe needs {caller_sp} bytes of stack and "
-                                   f"its for-loops need it on the BPF stack (limit {STACK_LIMIT}): try a smaller "
-                                   "max_strlen", s.span)
             big = self.big_callback(s, spec, n_refs)
             if big is None:
                 need = f"{cb.max_sp} bytes" if cb is not None else f"more than {STACK_LIMIT} bytes"
@@ -209,12 +239,33 @@ class LoopGen:
         n = len(pre)
         cb.spans[:] = [(i + n, sp) for i, sp in cb.spans]
         cb.max_sp = 40
-        return cb, pre + redirect_frame(insns, self.ctx_ptr_insns), [(i + n, name) for i, name in consts]
+        return cb, pre + redirect_frame(insns, self.ctx_ptr_insns + self.real_stack_insns), [
+            (i + n, name) for i, name in consts]
 
-    def callback_body(self, s: A.For, spec: Any, cb: Emitter, cptr: int = 0) -> tuple[
+    def shared_frame_callback(self, s: A.For, spec: Any) -> tuple[
+            Emitter, list[I.Insn], list[tuple[int, str]]] | None:
+        """The body of a loop in a scratch-frame probe, on the probe's own frame: r9 is set
+        from the block's address the context holds, ctx from its second slot (see the module
+        docstring); None when the body starts loops of its own."""
+        if any(isinstance(n, A.For) for n in A.walk(s.body)):
+            return None
+        ctx_reg = I.R4 if spec is not None else I.R2
+        cb, insns, consts = self.callback_body(s, spec, Emitter(SCRATCH_LIMIT, (I.R7, I.R8)), shared=True)
+        self.shared_cb_size = max(self.shared_cb_size, cb.max_sp)
+        pre = [I.ldx(8, I.R9, ctx_reg, 0), I.alu64_imm(I.ADD, I.R9, self.var_block), I.ldx(8, CTX, ctx_reg, 8)]
+        n = len(pre)
+        cb.spans[:] = [(i + n, sp) for i, sp in cb.spans]
+        for k, (em, local, target) in enumerate(self.func_refs):   # globmatch() in the body
+            if em is cb:
+                self.func_refs[k] = (em, local + n, target)
+        cb.max_sp = 0
+        return cb, pre + redirect_frame(insns, self.real_stack_insns), [(i + n, name) for i, name in consts]
+
+    def callback_body(self, s: A.For, spec: Any, cb: Emitter, cptr: int = 0, shared: bool = False) -> tuple[
             Emitter, list[I.Insn], list[tuple[int, str]]]:
         """The callback's code; `cptr` set: the r10 slot that already holds the context
-        pointer (a scratch-map frame), whose accesses `ctx_ptr_insns` lists."""
+        pointer (a scratch-map frame), whose accesses `ctx_ptr_insns` lists. `shared`: the
+        frame is the caller's (no copies; ctx and r9 set by the caller of this)."""
         self.ctx_ptr_insns: list[I.Insn] = []
         saved = (self.e, self.exit_label, self.loops, self.consts)
         self.e, self.loops, self.consts = cb, [], []
@@ -224,12 +275,13 @@ class LoopGen:
         try:
             cb.alloc(vb)
             ctx_reg = I.R4 if spec is not None else I.R2
-            if not cptr:
-                cptr = cb.alloc(8)
-                cb.emit(I.stx(8, I.R10, ctx_reg, cptr))
-            for o in range(0, vb, 8):
-                cb.emit(I.ldx(8, I.R0, ctx_reg, o), I.stx(8, I.R10, I.R0, o - vb))
-            cb.emit(I.ldx(8, CTX, I.R10, self.ctx_slot))
+            if not shared:
+                if not cptr:
+                    cptr = cb.alloc(8)
+                    cb.emit(I.stx(8, I.R10, ctx_reg, cptr))
+                for o in range(0, vb, 8):
+                    cb.emit(I.ldx(8, I.R0, ctx_reg, o), I.stx(8, I.R10, I.R0, o - vb))
+                cb.emit(I.ldx(8, CTX, I.R10, self.ctx_slot))
             if spec is not None:
                 self.load_kv(s, spec)
             else:  # $i = start + index
@@ -240,23 +292,26 @@ class LoopGen:
             self.loops = [(cont, brk)]
             self.block(s.body)
             cb.place(cont)
-            self.copy_out(cptr, 0)
+            self.copy_out(cptr, 0, shared)
             if jumped_to(cb, brk):  # the verifier rejects unreachable code
                 cb.place(brk)
-                self.copy_out(cptr, 1)
+                self.copy_out(cptr, 1, shared)
             if jumped_to(cb, ret):
                 cb.place(ret)
                 cb.emit(I.st_imm(8, I.R10, self.ret_slot, 1))
-                self.copy_out(cptr, 1)
+                self.copy_out(cptr, 1, shared)
             insns = cb.finish()
             consts = self.consts
         finally:
             self.e, self.exit_label, self.loops, self.consts = saved
         return cb, insns, consts
 
-    def copy_out(self, cptr: int, rc: int) -> None:
+    def copy_out(self, cptr: int, rc: int, shared: bool = False) -> None:
         e = self.e
         vb = self.var_block
+        if shared:   # the block is the caller's own
+            e.emit(I.mov64_imm(I.R0, rc), I.exit_())
+            return
         load = I.ldx(8, I.R4, I.R10, cptr)
         self.ctx_ptr_insns.append(load)
         e.emit(load)

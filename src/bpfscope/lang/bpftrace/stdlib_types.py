@@ -17,6 +17,7 @@ from ..diagnostics import CompileError
 from ..ebpf.records import key_storage_type
 from ..spec import ProbeInfo
 from . import ast as A
+from .defaults import DEFAULT_MAX_STRLEN
 from .typeops import unify
 
 
@@ -263,7 +264,7 @@ def _buf(pt: ProbeTypes, c: A.Call) -> Type:
     if n is not None and n < 0:
         raise CompileError(f"buf() cannot use negative length ({n})", c.span)
     if n is None:  # run-time length: up to max_strlen bytes (or the array's size)
-        n = int(pt.opts.get("max_strlen", 64))
+        n = int(pt.opts.get("max_strlen", DEFAULT_MAX_STRLEN))
         if arrayish:
             n = min(n, t.size)
     return buffer_type(n)

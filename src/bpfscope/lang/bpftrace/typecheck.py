@@ -29,6 +29,7 @@ from ..diagnostics import CompileError
 from ..ebpf.records import key_storage_type
 from ..spec import ArgField, ProbeInfo
 from . import ast as A
+from .defaults import DEFAULT_MAX_STRLEN
 from .memtypes import MemTypes
 from .stdlib_types import KNOWN_FUNCS, probetype_name
 from .typeops import unify
@@ -114,7 +115,7 @@ class ProbeTypes(MemTypes, VarTypes):
         self.opts = opts
         self.types: dict[int, Type] = {}
         self.vars: dict[str, Type] = {}
-        self.max_strlen: int = opts.get("max_strlen", 64)
+        self.max_strlen: int = opts.get("max_strlen", DEFAULT_MAX_STRLEN)
         self.positional: list[str] = opts.get("positional", [])
 
     def of(self, e: A.Expr) -> Type:
