@@ -73,7 +73,7 @@ MUTATIONS: tuple[Mutation, ...] = (
              ("tests/e2e/test_spine.py::test_count_exact_for_child_workload",)),
     Mutation("str-length", "str(ptr) reads 8 bytes instead of the string size",
              'I.mov64_imm(I.R2, n))\n            e.call("probe_read_user_str" if self.user_ptr(src)',
-             'I.mov64_imm(I.R2, n // 8))\n            e.call("probe_read_user_str" if self.user_ptr(src)',
+             'I.mov64_imm(I.R2, min(n, 8)))\n            e.call("probe_read_user_str" if self.user_ptr(src)',
              ("tests/e2e/test_spine.py::test_openat_printf_shows_cat_hostname",)),
     Mutation("comm-truncated", "comm copied with an 8-byte limit (7 characters)",
              'I.mov64_imm(I.R2, min(16, size)))\n            e.call("get_current_comm")',

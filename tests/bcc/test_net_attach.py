@@ -5,7 +5,6 @@ and on a veth pair between two network namespaces the test creates."""
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -14,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import needs_root
+from tests.netns import sh, veth_pair
 
 pytestmark = needs_root
 
@@ -168,27 +168,10 @@ BPF.remove_xdp("DEV", 2)
 """
 
 
-def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(args), capture_output=True, text=True, timeout=60, check=check)
-
-
 @pytest.fixture
 def veth() -> Iterator[None]:
-    if shutil.which("ip") is None:
-        pytest.skip("iproute2 (ip) is not installed")
-    if sh("ip", "netns", "add", NS_A, check=False).returncode != 0:
-        pytest.skip("cannot create network namespaces here")
-    try:
-        sh("ip", "netns", "add", NS_B)
-        sh("ip", "-n", NS_A, "link", "add", DEV_A, "type", "veth", "peer", "name", DEV_B, "netns", NS_B)
-        sh("ip", "-n", NS_A, "addr", "add", "10.252.0.1/24", "dev", DEV_A)
-        sh("ip", "-n", NS_B, "addr", "add", "10.252.0.2/24", "dev", DEV_B)
-        for ns, dev in ((NS_A, DEV_A), (NS_B, DEV_B)):
-            sh("ip", "-n", ns, "link", "set", dev, "up")
+    with veth_pair((NS_A, NS_B), (DEV_A, DEV_B), ("10.252.0.1/24", "10.252.0.2/24")):
         yield
-    finally:
-        sh("ip", "netns", "del", NS_A, check=False)
-        sh("ip", "netns", "del", NS_B, check=False)
 
 
 def test_attach_xdp_counts_what_arrives_and_remove_xdp_detaches(veth: None) -> None:

@@ -20,6 +20,7 @@ import pytest
 from tests.conftest import peer_failed
 from tests.inspect.conftest import needs_root
 from tests.inspect.helpers import BPFTOOL
+from tests.netns import sh, veth_pair
 
 pytestmark = [pytest.mark.root, needs_root]
 
@@ -27,28 +28,10 @@ NS_A, NS_B = f"bpfscope_ta{os.getpid()}", f"bpfscope_tb{os.getpid()}"
 DEV_A, DEV_B = "bsveth0", "bsveth1"
 
 
-def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(args), capture_output=True, text=True, timeout=60, check=check)
-
-
 @pytest.fixture(scope="module")
 def netns() -> Iterator[None]:
-    if shutil.which("ip") is None:
-        pytest.skip("iproute2 (ip) is not installed")
-    if sh("ip", "netns", "add", NS_A, check=False).returncode != 0:
-        pytest.skip("cannot create network namespaces here")
-    try:
-        sh("ip", "netns", "add", NS_B)
-        sh("ip", "-n", NS_A, "link", "add", DEV_A, "type", "veth", "peer", "name", DEV_B, "netns", NS_B)
-        sh("ip", "-n", NS_A, "addr", "add", "10.251.0.1/24", "dev", DEV_A)
-        sh("ip", "-n", NS_B, "addr", "add", "10.251.0.2/24", "dev", DEV_B)
-        for ns, dev in ((NS_A, DEV_A), (NS_B, DEV_B)):
-            sh("ip", "-n", ns, "link", "set", dev, "up")
-            sh("ip", "-n", ns, "link", "set", "lo", "up")
+    with veth_pair((NS_A, NS_B), (DEV_A, DEV_B), ("10.251.0.1/24", "10.251.0.2/24")):
         yield
-    finally:
-        sh("ip", "netns", "del", NS_A, check=False)
-        sh("ip", "netns", "del", NS_B, check=False)
 
 
 def ours_in(ns: str, *args: str) -> subprocess.CompletedProcess[str]:
