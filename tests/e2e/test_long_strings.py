@@ -68,3 +68,15 @@ def test_a_loop_inside_a_loop_with_a_scratch_frame_is_a_located_error(long_path:
     ok = bpfscope("-e", "config = { max_strlen = 64 } " + OPEN + " { $s = str(args.filename); for ($i : 0..2) "
                   "{ for ($j : 0..2) { printf(\"%s\\n\", $s); } } }", "--dry-run")
     assert ok.returncode == 0, ok.stderr
+
+
+def test_a_program_past_the_jump_range_is_a_located_error() -> None:
+    """15 unrolled comparisons of two 1024-byte strings: more than 32767 instructions between a
+    jump and its target, which BPF cannot encode; said so at the probe, with what to change."""
+    prog = ("uretprobe:/bin/bash:readline /cpu ? -1 : uid/ { unroll(5) { unroll(3) { $d = tid; "
+            "@x[str(retval) != str(retval)] = lhist(tid, 0, 100, 10); } @x[false < gid] = lhist(\"x\" != comm, "
+            "0, 100, 10); $w = 0; while ($w < 0) { $w++; @x[1] = lhist(tid, 0, 100, 10); } } }")
+    r = bpfscope("--dry-run", "-e", prog)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.startswith("stdin:1:1-"), r.stderr
+    assert "ERROR: this probe's program is too large for BPF" in r.stderr, r.stderr

@@ -160,6 +160,10 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
         if self.frame_in_scratch:
             main, spans = self.move_frame(main, spans)
         insns, spans = self.link(main, spans)
+        if any(not -32768 <= ins.off <= 32767 for ins in insns):   # a jump or frame offset past s16
+            raise CompileError(f"this probe's program is too large for BPF ({len(insns)} instructions: a jump "
+                               "spans more than 32767 of them): try a smaller max_strlen or fewer unrolled "
+                               "iterations", self.probe.span)
         return ProgSpec(self.info, insns, spans, self.index, self.consts, self.subprogs)
 
     def move_frame(self, main: list[I.Insn], spans: list[tuple[int, A.Span]]) -> tuple[
