@@ -56,10 +56,13 @@ def test_percpu_kaddr_counter_follows_context_switches(bpfscope):
 
 
 def test_percpu_kaddr_scalar_variable(bpfscope):
-    # process_counts is an unsigned long per CPU: `*` reads it as one; summed over CPUs it is
-    # the kernel's nr_processes(), which only grows, and never below this CPU's share
+    # process_counts is an unsigned long per CPU: `*` reads it as one. Summed over CPUs it is the
+    # kernel's nr_processes(), so positive; one CPU's value alone may wrap below zero (a process
+    # is counted on the CPU that forks it and uncounted on the CPU that reaps it). Without a CPU
+    # argument percpu_kaddr is this CPU's: the same word as with `cpu` as the argument.
     prog = ('BEGIN { $s = (uint64)0; $i = 0; while ($i < ncpus) { $s += *percpu_kaddr("process_counts", $i); '
-            '$i++; } print(($s > 0, $s >= *percpu_kaddr("process_counts"))); exit(); }')
+            '$i++; } print(((int64)$s > 0, *percpu_kaddr("process_counts") == '
+            '*percpu_kaddr("process_counts", cpu))); exit(); }')
     assert _ok(bpfscope("-q", "-e", prog)) == "(true, true)\n\n\n"
 
 
