@@ -40,8 +40,11 @@ __attribute__((noinline)) static void last(void) {
 int main(int argc, char **argv) {
     long n = argc > 1 ? atol(argv[1]) : 10, fired = 0;
     char name[16], line[8];
-    if (argc > 2 && !fgets(line, sizeof line, stdin))   /* "wait": attach first, then go */
-        return 2;
+    if (argc > 2) {   /* "wait": say so (Popen returns before exec has mapped us), attach, then go */
+        fputs("waiting\n", stderr);
+        if (!fgets(line, sizeof line, stdin))
+            return 2;
+    }
     for (long i = 0; i < n; i++) {
         snprintf(name, sizeof name, "req-%ld", i);
         if (h14_req_semaphore) { STAP_PROBE3(h14, req, (int)i, i * 1000, name); fired++; }
@@ -114,8 +117,9 @@ def test_usdt_pid_and_provider_qualified_name(bins: Path) -> None:
     from bpfscope.bcc import BPF, USDT
 
     p = subprocess.Popen([str(bins / "req"), "9", "wait"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         text=True)
+                         stderr=subprocess.PIPE, text=True)
     try:
+        assert p.stderr is not None and p.stderr.readline() == "waiting\n"   # exec'd and mapped
         u = USDT(pid=p.pid)
         u.enable_probe(probe="h14:req", fn_name="on_req")
         active = u.enumerate_active_probes()
