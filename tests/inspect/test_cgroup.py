@@ -77,3 +77,12 @@ def test_cgroup_attach_tree_detach(cgroup: str, bpf_objects: dict[str, str], bpf
     assert same(f"cgroup show {cgroup}") == ""
     out, rc = ours(f"cgroup attach {cgroup} nosuchtype pinned {prog}")
     assert rc == 255
+
+
+@pytest.mark.parametrize("args", ["cgroup tree /", "-j cgroup tree /", "-p cgroup tree /", "cgroup show /",
+                                  "-j cgroup show /tmp"])
+def test_path_outside_cgroup2_fails_like_bpftool(args: str) -> None:
+    """A directory that is not a cgroup: bpftool stops at it (EBADF), it does not walk the file system."""
+    out = same(args)                       # the same stdout (JSON error objects included) and exit code
+    assert ours(args)[1] == 255
+    assert ("-j" not in args and "-p" not in args) or "can't query bpf programs attached to" in out

@@ -8,11 +8,13 @@ that has programs, its rows indented by four blanks below the root.
 
 from __future__ import annotations
 
+import errno
 import os
 
 from ..kernel import objinfo, uapi
 from ..kernel import syscall as sc
 from .common import ATTACH_TYPES, CmdError, Ctx
+from .jsonw import error_object
 
 BPF_F_ALLOW_OVERRIDE, BPF_F_ALLOW_MULTI, BPF_F_QUERY_EFFECTIVE = 1, 2, 1
 MAX_ATTACH_TYPE = max(v for k, v in vars(uapi).items()
@@ -24,14 +26,19 @@ def _flags_str(flags: int) -> str:
     return {BPF_F_ALLOW_MULTI: "multi", BPF_F_ALLOW_OVERRIDE: "override", 0: ""}.get(flags, f"unknown({flags:x})")
 
 
-def _attached(fd: int, query: int) -> list[tuple[int, int, str]]:
-    """(attach type, prog id, flags string) of every program on the cgroup fd."""
+def _attached(fd: int, query: int, path: str) -> list[tuple[int, int, str]]:
+    """(attach type, prog id, flags string) of every program on the cgroup fd.
+
+    EINVAL only says an attach type cannot be queried; any other error (EBADF: the path is not a
+    cgroup) fails as bpftool's does, which also stops `cgroup tree /` walking a whole file system."""
     out = []
     for t in range(MAX_ATTACH_TYPE):
         try:
             ids, flags, pflags = sc.prog_query(fd, t, 1024, query)
-        except OSError:
-            continue
+        except OSError as e:
+            if e.errno == errno.EINVAL:
+                continue
+            raise CmdError(f"can't query bpf programs attached to {path}: {os.strerror(e.errno or 0)}") from None
         out += [(t, pid, _flags_str(pf or flags)) for pid, pf in zip(ids, pflags, strict=True)]
     return out
 
@@ -126,7 +133,7 @@ def cmd_show(ctx: Ctx, args: list[str]) -> int:
     q = _query_flags(args[1:])
     fd = _open(args[0])
     try:
-        progs = _attached(fd, q)
+        progs = _attached(fd, q, args[0])
     finally:
         os.close(fd)
     if not progs:
@@ -186,7 +193,13 @@ def cmd_tree(ctx: Ctx, args: list[str]) -> int:
         except OSError as e:
             raise CmdError(f"can't open cgroup {dirpath}: {e.strerror}") from None
         try:
-            progs = _attached(fd, q)
+            progs = _attached(fd, q, dirpath)
+        except CmdError as e:
+            if not ctx.json:
+                raise
+            tree.append(error_object(str(e)))   # bpftool has opened the array: the error is its element
+            _write_json(ctx, tree)
+            return 255
         finally:
             os.close(fd)
         if not progs:
@@ -197,10 +210,14 @@ def cmd_tree(ctx: Ctx, args: list[str]) -> int:
             ctx.p(dirpath)
             _rows(ctx, progs, level, bool(q))
     if ctx.json:
-        w = ctx.writer()
-        w.value(tree)
-        w.finish()
+        _write_json(ctx, tree)
     return 0
+
+
+def _write_json(ctx: Ctx, value: object) -> None:
+    w = ctx.writer()
+    w.value(value)
+    w.finish()
 
 
 # bpftool's traditional short spellings, matched by prefix after the exact libbpf names

@@ -125,10 +125,10 @@ def _report(ctx: Ctx, message: str) -> None:
     """`Error: ...` on stderr, or bpftool's `{"error": ...}` object under -j."""
     ctx.out.flush()
     if ctx.json:
-        from .jsonw import JsonWriter
+        from .jsonw import JsonWriter, error_object
 
         w = JsonWriter(sys.stdout, ctx.pretty)
-        w.value({"error": message})
+        w.value(error_object(message))
         w.finish()
     else:
         print(f"Error: {message}", file=sys.stderr)

@@ -22,6 +22,11 @@ def quote(s: str) -> str:
     return '"' + "".join(_ESC.get(c, c) for c in s) + '"'
 
 
+def error_object(message: str) -> dict[str, object]:
+    """bpftool's `{"error": ...}`: p_err() prints the message between quotes, unescaped."""
+    return {"error": Raw(f'"{message}"')}
+
+
 class JsonWriter:
     """Streaming writer: start_object/array, name, value calls in bpftool's order."""
 
