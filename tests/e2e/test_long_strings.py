@@ -71,12 +71,46 @@ def test_a_loop_inside_a_loop_with_a_scratch_frame_is_a_located_error(long_path:
 
 
 def test_a_program_past_the_jump_range_is_a_located_error() -> None:
-    """15 unrolled comparisons of two 1024-byte strings: more than 32767 instructions between a
+    """An if around 100 unrolled two-string map keys: more than 32767 instructions between the
     jump and its target, which BPF cannot encode; said so at the probe, with what to change."""
-    prog = ("uretprobe:/bin/bash:readline /cpu ? -1 : uid/ { unroll(5) { unroll(3) { $d = tid; "
-            "@x[str(retval) != str(retval)] = lhist(tid, 0, 100, 10); } @x[false < gid] = lhist(\"x\" != comm, "
-            "0, 100, 10); $w = 0; while ($w < 0) { $w++; @x[1] = lhist(tid, 0, 100, 10); } } }")
-    r = bpfscope("--dry-run", "-e", prog)
+    r = bpfscope("--dry-run", "-e", "uretprobe:/bin/bash:readline { if (pid == 1) { unroll(100) { "
+                 "@x[str(retval), str(retval)] = count(); } } }")
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     assert r.stderr.startswith("stdin:1:1-"), r.stderr
     assert "ERROR: this probe's program is too large for BPF" in r.stderr, r.stderr
+
+
+def test_long_string_compares_and_strlen_are_loops(long_path: Path) -> None:
+    """Two 1024-byte strings compare in a bounded loop, not 4 500 unrolled instructions: 15 of
+    them in one probe used to pass BPF's jump range. The answers must still be exact: equal,
+    different only past the 64th byte (a prefix check would miss it), strncmp, strlen."""
+    prog = (OPEN + " { $s = str(args.filename); $t = str(args.filename); $u = str(args.filename, 140);"
+            " unroll(15) { @eq = count(); if ($s != $t) { @bad = count(); } }"
+            " printf(\"%d %d %d %d %d\\n\", $s == $t, $s == $u, $s != $u, strncmp($s, $u, 140), strlen($s));"
+            " exit(); }")
+    out = run(prog, long_path)
+    n = len(str(long_path))
+    assert out.splitlines()[0] == f"1 0 1 0 {n}", out
+    assert "@eq: 15" in out and "@bad" not in out, out
+    insns = bpfscope("-d", "libbpf", "--dry-run", "-e", OPEN + " { $s = str(args.filename); $t = str(args.filename);"
+                     " @x[$s == $t] = count(); }")
+    count = sum(1 for ln in insns.stderr.splitlines() + insns.stdout.splitlines() if ln[:6].strip().endswith(":")
+                and ln.strip()[:-1].split(":")[0].isdigit())
+    assert 0 < count < 1500, count
+
+
+def test_searches_in_a_long_string_step_by_position(long_path: Path) -> None:
+    """strstr()/strcontains() on 1024-byte strings: a bpf_loop step per start position, with
+    literal needles and needles in variables (found late, absent, empty, longer than what is
+    left, the whole string), checked against Python's str.find on the same path."""
+    p = str(long_path)
+    needles = ["target", "d/e", "nope", "", p, p[-20:], p[-5:] + "x", p[60:130]]
+    vars_ = " ".join(f'$n{k} = "{n}";' for k, n in enumerate(needles))
+    calls = ", ".join(f"strstr($s, $n{k}), strcontains($s, $n{k})" for k in range(len(needles)))
+    lits = ", ".join(f'strstr($s, "{n}")' for n in needles if n)
+    prog = (OPEN + f" {{ $s = str(args.filename); {vars_} printf(\"%s\\n\", \"\"); "
+            f"print(({calls})); print(({lits})); exit(); }}")
+    out = run(prog, long_path).strip().splitlines()
+    want_vars = ", ".join(f"{p.find(n)}, {'true' if n in p else 'false'}" for n in needles)
+    want_lits = ", ".join(str(p.find(n)) for n in needles if n)
+    assert out[-2:] == [f"({want_vars})", f"({want_lits})"], out

@@ -19,6 +19,7 @@ from ...kernel import uapi
 from ..ctype.types import INT64, UINT64, Kind, Type, align8
 from ..diagnostics import CompileError
 from ..ebpf.arch import host as host_arch
+from ..ebpf.byteloops import compare_bytes
 from ..ebpf.emitter import CTX, Emitter, IntVal, Label
 from ..ebpf.frame import SCRATCH_LIMIT, redirect_frame
 from ..ebpf.helpererr import HelperErrGen
@@ -36,6 +37,7 @@ from .joingen import JoinGen
 from .loopgen import LoopGen
 from .memgen import Loc, MemGen, pointee_size
 from .stdlib_types import const_eval
+from .strsearch import StrSearchGen
 from .tseriesgen import TSeriesGen
 from .typecheck import AGG_FUNCS, MapTable, ProbeTypes, is_discard, positional_int
 
@@ -110,7 +112,7 @@ class Shared(SharedTables):
         return self.index["$bench"]
 
 
-class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErrGen, GlobGen):
+class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErrGen, GlobGen, StrSearchGen):
     """Generates one program: one probe body for one resolved attach point (memory reads: MemGen)."""
     shared: Shared
 
@@ -1465,11 +1467,7 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
         else:
             a = self.gen_mem(x.left, lt)
             b = self.gen_mem(x.right, rt)
-            n = min(lt.size, rt.size)
-            for i in range(n):
-                e.emit(I.ldx(1, I.R1, I.R10, a + i), I.ldx(1, I.R2, I.R10, b + i))
-                e.jump(I.jmp_reg(I.JNE, I.R1, I.R2), ne)
-                e.jump(I.jmp_imm(I.JEQ, I.R1, 0), eq)
+            compare_bytes(e, a, b, min(lt.size, rt.size), ne, nul=eq)
             e.ja(eq)
         return self.eq_result(v, x.op, ne, end, eq)
 
@@ -1542,10 +1540,7 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
                 self._elems_eq(et, a + eo, ft, b + fo, ne)
             elif et.kind is Kind.STRING:
                 done = Label()
-                for i in range(min(et.size, ft.size)):
-                    e.emit(I.ldx(1, I.R1, I.R10, a + eo + i), I.ldx(1, I.R2, I.R10, b + fo + i))
-                    e.jump(I.jmp_reg(I.JNE, I.R1, I.R2), ne)
-                    e.jump(I.jmp_imm(I.JEQ, I.R1, 0), done)
+                compare_bytes(e, a + eo, b + fo, min(et.size, ft.size), ne, nul=done)
                 if et.size != ft.size:   # the longer one must end where the shorter does
                     longer, n = (a + eo, ft.size) if et.size > ft.size else (b + fo, et.size)
                     e.emit(I.ldx(1, I.R1, I.R10, longer + n))
@@ -1559,9 +1554,7 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
                         e.emit(I.alu64_imm(I.LSH, reg, sh), I.alu64_imm(I.ARSH, reg, sh))
                 e.jump(I.jmp_reg(I.JNE, I.R1, I.R2), ne)
             else:
-                for i in range(min(et.size, ft.size)):
-                    e.emit(I.ldx(1, I.R1, I.R10, a + eo + i), I.ldx(1, I.R2, I.R10, b + fo + i))
-                    e.jump(I.jmp_reg(I.JNE, I.R1, I.R2), ne)
+                compare_bytes(e, a + eo, b + fo, min(et.size, ft.size), ne)
 
 
 def _same_layout(a: Type, b: Type) -> bool:

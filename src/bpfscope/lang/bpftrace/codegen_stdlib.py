@@ -17,6 +17,7 @@ from ...kernel import insn as I
 from ...kernel import uapi
 from ..ctype.types import INT64, UINT32, Kind, Type, string_type
 from ..diagnostics import CompileError
+from ..ebpf.byteloops import UNROLL_MAX, compare_bytes, string_length
 from ..ebpf.callbacks import PSEUDO_FUNC
 from ..ebpf.emitter import CTX, Emitter, IntVal, Label
 from ..ebpf.maps import PERCPU_KINDS
@@ -516,11 +517,7 @@ class StdlibGen:
         e = self.e
         ne, end = Label("cmp_ne"), Label("cmp_end")
         eq = Label("cmp_eq")
-        for i in range(n):
-            e.emit(I.ldx(1, I.R1, I.R10, pa + i), I.ldx(1, I.R2, I.R10, pb + i))
-            e.jump(I.jmp_reg(I.JNE, I.R1, I.R2), ne)
-            if stop_at_nul:
-                e.jump(I.jmp_imm(I.JEQ, I.R1, 0), eq)
+        compare_bytes(e, pa, pb, n, ne, nul=eq if stop_at_nul else None)
         e.place(eq)
         e.set_imm(v, 0)
         e.ja(end)
@@ -536,13 +533,7 @@ class StdlibGen:
         e = self.e
         v, sp = e.new_int(), e.sp
         p, size = self._string_on_stack(c.args[0])
-        done = Label("strlen_done")
-        e.emit(I.mov64_imm(I.R3, 0))
-        for i in range(size):
-            e.emit(I.ldx(1, I.R1, I.R10, p + i))
-            e.jump(I.jmp_imm(I.JEQ, I.R1, 0), done)
-            e.emit(I.alu64_imm(I.ADD, I.R3, 1))
-        e.place(done)
+        string_length(e, p, size)
         e.set_from(v, I.R3)
         e.sp = sp
         return v
@@ -553,6 +544,14 @@ class StdlibGen:
         v, sp = e.new_int(), e.sp
         hay, hsize = self._string_on_stack(c.args[0])
         needle = c.args[1]
+        if hsize > UNROLL_MAX:
+            lit = (needle.value.encode("utf-8", "surrogateescape").split(b"\0", 1)[0]
+                   if isinstance(needle, A.Str) else None)
+            if lit is None or 0 < len(lit) <= hsize:
+                ndl, nsize = self._string_on_stack(needle) if lit is None else (0, 0)
+                self.search_loop(hay, hsize, lit, ndl, nsize, v, as_bool)  # type: ignore[attr-defined]
+                e.sp = sp
+                return v
         notfound, end = Label("ss_none"), Label("ss_end")
         found: list[tuple[Label, int]] = []
 
