@@ -77,9 +77,19 @@ class GlobGen:
         e.emit(I.st_imm(8, I.R10, ctx, 0), I.st_imm(8, I.R10, ctx + 8, 0), I.st_imm(8, I.R10, ctx + 16, -1),
                I.st_imm(8, I.R10, ctx + 24, 0), I.st_imm(8, I.R10, ctx + 32, 0))
         e.copy(ctx + STATE, src, n)
-        cb = _step(tokens, n, scratch)
+        self.call_loop(_step(tokens, n, scratch), (n + 1) * (len(tokens) + 1) + n + len(tokens) + 2, ctx, scratch)
+        v = e.new_int()
+        r = v.reg if v.reg >= 0 else I.R0
+        e.emit(I.ldx(8, r, I.R10, ctx + 32))
+        e.set_from(v, r)
+        e.sp = sp
+        return v
+
+    def call_loop(self, cb: Emitter, steps: int, ctx: int, scratch: bool) -> None:
+        """bpf_loop(steps, cb, ctx block at frame offset ctx). In a scratch-map frame the helper
+        gets a real-stack slot holding the block's address (the callback reads it indirectly)."""
+        e = self.e  # type: ignore[attr-defined]
         self.callbacks.append((cb, cb.finish(), []))  # type: ignore[attr-defined]
-        steps = (n + 1) * (len(tokens) + 1) + n + len(tokens) + 2
         e.emit(I.mov64_imm(I.R1, steps))
         self.func_refs.append((e, len(e.insns), len(self.callbacks) - 1))  # type: ignore[attr-defined]
         e.emit(I.ld_imm64(I.R2, 0, PSEUDO_FUNC))
@@ -90,12 +100,6 @@ class GlobGen:
             self.real_stack_insns.extend(real)  # type: ignore[attr-defined]
         e.emit(I.mov64_imm(I.R4, 0))
         e.call("loop")
-        v = e.new_int()
-        r = v.reg if v.reg >= 0 else I.R0
-        e.emit(I.ldx(8, r, I.R10, ctx + 32))
-        e.set_from(v, r)
-        e.sp = sp
-        return v
 
 
 def _step(tokens: list[Token], n: int, indirect: bool = False) -> Emitter:

@@ -12,9 +12,7 @@ real-stack slot holds ctx's address, as for globmatch().
 from __future__ import annotations
 
 from ...kernel import insn as I
-from ..ebpf.callbacks import PSEUDO_FUNC
 from ..ebpf.emitter import Emitter, IntVal, Label
-from .globgen import STATE_PTR
 
 
 class StrSearchGen:
@@ -30,18 +28,8 @@ class StrSearchGen:
         e.emit(I.st_imm(8, I.R10, ctx, -1))
         cb = (_literal_step(lit, hay - ctx, hsize, scratch) if lit is not None
               else _variable_step(hay - ctx, hsize, needle - ctx, nsize, scratch))
-        self.callbacks.append((cb, cb.finish(), []))  # type: ignore[attr-defined]
         starts = hsize - len(lit) + 1 if lit is not None else hsize
-        e.emit(I.mov64_imm(I.R1, max(starts, 1)))
-        self.func_refs.append((e, len(e.insns), len(self.callbacks) - 1))  # type: ignore[attr-defined]
-        e.emit(I.ld_imm64(I.R2, 0, PSEUDO_FUNC))
-        e.emit(I.mov64_reg(I.R3, I.R10), I.alu64_imm(I.ADD, I.R3, ctx))
-        if scratch:
-            real = [I.stx(8, I.R10, I.R3, STATE_PTR), I.mov64_reg(I.R3, I.R10)]
-            e.emit(*real, I.alu64_imm(I.ADD, I.R3, STATE_PTR))
-            self.real_stack_insns.extend(real)  # type: ignore[attr-defined]
-        e.emit(I.mov64_imm(I.R4, 0))
-        e.call("loop")
+        self.call_loop(cb, max(starts, 1), ctx, scratch)  # type: ignore[attr-defined]
         r = v.reg if v.reg >= 0 else I.R0
         e.emit(I.ldx(8, r, I.R10, ctx))
         if as_bool:     # -1 → 0, an index → 1
@@ -72,11 +60,7 @@ def _literal_step(lit: bytes, hay: int, hsize: int, indirect: bool) -> Emitter:
         if j == 0:
             cb.jump(I.jmp_imm(I.JEQ, I.R4, 0), stop)
         cb.jump(I.jmp_imm(I.JNE, I.R4, ch), nxt)
-    cb.emit(I.stx(8, ctx, I.R1, 0), I.mov64_imm(I.R0, 1), I.exit_())
-    cb.place(nxt)
-    cb.emit(I.mov64_imm(I.R0, 0), I.exit_())
-    cb.place(stop)
-    cb.emit(I.mov64_imm(I.R0, 1), I.exit_())
+    _exits(cb, ctx, nxt, stop)
     return cb
 
 
@@ -101,9 +85,14 @@ def _variable_step(hay: int, hsize: int, needle: int, nsize: int, indirect: bool
     cb.emit(I.alu64_imm(I.ADD, idx, 1), I.alu64_imm(I.ADD, ndl, 1), I.alu64_imm(I.SUB, left, 1))
     cb.jump(I.jmp_imm(I.JNE, left, 0), top)
     cb.place(found)      # every needle byte matched (or it had none)
+    _exits(cb, ctx, nxt, stop)
+    return cb
+
+
+def _exits(cb: Emitter, ctx: int, nxt: Label, stop: Label) -> None:
+    """Here: found at index R1 (stop). At nxt: try the next position. At stop: give up."""
     cb.emit(I.stx(8, ctx, I.R1, 0), I.mov64_imm(I.R0, 1), I.exit_())
     cb.place(nxt)
     cb.emit(I.mov64_imm(I.R0, 0), I.exit_())
     cb.place(stop)
     cb.emit(I.mov64_imm(I.R0, 1), I.exit_())
-    return cb
