@@ -240,6 +240,11 @@ CASES = [
          stderr="stdin:1:25-28: WARNING: Unreachable statement\ni:ms:100 { @++; exit(); @++ }\n"
                 "                        ~~~\n"),
     # ---------------------------------------------------------------- macros (tests/runtime/macro, stdlib/base.bt)
+    Case("errorf-in-a-macro",   # tests/runtime/call errorf_macro_expansion
+         'macro bad() { errorf("Something bad"); } begin { bad(); exit(); }', "\n\n",
+         stderr='stdin:1:15-38: ERROR: Something bad\nmacro bad() { errorf("Something bad"); } begin { bad(); exit(); }\n'
+                + " " * 14 + "~" * 23 + "\nstdin:1:50-55: ERROR: expanded from\n"
+                'macro bad() { errorf("Something bad"); } begin { bad(); exit(); }\n' + " " * 49 + "~" * 5 + "\n"),
     Case("macro-hygiene",   # a macro's own variables are renamed: the caller's $y is untouched
          "macro inc($x) { $y = $x + 1; $y } macro inc2($x) { let $y = $x + 2; $y } "
          "begin { $y = 2; $z = inc(5); print(($y, $z)); $w = inc2(5); print(($y, $w)); exit(); }",
@@ -282,7 +287,9 @@ CASES = [
          [{"type": "print_error", "msg": "too big: 3", "filename": "stdin", "line": 1, "col": 33},
           {"type": "value", "data": 3}],
          stderr='stdin:1:33-58: ERROR: too big: 3\nmacro check($x) { if ($x > 2) { errorf("too big: %d", $x); } $x } '
-                "begin { print(check(3)); exit(); }\n" + " " * 32 + "~" * 25 + "\n"),
+                "begin { print(check(3)); exit(); }\n" + " " * 32 + "~" * 25 + "\n"
+                'stdin:1:81-89: ERROR: expanded from\nmacro check($x) { if ($x > 2) { errorf("too big: %d", $x); } $x } '
+                "begin { print(check(3)); exit(); }\n" + " " * 80 + "~" * 8 + "\n"),
     # ---------------------------------------------------------------- integer literals (same in 0.17)
     Case("integer-literals",
          "begin { print((-9223372036854775807 - 1, 9223372036854775807, -9223372036854775808, "
@@ -413,6 +420,17 @@ ERRORS = [
     ("macro inc($x) { $x += 1; } begin { inc(5); exit(); }",
      "stdin:1:40-41: ERROR: Mismatched arg. inc() expects a variable for $x\n"
      "macro inc($x) { $x += 1; } begin { inc(5); exit(); }\n                                       ~\n"),
+    # an error inside a macro body: 0.26 adds where it was expanded from, each call of a chain
+    ('macro inner($x) { $x + "a" } macro outer($y) { inner($y) } begin { print(outer(1)); }',
+     'stdin:1:19-27: ERROR: The + operator can not be used on expressions of types int64, string[2]\n'
+     'macro inner($x) { $x + "a" } macro outer($y) { inner($y) } begin { print(outer(1)); }\n'
+     + " " * 18 + "~" * 8 + "\n"
+     'stdin:1:48-57: ERROR: expanded from\n'
+     'macro inner($x) { $x + "a" } macro outer($y) { inner($y) } begin { print(outer(1)); }\n'
+     + " " * 47 + "~" * 9 + "\n"
+     'stdin:1:74-82: ERROR: expanded from\n'
+     'macro inner($x) { $x + "a" } macro outer($y) { inner($y) } begin { print(outer(1)); }\n'
+     + " " * 73 + "~" * 8 + "\n"),
     # getopt() calls (ast/passes/named_param.cpp)
     ('begin { print(getopt("v", false, 1)); exit(); }',
      "stdin:1:34-35: ERROR: Function 'getopt' requires the third parameter to be a string literal.\n"

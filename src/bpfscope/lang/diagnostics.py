@@ -6,7 +6,7 @@ into text with `Source.render`, so no input ever reaches the user as a traceback
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .records import record
 
@@ -17,9 +17,10 @@ class Span:
     at the exact text. Front-end neutral, so the back end and the C types can carry one too."""
     start: int = 0
     end: int = 0
+    expanded: Span | None = field(default=None, compare=False)   # the macro call this text came from
 
     def to(self, other: Span) -> Span:
-        return Span(self.start, other.end)
+        return Span(self.start, other.end, self.expanded)
 
 
 class CompileError(Exception):
@@ -84,6 +85,8 @@ class Source:
             ecol = len(text) + 1
         out = f"{self.filename}:{line}:{col}-{ecol}: {level}: {message}\n{text}\n"
         out += " " * (col - 1) + "~" * max(1, ecol - col) + "\n"
+        if span.expanded is not None:    # inside a macro: 0.26 shows each call it came through
+            out += self.render(level, "expanded from", span.expanded)
         if hint:
             out += f"HINT: {hint}\n"
         return out

@@ -238,6 +238,7 @@ class MacroExpander:
         self.counter += 1
         suffix = f"{HIDDEN}m{self.counter}"
         body = copy.deepcopy(m.body)
+        _mark_expansion(body, call.span)
 
         def rename(n: Any) -> Any:
             if isinstance(n, A.Var):
@@ -273,6 +274,23 @@ class MacroExpander:
             raise CompileError(f"Macro {name}() has no value and cannot be used as an expression", call.span)
         body.span = call.span
         return body
+
+
+def _mark_expansion(n: Any, site: A.Span | None) -> None:
+    """Spans of a macro body's copy say which call they were expanded from (diagnostics show
+    it); arguments are substituted later and keep their own spans."""
+    if site is None:
+        return
+
+    def mark(c: Any) -> Any:
+        if isinstance(c, A.Node):
+            sp = getattr(c, "span", None)
+            if sp is not None and sp.expanded is None:
+                c.span = A.Span(sp.start, sp.end, site)
+            map_children(c, mark)
+        return c
+
+    mark(n)
 
 
 # ------------------------------------------------------------------ scopes
