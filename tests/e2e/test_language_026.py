@@ -242,8 +242,9 @@ CASES = [
     # ---------------------------------------------------------------- macros (tests/runtime/macro, stdlib/base.bt)
     Case("errorf-in-a-macro",   # tests/runtime/call errorf_macro_expansion
          'macro bad() { errorf("Something bad"); } begin { bad(); exit(); }', "\n\n",
-         stderr='stdin:1:15-38: ERROR: Something bad\nmacro bad() { errorf("Something bad"); } begin { bad(); exit(); }\n'
-                + " " * 14 + "~" * 23 + "\nstdin:1:50-55: ERROR: expanded from\n"
+         stderr='stdin:1:15-38: ERROR: Something bad\n'
+                'macro bad() { errorf("Something bad"); } begin { bad(); exit(); }\n' + " " * 14 + "~" * 23
+                + "\nstdin:1:50-55: ERROR: expanded from\n"
                 'macro bad() { errorf("Something bad"); } begin { bad(); exit(); }\n' + " " * 49 + "~" * 5 + "\n"),
     Case("macro-hygiene",   # a macro's own variables are renamed: the caller's $y is untouched
          "macro inc($x) { $y = $x + 1; $y } macro inc2($x) { let $y = $x + 2; $y } "
@@ -288,7 +289,8 @@ CASES = [
           {"type": "value", "data": 3}],
          stderr='stdin:1:33-58: ERROR: too big: 3\nmacro check($x) { if ($x > 2) { errorf("too big: %d", $x); } $x } '
                 "begin { print(check(3)); exit(); }\n" + " " * 32 + "~" * 25 + "\n"
-                'stdin:1:81-89: ERROR: expanded from\nmacro check($x) { if ($x > 2) { errorf("too big: %d", $x); } $x } '
+                'stdin:1:81-89: ERROR: expanded from\n'
+                'macro check($x) { if ($x > 2) { errorf("too big: %d", $x); } $x } '
                 "begin { print(check(3)); exit(); }\n" + " " * 80 + "~" * 8 + "\n"),
     # ---------------------------------------------------------------- integer literals (same in 0.17)
     Case("integer-literals",

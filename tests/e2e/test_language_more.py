@@ -349,5 +349,6 @@ def test_missing_helper_is_explained() -> None:
     ps = ProgSpec(info, [I.mov64_imm(0, 0), I.call(HELPER_ID["loop"]), I.exit_()], [(0, Span(8, 20))], 0)
     err = missing_helper(ps, "0: (b7) r0 = 0\n1: (85) call unknown#181\ninvalid func unknown#181\n")
     assert err is not None and err.span == Span(8, 20)
-    assert err.message.startswith("range loops (for ($i : a..b)) needs Linux 5.17 or newer (the BPF helper bpf_loop)")
+    assert err.message.startswith("range loops (for ($i : a..b)), globmatch() and strstr()/strcontains() on "
+                                   "strings longer than 64 bytes needs Linux 5.17 or newer (the BPF helper bpf_loop)")
     assert missing_helper(ps, "R1 invalid mem access 'scalar'") is None

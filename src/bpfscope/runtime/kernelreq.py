@@ -15,7 +15,8 @@ from ..lang.spec import ProgSpec
 
 # helper -> (first Linux release with it, what needs it)
 HELPER_NEEDS: dict[str, tuple[str, str]] = {
-    "loop": ("5.17", "range loops (for ($i : a..b))"),
+    "loop": ("5.17", "range loops (for ($i : a..b)), globmatch() and strstr()/strcontains() on strings "
+                      "longer than 64 bytes"),
     "for_each_map_elem": ("5.13", "map loops (for ($kv : @map)) and len(@map)"),
     "ktime_get_tai_ns": ("6.1", "tseries()"),
     "map_lookup_percpu_elem": ("5.19", "reading count()/sum()/min()/max()/avg() values in a probe"),
