@@ -207,8 +207,8 @@ CASES = [
     # ---------------------------------------------------------------- functions
     Case("printf-llu", 'begin { printf("%llu %lld %llx\\n", 18446744073709551615, -5, 255); exit(); }',
          "18446744073709551615 -5 ff\n\n\n"),
-    Case("len-keyless-map", "begin { @a = 1; @b[1] = 1; @b[2] = 2; print((len(@a), len(@b))); exit(); }",
-         "(1, 2)\n\n\n@a: 1\n@b[1]: 1\n@b[2]: 2\n"),
+    Case("len-map", "begin { @b[1] = 1; @b[2] = 2; print(len(@b)); exit(); }",
+         "2\n\n\n@b[1]: 1\n@b[2]: 2\n"),
     Case("usermode-begin-and-profile",
          "config = { print_maps_on_exit = false } begin { print(usermode); } profile:hz:99 { @[usermode] = 1; } "
          "interval:ms:300 { print(has_key(@, 1)); exit(); }",
@@ -374,6 +374,10 @@ ERRORS = [
      "stdin:1:17-27: ERROR: unroll minimum value is 1\n"
      "i:ms:1 {$a = 1; unroll (0) { $a = $a + 2; } printf(\"a=%d\\n\", $a); exit();}\n"
      "                ~~~~~~~~~~\n"),
+    # len() of a keyless map (tests/runtime/call "map len keyless")
+    ('begin { @ = 0; printf("map len: %d\\n", len(@)); }',
+     "stdin:1:44-45: ERROR: call to len() expects a map with explicit keys (non-scalar map)\n"
+     'begin { @ = 0; printf("map len: %d\\n", len(@)); }\n' + " " * 43 + "~\n"),
     ("begin { @a = 1; print(has_key(@a, 1)); exit(); }",
      "stdin:1:31-33: ERROR: call to has_key() expects a map with explicit keys (non-scalar map)\n"
      "begin { @a = 1; print(has_key(@a, 1)); exit(); }\n                              ~~\n"),

@@ -708,7 +708,8 @@ def test_func_of_a_process_gone_before_its_event_is_read(progs: dict[str, Path],
 def test_str_holds_max_strlen_characters_and_marks_truncation(tmp_path: Path) -> None:
     """0.26 (tests/runtime/regression "config max_strlen ..."): str() keeps up to max_strlen
     characters; a string that fills them is printed with the trailer (`..`, or
-    str_trunc_trailer) in printf, print, tuples, map keys and JSON. str(p, n) is n characters."""
+    str_trunc_trailer) in printf, print, tuples, map keys and JSON. str(p, n) is n - 1 characters
+    and the NUL, with no trailer (0.26's runtime test "explicit string truncation": str(p, 5) is "zzte")."""
     child = tmp_path / "opens.py"
     child.write_text("import os\nfor p in ('/q/z1', '/q/z12', '/q/z123'):\n"
                      "    try:\n        os.open(p, os.O_RDONLY)\n    except OSError:\n        pass\n")
@@ -718,7 +719,7 @@ def test_str_holds_max_strlen_characters_and_marks_truncation(tmp_path: Path) ->
                  'printf("%s|%s|\\n", str(args.filename), str(args.filename, 4)); '
                  "print((str(args.filename), 1)); @[str(args.filename)] = count(); }")
     assert r.returncode == 0, r.stderr
-    assert r.stdout == ("/q/z1|/q/z|\n(/q/z1, 1)\n/q/z12..|/q/z|\n(/q/z12.., 1)\n/q/z12..|/q/z|\n(/q/z12.., 1)\n"
+    assert r.stdout == ("/q/z1|/q/|\n(/q/z1, 1)\n/q/z12..|/q/|\n(/q/z12.., 1)\n/q/z12..|/q/|\n(/q/z12.., 1)\n"
                         "\n\n@[/q/z1]: 1\n@[/q/z12..]: 2\n")
     r = bpfscope("-q", "-f", "json", "-c", f"{sys.executable} {child}", "-e",
                  f'config = {{ str_trunc_trailer = "_xxx" }} tracepoint:syscalls:sys_enter_openat {pred} '
@@ -738,3 +739,17 @@ def test_kprobe_on_a_function_the_kernel_lacks_is_a_missing_probe() -> None:
     r = bpfscope("-e", "config = { missing_probes=error } " + prog)
     assert r.returncode == 1
     assert r.stderr.startswith("stdin:1:35-47: ERROR: No matches for kprobe zzzzz.\n"), r.stderr
+
+
+def test_tseries_with_bpftrace_dummy_clock() -> None:
+    """BPFTRACE_DUMMY_TS_MAP=@ts, the hook bpftrace's own tseries tests run with: the scalar map
+    is the clock (no TAI offset), so the chart is the same on every run: 100 values at 10 ms
+    steps from 0, in 100 ms intervals, the last five kept (tests/runtime/call tseries_max)."""
+    r = bpfscope("-q", "-e", 'config = { unstable_tseries = enable } begin { @ts = (uint64)0; $i = (uint64)0; '
+                 'while ($i < 100) { @a = tseries($i % 10, 100ms, 5, "max"); @ts += 10000000; $i++; } '
+                 "clear(@ts); exit(); }", env={"BPFTRACE_DUMMY_TS_MAP": "@ts", "TZ": "UTC"})
+    assert r.returncode == 0, r.stderr
+    scale = " " * 13 + "8" + " " * 50 + "10"
+    rows = [f"00:00:00.{ms} |" + " " * 25 + "*" + " " * 25 + "| 9" for ms in (500, 600, 700, 800, 900)]
+    assert r.stdout == "\n".join(["", "", "@a:", scale, "hh:mm:ss.ms  |" + "_" * 51 + "|", *rows,
+                                  " " * 13 + "v" + "_" * 51 + "v", scale, "", ""]), r.stdout

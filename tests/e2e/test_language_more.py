@@ -85,11 +85,12 @@ CASES = [
                     '"y": [{"interval_start":"2001-09-09 01:46:40.000000000","value":3}]}'),
              ("@v", '[{"interval_start":"2001-09-09 01:46:40.000000000","value":5}]'),
              ("@x", '[{"interval_start":"2001-09-09 01:46:40.000000000","value":4}]'))))),
+    # str(x, n): n bytes with the NUL, n - 1 characters (0.26's runtime test "explicit string truncation")
     Case("str_of_a_string", ["-e", 'begin { $s = "abcdefgh"; print(str($s, 3)); printf("[%s]\\n", str($s, 3)); '
                                    '@x = str($s, 3); print(str($s, 20)); exit(); }'],
-         "abc\n[abc]\nabcdefgh\n" + END + "@x: abc\n",
-         js('{"type": "value", "data": "abc"}', '{"type": "printf", "data": "[abc]\\n"}',
-            '{"type": "value", "data": "abcdefgh"}', '{"type": "map", "data": {"@x": "abc"}}')),
+         "ab\n[ab]\nabcdefgh\n" + END + "@x: ab\n",
+         js('{"type": "value", "data": "ab"}', '{"type": "printf", "data": "[ab]\\n"}',
+            '{"type": "value", "data": "abcdefgh"}', '{"type": "map", "data": {"@x": "ab"}}')),
     Case("address_of", ["-e", 'config = { unstable_addr = enable } begin { $x = 41; $p = &$x; print(*$p + 1); '
                               '@m[1] = 7; $q = &@m[1]; print(*$q); $t = curtask; print(*(&$t->pid) == pid); '
                               'print(&@m[5]); exit(); }'],

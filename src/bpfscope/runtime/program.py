@@ -72,6 +72,7 @@ class Program:
         self._symbolizer: Any = None
         self._mmaps: Any = None
         self._stopped = False
+        self._exit_deferred = False   # an iterator's walk is running: exit() waits for its end
         self.lost_stacks = 0
         self._maps_synced: dict[int, int] = {}
         self._stack_cache: dict[tuple[Any, ...], list[str]] = {}
@@ -350,19 +351,27 @@ class Program:
         program sends as they come; returns how many iterators ran."""
         from .probes.iter import IterLink
 
-        def drained() -> bool:   # after each read(): handle events; exit() ends the walk
+        def drained() -> bool:   # after each read(): handle events; the walk goes to its end
             self.drain()
-            return self.exiting
+            return False
 
         links = [h for h in self.handles if isinstance(h, IterLink)]
-        for link in links:
-            try:
-                link.run(drained)
-            except OSError as e:
-                raise BpfscopeError(f"ERROR: iter:{link.name}: reading the iterator failed: "
-                                    f"{e.strerror or e}") from None
+        # as 0.26 (its printf writes the iterator's own output): an exit() in the program takes
+        # effect once the walk is over, so every object is seen ("comm: bpftrace" among the tasks)
+        self._exit_deferred = True
+        try:
+            for link in links:
+                try:
+                    link.run(drained)
+                except OSError as e:
+                    raise BpfscopeError(f"ERROR: iter:{link.name}: reading the iterator failed: "
+                                        f"{e.strerror or e}") from None
+                if self.exiting:
+                    break
+        finally:
+            self._exit_deferred = False
             if self.exiting:
-                break
+                self._stopped = True
         return len(links)
 
     def special_fds(self, name: str) -> list[tuple[ProgSpec, int]]:
@@ -509,10 +518,10 @@ class Program:
         if self._stopped and k != "seen_pid":
             return   # as bpftrace: events behind an exit() in the buffer are not acted upon
         if k == "exit":   # before importing stdlib_actions (and subprocess): 4 ms of a short run
-            self.exiting = True
-            self._stopped = True
-            if args:
+            if not self.exiting and args:
                 self.exit_code = int(args[0]) & 0xFF
+            self.exiting = True
+            self._stopped = not self._exit_deferred
             return
         from . import stdlib_actions
 

@@ -456,7 +456,7 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
         key = self.gen_key(m, spec, extra)
         if kind is Kind.TSERIES:
             assert arg is not None
-            self.tseries_update(spec, key, arg)
+            self.tseries_update(spec, key, arg, self.types.tseries_clock.get(id(c)))
             return
         if kind is Kind.HIST:
             assert arg is not None
@@ -842,7 +842,7 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
             if st.kind is Kind.STRING:
                 if len(x.args) == 2:
                     self.gen_string(src, st, min(size, xt.size), off)
-                    if size >= xt.size:   # str(s, n): n characters and the NUL, as from memory
+                    if size >= xt.size:   # str(s, n): n - 1 characters and the NUL, as from memory
                         e.emit(I.st_imm(1, I.R10, off + xt.size - 1, 0))
                     if size > xt.size:
                         e.zero(off + xt.size, size - xt.size)
@@ -850,24 +850,37 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
                     self.gen_string(src, st, size, off)
                 return
             e.zero(off, size)
+            n = min(size, xt.size)
+            limit = self.runtime_str_limit(x, n)
             v = self.gen_int(src)
             r = e.load(v, I.R3)
             if r != I.R3:
                 e.emit(I.mov64_reg(I.R3, r))
             e.release(v)
-            n = min(size, xt.size)
             # a raw kprobe argument may point to user memory (syscall arguments)
             either = (not self.user_ptr(src) and self.info.ctx == "pt_regs" and isinstance(src, A.Builtin)
                       and src.name.startswith("arg"))
             saved = e.alloc(8)
             e.emit(I.stx(8, I.R10, I.R3, saved))
-            e.emit(I.mov64_reg(I.R1, I.R10), I.alu64_imm(I.ADD, I.R1, off), I.mov64_imm(I.R2, n))
+
+            def read_size() -> None:
+                if limit is None:
+                    e.emit(I.mov64_imm(I.R2, n))
+                    return
+                ok = Label("str_len_ok")   # clamped where it is used: a scratch-map frame loses bounds
+                e.emit(I.ldx(8, I.R2, I.R10, limit))
+                e.jump(I.jmp_imm(I.JLE, I.R2, n), ok)   # unsigned: a negative length is too large too
+                e.emit(I.mov64_imm(I.R2, n))
+                e.place(ok)
+
+            e.emit(I.mov64_reg(I.R1, I.R10), I.alu64_imm(I.ADD, I.R1, off))
+            read_size()
             e.call("probe_read_user_str" if self.user_ptr(src) else "probe_read_kernel_str")
             if either:
                 done = Label()
                 e.jump(I.jmp_imm(I.JSGE, I.R0, 0), done)
-                e.emit(I.ldx(8, I.R3, I.R10, saved), I.mov64_reg(I.R1, I.R10), I.alu64_imm(I.ADD, I.R1, off),
-                       I.mov64_imm(I.R2, n))
+                e.emit(I.ldx(8, I.R3, I.R10, saved), I.mov64_reg(I.R1, I.R10), I.alu64_imm(I.ADD, I.R1, off))
+                read_size()
                 e.call("probe_read_user_str")
                 e.place(done)
             if n > 1 and len(x.args) == 1:   # str(p, n) asks for n characters, not a truncation
@@ -1484,6 +1497,18 @@ class ProgGen(MapGen, MemGen, LoopGen, StdlibGen, JoinGen, TSeriesGen, HelperErr
         e.set_imm(v, 0 if op == "==" else 1)
         e.place(end)
         return v
+
+    def runtime_str_limit(self, x: A.Call, n: int) -> int | None:
+        """str(p, len) with a run-time len (bytes with the NUL, as a constant len): a stack slot
+        holding it; None when len is absent or constant (then n is the size)."""
+        if len(x.args) < 2 or self.types.const_int(x.args[1]) is not None:
+            return None
+        e = self.e
+        v = self.gen_int(x.args[1])
+        slot = e.alloc(8)
+        e.emit(I.stx(8, I.R10, e.load(v, I.R2), slot))
+        e.release(v)
+        return slot
 
     def str_last_char(self, off: int, n: int, saved: int, user: bool, either: bool) -> None:
         """str() holds up to n characters, as 0.26's: when probe_read_str filled the n bytes

@@ -14,6 +14,7 @@ from __future__ import annotations
 from ...kernel import insn as I
 from ..ebpf.emitter import IntVal, Label
 from ..spec import MapSpec
+from . import ast as A
 
 BPF_NOEXIST = 1
 AGG_NONE, AGG_AVG, AGG_MAX, AGG_MIN, AGG_SUM = range(5)
@@ -22,12 +23,20 @@ AGG_NONE, AGG_AVG, AGG_MAX, AGG_MIN, AGG_SUM = range(5)
 class TSeriesGen:
     """Mixin for ProgGen (uses its emitter and map helpers)."""
 
-    def tseries_update(self, spec: MapSpec, key: int, arg: IntVal) -> None:
+    def tseries_update(self, spec: MapSpec, key: int, arg: IntVal, clock: A.Expr | None = None) -> None:
+        """clock: an expression read instead of the TAI clock (bpftrace's BPFTRACE_DUMMY_TS_MAP)."""
         e = self.e  # type: ignore[attr-defined]
         interval, intervals, agg = spec.value_type.params
         signed = spec.value_type.signed
         now, epoch = e.alloc(8), e.alloc(8)
-        e.call("ktime_get_tai_ns")
+        if clock is None:
+            e.call("ktime_get_tai_ns")
+        else:
+            t = self.gen_int(clock)  # type: ignore[attr-defined]
+            r = e.load(t, I.R0)
+            if r != I.R0:
+                e.emit(I.mov64_reg(I.R0, r))
+            e.release(t)
         e.emit(I.stx(8, I.R10, I.R0, now), I.mov64_reg(I.R1, I.R0))
         e.emit(I.ld_imm64(I.R2, interval), I.alu64_reg(I.DIV, I.R1, I.R2), I.stx(8, I.R10, I.R1, epoch))
         e.emit(I.ld_imm64(I.R2, intervals), I.alu64_reg(I.MOD, I.R1, I.R2),

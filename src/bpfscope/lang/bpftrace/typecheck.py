@@ -117,6 +117,7 @@ class ProbeTypes(MemTypes, VarTypes):
         self.vars: dict[str, Type] = {}
         self.max_strlen: int = opts.get("max_strlen", DEFAULT_MAX_STRLEN)
         self.positional: list[str] = opts.get("positional", [])
+        self.tseries_clock: dict[int, A.Expr] = {}   # tseries call → its test clock (BPFTRACE_DUMMY_TS_MAP)
 
     def of(self, e: A.Expr) -> Type:
         return self.types[id(e)]
@@ -690,8 +691,8 @@ class ProbeTypes(MemTypes, VarTypes):
             if len(c.args) == 2:
                 self.expr(c.args[1])
                 lim = self.const_int(c.args[1])
-                if lim is not None:
-                    size = max(1, min(size, lim + 1))
+                if lim is not None:   # n bytes with the NUL, so n - 1 characters (0.26: str(p, 5) is "zzte")
+                    size = max(1, min(size, lim))
             if t.kind is Kind.STRING:
                 return t if t.size <= size else string_type(size)
             if not t.is_int and t.kind not in (Kind.POINTER, Kind.ARRAY):
