@@ -207,6 +207,12 @@ CASES = [
     # ---------------------------------------------------------------- functions
     Case("printf-llu", 'begin { printf("%llu %lld %llx\\n", 18446744073709551615, -5, 255); exit(); }',
          "18446744073709551615 -5 ff\n\n\n"),
+    Case("block-expression-aggregation",   # tests/runtime/call "block expression with map assignment"
+         "begin { @ = { let $a = 100; avg($a) }; @s[1] = { $b = 3; sum($b + 1) }; exit(); }",
+         "\n\n@: 100\n@s[1]: 4\n"),
+    Case("len-of-a-stack-variable",   # tests/runtime/call "ustack len"
+         "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { $k = kstack(3); $u = ustack(1); "
+         "print((len($k), len($u))); exit(); }", "(3, 1)\n\n\n", _v([3, 1]), cmd="wl 1"),
     Case("len-map", "begin { @b[1] = 1; @b[2] = 2; print(len(@b)); exit(); }",
          "2\n\n\n@b[1]: 1\n@b[2]: 2\n"),
     Case("usermode-begin-and-profile",

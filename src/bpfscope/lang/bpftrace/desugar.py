@@ -498,12 +498,34 @@ def unwrap_builtins(program: A.Program) -> None:
         visit(f.body)
 
 
+AGGREGATIONS = ("count", "sum", "min", "max", "avg", "stats", "hist", "lhist", "tseries")
+
+
+def sink_block_aggregations(program: A.Program) -> None:
+    """`@m = { let $a = 100; avg($a) }`: an aggregation is a map's kind of value, so the block's
+    statements run and the map takes the aggregation (0.26's "block expression with map
+    assignment"), as `{ let $a = 100; @m = avg($a); }`."""
+    def visit(n: Any) -> Any:
+        if isinstance(n, A.Assign) and not n.op and isinstance(n.target, A.Map) and \
+                isinstance(n.value, A.BlockExpr) and isinstance(n.value.value, A.Call) and \
+                n.value.value.name in AGGREGATIONS:
+            inner = A.Assign(n.target, n.value.value, span=n.span)
+            return visit(A.Block([*n.value.stmts, inner], span=n.span))
+        if isinstance(n, A.Node):
+            map_children(n, visit)
+        return n
+
+    for p in program.probes:
+        visit(p.body)
+
+
 def desugar(program: A.Program, defines: dict[str, str]) -> list[tuple[str, A.Span | None]]:
-    """All rewrites, in order: #define substitution, macro expansion, builtin wrappers, variable
-    scopes."""
+    """All rewrites, in order: #define substitution, macro expansion, builtin wrappers, block
+    aggregations, variable scopes."""
     substitute_defines(program, defines)
     MacroExpander(program.macros).run(program)
     unwrap_builtins(program)
+    sink_block_aggregations(program)
     scopes = Scopes()
     scopes.run(program)
     return scopes.hoisted

@@ -379,6 +379,8 @@ def _len(pt: ProbeTypes, c: A.Call) -> Type:
             isinstance(a, A.Call) and a.name in ("kstack", "ustack")):
         pt.expr(a)
         return INT64  # the depth, in frames
+    if isinstance(a, A.Var) and pt.expr(a).kind in (Kind.KSTACK, Kind.USTACK):
+        return INT64  # $x = ustack(3); len($x): a variable holds this probe's stack
     m = _map_arg(pt, c)
     if pt.maps.maps[m.name].scalar:   # 0.26 (tests/runtime/call "map len keyless")
         raise CompileError("call to len() expects a map with explicit keys (non-scalar map)", m.span)
