@@ -213,6 +213,9 @@ CASES = [
     Case("len-of-a-stack-variable",   # tests/runtime/call "ustack len"
          "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { $k = kstack(3); $u = ustack(1); "
          "print((len($k), len($u))); exit(); }", "(3, 1)\n\n\n", _v([3, 1]), cmd="wl 1"),
+    Case("let-typeof",   # tests/runtime/macro "it renames internal variables": let $y: typeof(x)
+         "macro add(x) { let $y: typeof(x); if (true) { $y = 1 } x + $y } begin { $a = (uint16)7; "
+         "let $b: typeof($a) = 3; print((add(1), $b, sizeof($b))); exit(); }", "(2, 3, 2)\n\n\n", _v([2, 3, 2])),
     Case("len-map", "begin { @b[1] = 1; @b[2] = 2; print(len(@b)); exit(); }",
          "2\n\n\n@b[1]: 1\n@b[2]: 2\n"),
     Case("usermode-begin-and-profile",

@@ -131,6 +131,7 @@ class TypeName(Node):
     name: str
     pointer: int = 0
     array: int | None = None
+    of: Expr | None = None    # typeof(expr): the expression whose type this is (not evaluated)
 
 
 @record(eq=False)

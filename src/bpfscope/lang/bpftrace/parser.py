@@ -607,6 +607,11 @@ class _Parser:
         first = self.expect("ident", "type")
         name = first.text
         end = first.end
+        if name == "typeof" and self.at("("):   # let $y: typeof(x): the type of an expression
+            self.next()
+            of = self.expr()
+            end = self.expect(")").end
+            return ast.TypeName(name, of=of, span=Span(first.start, end))
         if name in ("struct", "union", "enum"):
             tag = self.expect("ident", "identifier")
             name = f"{name} {tag.text}"

@@ -43,6 +43,11 @@ class VarTypes:
         self.__dict__["_prior"] = v
 
     def declared_type(self, tn: A.TypeName) -> Type:
+        if tn.of is not None:
+            t = self.expr(tn.of)
+            if t.kind is Kind.NONE:
+                raise CompileError("Variables can not be of type void", tn.span)
+            return t
         if tn.name in ("string", "str_t") and not tn.pointer:
             return string_type(tn.array or self.max_strlen)
         t = self.cast_type(tn)
