@@ -673,3 +673,14 @@ def test_rawtracepoint_wildcard_skips_syscall_events(workload: Path) -> None:
     assert "Attached 2 probes" in r.stderr
     assert sorted(ln.split(":")[1] for ln in r.stdout.splitlines() if ln.startswith("@[")) == \
         ["sys_enter]", "sys_exit]"]
+
+
+def test_uprobe_on_a_symbol_of_size_zero_needs_unsafe(workload: Path) -> None:
+    """0.26's runtime test uprobe_zero_size: gcc's _init has no size, so where its instructions
+    end is unknown; attaching needs --unsafe."""
+    prog = f"uprobe:{workload}:_init {{ exit(); }}"
+    r = bpfscope("--dry-run", "-e", prog)
+    assert (r.returncode, r.stderr) == (1, "ERROR: Could not determine boundary for _init (symbol has size 0).\n"
+                                           "Use --unsafe to force attachment. WARNING: This option could lead to "
+                                           "data corruption in the target process.\n")
+    assert bpfscope("--unsafe", "--dry-run", "-e", prog).returncode == 0

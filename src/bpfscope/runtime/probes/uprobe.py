@@ -67,7 +67,7 @@ def symbol_lookup(path: str) -> tuple[Any, bool]:
     return lookup, pie
 
 
-def _locations(ap: AttachPoint, path: str, spec: str) -> list[tuple[str, int, int]]:
+def _locations(ap: AttachPoint, path: str, spec: str, unsafe: bool = False) -> list[tuple[str, int, int]]:
     """(symbol shown in the probe name, file offset, vaddr) for each location `spec` names."""
     from ...kernel import elf
 
@@ -110,6 +110,9 @@ def _locations(ap: AttachPoint, path: str, spec: str) -> list[tuple[str, int, in
             vaddr, size = hit
         if off and size and off >= size:
             raise ProbeError(f"Offset outside the function bounds ('{n}' size is {size})")   # unlocated, as 0.26
+        if s is not None and not size and not unsafe and "*" not in spec:   # 0.26 (runtime/probe uprobe_zero_size)
+            raise ProbeError(f"Could not determine boundary for {n} (symbol has size 0).\nUse --unsafe to force "
+                             "attachment. WARNING: This option could lead to data corruption in the target process.")
         fo = ef.vaddr_to_offset(vaddr + off)
         if fo is None:
             raise fail(ap, f"{path}:{n} is not inside a loadable segment")
@@ -153,7 +156,7 @@ def _resolve_in_process(ap: AttachPoint, parts: list[str], env: Env) -> list[Pro
 
 def _resolve_in(ap: AttachPoint, parts: list[str], path: str, target: str, env: Env) -> list[ProbeInfo]:
     ret = ap.provider == "uretprobe"
-    locs = _locations(ap, path, parts[1])
+    locs = _locations(ap, path, parts[1], bool(env.opts.get("unsafe")))
     if ret and any("+" in n for n, _o, _v in locs):
         raise fail(ap, "uretprobe does not take an offset")
     shown = target if "/" in target else path   # bpftrace keeps a path as typed
