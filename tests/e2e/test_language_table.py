@@ -241,7 +241,8 @@ ERRORS = [
      "begin { if (1) { $b = 1; } } end { print($b); }\n                                         ~~\n"),
     ("macro m() { @x } begin { m(); }",
      "stdin:1:13-15: ERROR: Unhygienic access to map: @x. Maps must be passed into the macro as arguments\n"
-     "macro m() { @x } begin { m(); }\n            ~~\n"),
+     "macro m() { @x } begin { m(); }\n            ~~\n"
+     "stdin:1:26-29: ERROR: expanded from\nmacro m() { @x } begin { m(); }\n                         ~~~\n"),
     ("begin { print(sizeof(struct nosuch)); }",
      'stdin:1:22-35: ERROR: Cannot resolve unknown type "struct nosuch"\n'
      "begin { print(sizeof(struct nosuch)); }\n                     ~~~~~~~~~~~~~\n"),

@@ -68,6 +68,23 @@ def stack_maps(prog: Any) -> tuple[list[StackMap], list[str]]:
     cp = prog.compile()
     found: list[StackMap] = []
     skipped: list[str] = []
+    # frames are functions here (pprof keeps lines apart; folded merges by name): no `@file:line`
+    saved = prog.opts.get("show_debug_info")
+    prog.opts["show_debug_info"] = False
+    try:
+        _read_maps(prog, cp, found, skipped)
+    finally:
+        if saved is None:
+            prog.opts.pop("show_debug_info", None)
+        else:
+            prog.opts["show_debug_info"] = saved
+    if any(m.has_stack for m in found):
+        skipped += [m.name for m in found if not m.has_stack]
+        found = [m for m in found if m.has_stack]
+    return found, sorted(skipped)
+
+
+def _read_maps(prog: Any, cp: Any, found: list[StackMap], skipped: list[str]) -> None:
     for spec in sorted((s for s in cp.maps if not s.internal), key=lambda s: s.name):
         if spec.key_type is None or spec.value_type.kind not in INTEGER_VALUES:
             skipped.append(spec.name)
@@ -78,10 +95,6 @@ def stack_maps(prog: Any) -> tuple[list[StackMap], list[str]]:
                 continue
             sm.entries.append((key_frames(key, spec.key_type, sm.kernel_frames), value))
         found.append(sm)
-    if any(m.has_stack for m in found):
-        skipped += [m.name for m in found if not m.has_stack]
-        found = [m for m in found if m.has_stack]
-    return found, sorted(skipped)
 
 
 def merged_stacks(maps: list[StackMap]) -> dict[tuple[str, ...], int]:

@@ -12,11 +12,12 @@ when the binary has it (big binaries: no walk over every unit).
 
 from __future__ import annotations
 
+import bisect
 import os
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["DwarfError", "DwarfType", "DwarfMember", "Param", "function_params", "has_debug_info"]
+__all__ = ["DwarfError", "DwarfType", "DwarfMember", "Param", "function_params", "has_debug_info", "source_line"]
 
 # DW_ATE_* base type encodings
 _ATE_BOOLEAN, _ATE_FLOAT, _ATE_SIGNED, _ATE_SIGNED_CHAR, _ATE_UNSIGNED, _ATE_UNSIGNED_CHAR = 2, 4, 5, 6, 7, 8
@@ -84,6 +85,66 @@ class _Binary:
         self.memo: dict[tuple[int, int], DwarfType] = {}   # (DIE offset, depth): types shared by functions
         self._aranges: Any = False    # False: not read yet; None: unusable
         self._units: dict[int, tuple[dict[str, Any], dict[int, Any]]] = {}
+        self._lines: dict[int, tuple[list[int], list[tuple[str, int] | None]]] = {}   # CU offset → rows
+
+    def line_at(self, vaddr: int) -> tuple[str, int] | None:
+        """(source file, line) of the instruction at `vaddr`, from its unit's line program."""
+        assert self.dwarf is not None
+        if self._aranges is False:
+            try:
+                self._aranges = self.dwarf.get_aranges()
+            except Exception:
+                self._aranges = None
+        offs: list[int]
+        if self._aranges is not None:
+            off = self._aranges.cu_offset_at_addr(vaddr)
+            offs = [off] if off is not None else []
+        else:
+            offs = [cu.cu_offset for cu in self.dwarf.iter_CUs()]
+        for off in offs:
+            addrs, rows = self._line_rows(off)
+            i = bisect.bisect_right(addrs, vaddr) - 1
+            if i >= 0 and rows[i] is not None:
+                return rows[i]
+        return None
+
+    def _line_rows(self, cu_offset: int) -> tuple[list[int], list[tuple[str, int] | None]]:
+        """A unit's line table as sorted addresses and the (file, line) each starts (None after
+        an end of sequence: the addresses past it belong to no line of this unit)."""
+        hit = self._lines.get(cu_offset)
+        if hit is not None:
+            return hit
+        assert self.dwarf is not None
+        cu = self.dwarf.get_CU_at(cu_offset)
+        lp = self.dwarf.line_program_for_CU(cu)
+        pairs: list[tuple[int, tuple[str, int] | None]] = []
+        if lp is not None:
+            top = cu.get_top_DIE()
+            comp = top.attributes.get("DW_AT_comp_dir")
+            comp_dir = comp.value.decode(errors="replace") if comp is not None else ""
+            v5 = lp.header.version >= 5
+            dirs = [d.decode(errors="replace") if isinstance(d, bytes) else str(d)
+                    for d in lp.header.get("include_directory", [])]
+            files: list[str] = []
+            for fe in lp.header.get("file_entry", []):
+                name = fe.name.decode(errors="replace") if isinstance(fe.name, bytes) else str(fe.name)
+                di = fe.dir_index if v5 else fe.dir_index - 1   # DWARF 4: 0 is the compilation directory
+                d = dirs[di] if 0 <= di < len(dirs) else comp_dir
+                path = os.path.join(d, name) if d else name
+                files.append(os.path.normpath(os.path.join(comp_dir, path)) if comp_dir else path)
+            for entry in lp.get_entries():
+                st = entry.state
+                if st is None:
+                    continue
+                if st.end_sequence:
+                    pairs.append((st.address, None))
+                    continue
+                fi = st.file if v5 else st.file - 1
+                if 0 <= fi < len(files):
+                    pairs.append((st.address, (files[fi], st.line)))
+        pairs.sort(key=lambda p: p[0])
+        hit = self._lines[cu_offset] = ([a for a, _ in pairs], [r for _, r in pairs])
+        return hit
 
     def params(self, func: str, vaddr: int | None) -> list[Param] | None:
         if func not in self.funcs:
@@ -314,3 +375,20 @@ def function_params(path: str, func: str, vaddr: int | None = None) -> list[Para
         if got is not None:
             return got
     return [] if found else None
+
+
+def source_line(path: str, vaddr: int) -> tuple[str, int] | None:
+    """(source file, line) of `vaddr` in `path` from its DWARF line table (or its separate debug
+    file's); None without debug info. What bpftrace 0.26 appends to a ustack frame (`@file:line`)."""
+    from . import elf
+
+    for cand in (path, elf.find_debug_file(path)):
+        if cand is None:
+            continue
+        try:
+            b = _binary(cand)
+            if b.has_info:
+                return b.line_at(vaddr)
+        except Exception:   # unreadable or malformed DWARF: the frame is shown without a line
+            return None
+    return None

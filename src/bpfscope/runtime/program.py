@@ -867,7 +867,31 @@ class Program:
         frames = sym.kstack(addrs, perf=perf) if kind is Kind.KSTACK else sym.ustack(pid, addrs, perf=perf)
         if perf:   # perf mode lines are "<hex address> <frame>", as perf script prints them
             frames = [f"{a:x} {f}" for a, f in zip(addrs, frames, strict=True)]
+        elif kind is Kind.USTACK and self.opts.get("show_debug_info", True):
+            frames = self._with_source_lines(pid, addrs, list(frames))
         return list(frames)
+
+    def _with_source_lines(self, pid: int, addrs: list[int], frames: list[str]) -> list[str]:
+        """0.26's ustack frames in binaries with DWARF line tables: `func+off@file:line`."""
+        from ..kernel import dwarf
+        from ..kernel.elf import open_elf
+        from ..kernel.procmaps import is_file_backed
+
+        snap = self.symbolizer().maps(pid)
+        if snap is None:
+            return frames
+        out = []
+        for a, f in zip(addrs, frames, strict=True):
+            entry = snap.find(a)
+            where = None
+            if entry is not None and is_file_backed(entry.path) and not f.startswith("0x"):
+                try:
+                    vaddr = open_elf(entry.open_path).offset_to_vaddr(entry.file_offset(a))
+                    where = dwarf.source_line(entry.open_path, vaddr) if vaddr is not None else None
+                except (OSError, ValueError):
+                    where = None
+            out.append(f"{f}@{where[0]}:{where[1]}" if where else f)
+        return out
 
     def _build_id_frame(self, pid: int, addr: int) -> str:
         """`addr` in pid as a build-id frame (`<build id> 0x<file offset>`), from the mappings

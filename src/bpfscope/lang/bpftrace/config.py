@@ -169,7 +169,7 @@ def unstable_features(program: A.Program, opts: dict[str, Any]) -> list[tuple[st
 # values not set by the script or environment are the ones bpfscope runs with
 _RECORD_DEFAULTS: tuple[tuple[str, Any], ...] = (
     ("cpp_demangle", True), ("lazy_symbolication", False), ("print_maps_on_exit", True),
-    ("use_blazesym", False), ("show_debug_info", False),
+    ("use_blazesym", False), ("show_debug_info", True),
     ("log_size", 1 << 22), ("max_bpf_progs", 1024), ("max_cat_bytes", 10240), ("max_map_keys", 4096),
     ("max_probes", 1024), ("max_strlen", DEFAULT_MAX_STRLEN), ("on_stack_limit", 32), ("perf_rb_pages", 64),
     ("str_trunc_trailer", ".."),
