@@ -867,7 +867,7 @@ class Program:
         frames = sym.kstack(addrs, perf=perf) if kind is Kind.KSTACK else sym.ustack(pid, addrs, perf=perf)
         if perf:   # perf mode lines are "<hex address> <frame>", as perf script prints them
             frames = [f"{a:x} {f}" for a, f in zip(addrs, frames, strict=True)]
-        elif kind is Kind.USTACK and self.opts.get("show_debug_info", True):
+        elif kind is Kind.USTACK and self.opts.get("show_debug_info", self.opts.get("show_debug_info_default")):
             frames = self._with_source_lines(pid, addrs, list(frames))
         return list(frames)
 

@@ -93,6 +93,9 @@ def run(source: str, opts: Any) -> int:
         sys.stderr.write(f"{e}\n")
         return 1
     popts: dict[str, Any] = {"no_warnings": True} if opts.no_warnings else {}
+    # bpftrace 0.26 shows ustack source lines unless config says otherwise; the BCC-style tools
+    # that reuse Program keep BCC's frames
+    popts["show_debug_info_default"] = True
     for key, attr in (("named_params", "named"), ("helper_errors", "helper_errors"), ("mode", "mode"),
                       ("probe_filter", "probe_filter"), ("includes", "includes")):
         if getattr(opts, attr, None):
