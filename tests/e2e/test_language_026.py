@@ -216,6 +216,9 @@ CASES = [
     Case("let-typeof",   # tests/runtime/macro "it renames internal variables": let $y: typeof(x)
          "macro add(x) { let $y: typeof(x); if (true) { $y = 1 } x + $y } begin { $a = (uint16)7; "
          "let $b: typeof($a) = 3; print((add(1), $b, sizeof($b))); exit(); }", "(2, 3, 2)\n\n\n", _v([2, 3, 2])),
+    Case("unsigned-with-a-literal",   # a non-negative literal takes the other operand's sign (0.26: it is uint8)
+         "begin { $i = (uint64)0; $x = $i % 10; $s = (int32)3; print(($x - 1, 5 - 7, $s - 5, $i + 1)); exit(); }",
+         "(18446744073709551615, -2, -2, 1)\n\n\n", _v(["18446744073709551615", -2, -2, 1])),
     Case("len-map", "begin { @b[1] = 1; @b[2] = 2; print(len(@b)); exit(); }",
          "2\n\n\n@b[1]: 1\n@b[2]: 2\n"),
     Case("usermode-begin-and-profile",

@@ -405,6 +405,9 @@ class ProbeTypes(MemTypes, VarTypes):
             if e.op in ("==", "!=", "<", "<=", ">", ">="):
                 return BOOL
             signed = lt.signed or rt.signed
+            lit, other_t = (e.left, rt) if isinstance(e.left, A.Int) else (e.right, lt)
+            if isinstance(lit, A.Int) and isinstance(e.left, A.Int) != isinstance(e.right, A.Int) and lit.value >= 0:
+                signed = other_t.signed   # 0.26: a non-negative literal is unsigned ((uint64)$x % 10 is unsigned)
             return INT64 if signed else UINT64
         if isinstance(e, A.Unop):
             t = self.expr(e.operand)
