@@ -228,3 +228,32 @@ def test_stack_modes_and_depth(bins: Path) -> None:
     assert re.fullmatch(r"\n[0-9a-f]+\n[0-9a-f]+\n", raw), raw
     # bpftrace mode adds the source line of a -g binary's frames; perf mode does not (as 0.26)
     assert re.match(r"\n        leaf\+0@\S+/chain_loop\.c:7\n        middle\+\d+@\S+/chain_loop\.c:9\n", plain), plain
+
+
+def test_source_lines_in_printed_stacks_not_in_exports(bins: Path) -> None:
+    """One Program, as the CLI runs it: its printed ustack keys carry `@file:line`; the folded
+    export of the same map, read afterwards, has bare functions (a cached frame list must not
+    carry the lines over)."""
+    import time
+
+    from bpfscope.export.folded import folded_lines
+    from bpfscope.runtime.program import Program
+    from bpfscope.runtime.runner import Child
+
+    child = Child(f"{bins / 'chain'} 50")
+    try:
+        with Program(f"uprobe:{bins / 'chain'}:leaf {{ @[ustack(2)] = count(); }}",
+                     opts={"show_debug_info_default": True}) as prog:
+            prog.load(cpid=child.pid)
+            prog.attach()
+            child.start()
+            deadline = time.monotonic() + 20
+            while not child.reap() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            prog.poll(0.2)
+            keys = [k for k, _v in prog.map_entries("@")]
+            lines, _skipped = folded_lines(prog)
+    finally:
+        child.kill()
+    assert keys and all(re.fullmatch(r"\w+\+\d+@\S+/chain_loop\.c:\d+", f) for k in keys for f in k), keys
+    assert len(lines) == 1 and re.fullmatch(r"middle\+\d+;leaf\+0 50", lines[0]), lines

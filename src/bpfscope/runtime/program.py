@@ -827,7 +827,7 @@ class Program:
             return []
         # a stack id names the same frames for the map's life (entries are never deleted), and
         # maps keyed by (ustack, kstack) repeat ids: symbolize each (id, pid, format) once
-        ckey = (kind, sid, pid if kind is Kind.USTACK else 0, t.params, t.mode, ret)
+        ckey = (kind, sid, pid if kind is Kind.USTACK else 0, t.params, t.mode, ret, self._source_lines())
         frames = self._stack_cache.get(ckey)
         if frames is None:
             if len(self._stack_cache) >= 65536:   # bounded over long runs with many pids
@@ -867,9 +867,14 @@ class Program:
         frames = sym.kstack(addrs, perf=perf) if kind is Kind.KSTACK else sym.ustack(pid, addrs, perf=perf)
         if perf:   # perf mode lines are "<hex address> <frame>", as perf script prints them
             frames = [f"{a:x} {f}" for a, f in zip(addrs, frames, strict=True)]
-        elif kind is Kind.USTACK and self.opts.get("show_debug_info", self.opts.get("show_debug_info_default")):
+        elif kind is Kind.USTACK and self._source_lines():
             frames = self._with_source_lines(pid, addrs, list(frames))
         return list(frames)
+
+    def _source_lines(self) -> bool:
+        """Whether ustack frames get `@file:line` (config show_debug_info; on where the bpftrace
+        CLI runs the program; exports turn it off while they read)."""
+        return bool(self.opts.get("show_debug_info", self.opts.get("show_debug_info_default")))
 
     def _with_source_lines(self, pid: int, addrs: list[int], frames: list[str]) -> list[str]:
         """0.26's ustack frames in binaries with DWARF line tables: `func+off@file:line`."""
