@@ -753,3 +753,16 @@ def test_tseries_with_bpftrace_dummy_clock() -> None:
     rows = [f"00:00:00.{ms} |" + " " * 25 + "*" + " " * 25 + "| 9" for ms in (500, 600, 700, 800, 900)]
     assert r.stdout == "\n".join(["", "", "@a:", scale, "hh:mm:ss.ms  |" + "_" * 51 + "|", *rows,
                                   " " * 13 + "v" + "_" * 51 + "v", scale, "", ""]), r.stdout
+
+
+def test_enum_tracepoint_field_is_symbolized() -> None:
+    """skb:kfree_skb's `enum skb_drop_reason reason` (0.26's printf_enum_symbolize_tracepoint):
+    %d prints the number, %s and print() the kernel's name from BTF, through a variable too. A
+    datagram to a closed local port is dropped with NO_SOCKET."""
+    sender = ("import socket, time\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+              "for _ in range(50):\n    s.sendto(b'x', ('127.0.0.1', 9))\n    time.sleep(0.05)\n")
+    r = bpfscope("-q", "-e", 'tracepoint:skb:kfree_skb /args.reason == 3/ { $r = args.reason; '
+                 'printf("%d %s\\n", args.reason, $r); print($r); exit(); }',
+                 "-c", f"{sys.executable} -c \"{sender}\"", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("3 SKB_DROP_REASON_NO_SOCKET\nSKB_DROP_REASON_NO_SOCKET\n"), r.stdout

@@ -49,3 +49,26 @@ def describe(btf: Any, params: list[tuple[str, int]], ret: int | None) -> list[s
     if ret is not None:
         lines.append(f"    {btf.type_name(ret) if ret else 'void'} retval")
     return lines
+
+
+def enum_type(name: str, size: int) -> Type | None:
+    """A tracepoint field declared `enum NAME`: the kernel's enum from BTF, so printf's %s and
+    print() show its names (0.26's printf_enum_symbolize_tracepoint). None when BTF lacks it."""
+    import os
+
+    from ...kernel.btf import Btf
+
+    if not os.path.exists("/sys/kernel/btf/vmlinux"):
+        return None
+    try:
+        btf = Btf.vmlinux()
+        tid = btf.find(name, "enum") or btf.find(name, "enum64")
+        if tid is None:
+            return None
+        bt = btf.get(tid)
+        values = tuple((v, n) for n, v in bt.values)
+    except Exception:   # unreadable BTF: the field stays a plain integer
+        return None
+    signed = any(v < 0 for v, _n in values)
+    return Type(Kind.ENUM, size=size if size in (1, 2, 4, 8) else 8, signed=signed, name=f"enum {name}",
+                enum_values=values)

@@ -12,13 +12,13 @@ from .base import Env, FdHandle, fail, missing
 if TYPE_CHECKING:   # resolve() and listing() import what they need: attaching a cached program needs none
     from ...kernel import tracefs
     from ...lang.bpftrace.ast import AttachPoint
+    from ...lang.ctype.types import Type
 
 NAMES = ("tracepoint",)
 
 
 def resolve(ap: AttachPoint, env: Env) -> list[ProbeInfo]:
     from ...kernel import tracefs
-    from ...lang.bpftrace.typecheck import ctype_to_type
 
     if len(ap.parts) != 2:
         raise fail(ap, "tracepoint probe must have 2 arguments: tracepoint:category:event")
@@ -35,7 +35,7 @@ def resolve(ap: AttachPoint, env: Env) -> list[ProbeInfo]:
         if fmt is None:
             continue
         user = c == "syscalls"
-        args = [ArgField(f.name, ctype_to_type(f.ctype, f.size, f.signed), f.offset, f.data_loc,
+        args = [ArgField(f.name, _field_type(f.ctype, f.size, f.signed), f.offset, f.data_loc,
                          user and "*" in f.ctype) for f in fmt.fields]
         out.append(ProbeInfo(name=f"tracepoint:{c}:{n}", provider="tracepoint",
                              prog_type=uapi.BPF_PROG_TYPE_TRACEPOINT, ctx="tracepoint", args=args,
@@ -84,3 +84,17 @@ def field_decl(f: tracefs.FormatField) -> str:
         base = f.ctype[: f.ctype.rindex("[")]
         return f"{base} {f.name}[{f.array}]"
     return f"{f.ctype} {f.name}"
+
+
+def _field_type(ctype: str, size: int, signed: bool) -> Type:
+    """A tracefs field's type; an `enum NAME` field keeps its enum (from BTF) for printing."""
+    from ...lang.bpftrace.typecheck import ctype_to_type
+
+    c = ctype.strip()
+    if c.startswith("enum ") and "*" not in c and "[" not in c:
+        from .btfargs import enum_type
+
+        t = enum_type(c[5:].strip(), size)
+        if t is not None:
+            return t
+    return ctype_to_type(ctype, size, signed)
